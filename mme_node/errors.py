@@ -1,0 +1,72 @@
+"""The error hierarchy of the node.
+
+Every error a caller can cause is an :class:`MMEError` carrying the HTTP status
+it maps to, so the web layer needs exactly one exception handler and lower
+layers never import anything from HTTP.
+"""
+
+from __future__ import annotations
+
+
+class MMEError(Exception):
+    """Base of every error the node reports to a client."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(MMEError):
+    """The request is syntactically wrong (malformed JSON, bad parameter)."""
+
+    status = 400
+
+
+class InvalidPatient(MMEError):
+    """The request is well formed but the patient in it is not valid."""
+
+    status = 422
+
+
+class Unauthorized(MMEError):
+    """No token, or a token the node does not know."""
+
+    status = 401
+
+
+class Forbidden(MMEError):
+    """A known token whose role may not call this endpoint."""
+
+    status = 403
+
+
+class NotFound(MMEError):
+    status = 404
+
+
+class NotAcceptable(MMEError):
+    """The client asked for an API version the node does not speak."""
+
+    status = 406
+
+
+class Conflict(MMEError):
+    """A write based on a stale version, or a duplicate."""
+
+    status = 409
+
+
+class PayloadTooLarge(MMEError):
+    status = 413
+
+
+class UnsupportedMediaType(MMEError):
+    status = 415
+
+
+class ServiceUnavailable(MMEError):
+    """A backing service (the store) cannot answer right now; try again later."""
+
+    status = 503

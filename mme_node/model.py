@@ -1,0 +1,158 @@
+"""The domain objects of the node: what a patient is once validated.
+
+JSON is turned into these by :mod:`mme_node.schemas` at the edge; everything
+inside the node works on these frozen dataclasses and never on raw dicts.
+Field names follow the MME API, in Python spelling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class Sex(str, Enum):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    OTHER = "OTHER"
+    MIXED_SAMPLE = "MIXED_SAMPLE"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class OntologyClass:
+    """A coded value (`{"id": ..., "label": ...}`) such as a disorder or variant type."""
+
+    id: str
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str
+    href: str
+    institution: str | None = None
+    email: str | None = None
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One HPO phenotype term; ``observed=False`` means explicitly excluded.
+
+    ``id`` is the primary term id after normalisation; ``submitted_id`` keeps
+    what the submitter sent when normalisation changed it (alt_id, obsolete).
+    """
+
+    id: str
+    observed: bool = True
+    label: str | None = None
+    age_of_onset: str | None = None
+    submitted_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gene:
+    """A gene as submitted (``id``) and, once normalised, its HGNC identity."""
+
+    id: str
+    hgnc_id: str | None = None
+    symbol: str | None = None
+    ensembl_id: str | None = None
+    entrez_id: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A genomic variant; ``start`` is 0-based and ``end`` exclusive (MME convention)."""
+
+    assembly: str
+    reference_name: str
+    start: int | None = None
+    end: int | None = None
+    reference_bases: str | None = None
+    alternate_bases: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """A comparable identity for the exact allele, or None when incomplete."""
+        if self.start is None or not self.reference_bases or not self.alternate_bases:
+            return None
+        build = self.assembly.split(".")[0].upper()
+        chrom = self.reference_name.upper().removeprefix("CHR")
+        return f"{build}:{chrom}:{self.start}:{self.reference_bases}>{self.alternate_bases}"
+
+
+@dataclass(frozen=True, slots=True)
+class GenomicFeature:
+    gene: Gene
+    variant: Variant | None = None
+    zygosity: int | None = None
+    type: OntologyClass | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    """An MME patient. At least one of ``features`` or ``genomic_features`` is set."""
+
+    id: str
+    contact: Contact
+    label: str | None = None
+    species: str | None = None
+    sex: Sex | None = None
+    age_of_onset: str | None = None
+    inheritance_mode: str | None = None
+    disorders: tuple[OntologyClass, ...] = ()
+    features: tuple[Feature, ...] = ()
+    genomic_features: tuple[GenomicFeature, ...] = ()
+    test: bool = False
+
+    @property
+    def observed_terms(self) -> tuple[str, ...]:
+        """Primary ids of the observed phenotype terms, in submission order, no repeats."""
+        return tuple(dict.fromkeys(f.id for f in self.features if f.observed))
+
+    @property
+    def excluded_terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.id for f in self.features if not f.observed))
+
+    @property
+    def gene_ids(self) -> tuple[str, ...]:
+        """Normalised HGNC ids of the candidate genes (unresolved genes are left out)."""
+        return tuple(
+            dict.fromkeys(g.gene.hgnc_id for g in self.genomic_features if g.gene.hgnc_id)
+        )
+
+    @property
+    def variant_keys(self) -> tuple[str, ...]:
+        keys = (g.variant.key for g in self.genomic_features if g.variant is not None)
+        return tuple(dict.fromkeys(k for k in keys if k))
+
+    def replace(self, **changes: object) -> Patient:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A stored patient: the patient plus what the node knows about its storage.
+
+    ``owner`` is the submitting client; ``(owner, patient.id)`` is unique.
+    ``version`` starts at 1 and grows by one on each replace (optimistic
+    concurrency). ``submitted_json`` is the request body's patient verbatim.
+    """
+
+    owner: str
+    patient: Patient
+    hpo_release: str
+    submitted_json: str
+    version: int = 1
+    created: datetime | None = None
+    updated: datetime | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.owner, self.patient.id)

@@ -1,0 +1,115 @@
+"""Settings: ``config/default.toml``, an optional overlay file, then ``MME_*`` variables.
+
+One :class:`Settings` object is built at start-up and passed down; nothing
+below the command line reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mme_node.errors import MMEError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+ENV_PREFIX = "MME_"
+
+
+class SettingsError(MMEError):
+    """A setting has a value of the wrong type or an unknown name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    store: str = "sqlite"
+    elasticsearch_url: str = ""
+    elasticsearch_username: str = ""
+    elasticsearch_password: str = ""
+    elasticsearch_ca_file: str = ""
+    max_body_bytes: int = 1024 * 1024
+    max_results: int = 5
+    min_score: float = 0.0
+    disclaimer: str = ""
+    terms: str = ""
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file holding patients, tokens and history."""
+        return self.data_dir / "mme-node.sqlite3"
+
+    @property
+    def hpo_dir(self) -> Path:
+        """Where compiled HPO releases and the active-release pointer live."""
+        return self.data_dir / "hpo"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Build settings from the default file, an overlay file and the environment.
+
+    The overlay is ``config_file`` or the file named by ``MME_CONFIG``.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if DEFAULT_CONFIG.exists():
+        values.update(_read_toml(DEFAULT_CONFIG))
+    overlay = config_file or (Path(env["MME_CONFIG"]) if env.get("MME_CONFIG") else None)
+    if overlay is not None:
+        values.update(_read_toml(overlay))
+    fields = {field.name: field for field in dataclasses.fields(Settings)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+    for name in fields:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw
+    converted = {name: _convert(name, fields[name].type, value) for name, value in values.items()}
+    return Settings(**converted)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"cannot read settings file {path}: {error}") from error
+
+
+def _convert(name: str, annotation: object, value: Any) -> Any:
+    """Coerce a TOML or environment value to the field's declared type."""
+    kind = str(annotation)
+    try:
+        if kind == "Path":
+            return Path(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            return _to_bool(value)
+        return str(value)
+    except ValueError as error:
+        raise SettingsError(f"setting {name!r}: {value!r} is not a valid {kind}") from error
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(text)

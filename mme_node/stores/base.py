@@ -1,0 +1,111 @@
+"""The storage interface every patient store implements.
+
+The embedded SQLite store and the Elasticsearch store both satisfy
+:class:`PatientStore`, and the contract suite in ``tests/stores/`` runs the
+same tests against each. Callers above the store see only this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mme_node.model import PatientRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, with the total number of records that matched."""
+
+    records: tuple[PatientRecord, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record a bulk import refused, and why (one per bad record)."""
+
+    patient_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    imported: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """What ``/heartbeat`` tells about the store: is it answering, and what it holds."""
+
+    ok: bool
+    kind: str
+    detail: str = ""
+
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of records handled since the previous call."""
+
+
+class PatientStore(Protocol):
+    """Durable patient storage. An acknowledged write survives a crash.
+
+    Errors raised are :mod:`mme_node.errors` values: ``NotFound`` for a missing
+    patient, ``Conflict`` for a duplicate create or a stale version, and
+    ``ServiceUnavailable`` when the backing service does not answer.
+    """
+
+    kind: str
+
+    async def open(self) -> None:
+        """Connect and create what is missing (tables, indexes). Idempotent."""
+
+    async def close(self) -> None: ...
+
+    async def save(
+        self, record: PatientRecord, expected_version: int | None = None
+    ) -> tuple[PatientRecord, bool]:
+        """Create or replace ``record``; return the stored record and whether it was created.
+
+        On create the version is 1; on replace it is the old version plus one.
+        ``expected_version`` (if given) must equal the stored version, else
+        ``Conflict``; given for a patient that does not exist, also ``Conflict``.
+        ``created`` is kept from the first write; ``updated`` is set now.
+        """
+        ...
+
+    async def get(self, owner: str, patient_id: str) -> PatientRecord:
+        """The record, or ``NotFound``."""
+        ...
+
+    async def list(self, owner: str | None, offset: int = 0, limit: int = 50) -> Page:
+        """Records of one owner (or of all owners when None), ordered by patient id."""
+        ...
+
+    async def delete(self, owner: str, patient_id: str) -> None:
+        """Erase the patient everywhere the store mentions it, or ``NotFound``."""
+        ...
+
+    async def import_many(
+        self,
+        records: Iterable[PatientRecord],
+        on_progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Create-or-replace many records in batches; a bad record never stops the rest.
+
+        Records are durable batch by batch: after a crash, every record of a
+        batch that was acknowledged (reported through ``on_progress``) is there.
+        """
+        ...
+
+    def iter_records(self) -> AsyncIterator[PatientRecord]:
+        """Every stored record, in no particular order (used to build match indexes)."""
+        ...
+
+    async def count(self) -> int: ...
+
+    async def health(self) -> StoreHealth: ...
