@@ -1,0 +1,130 @@
+"""The node's SQLite file: opening connections with safe settings, and the schema.
+
+Patients, client tokens and (later) match history live in one file,
+``settings.database_path``. Every connection is opened here so that each one
+gets the same durability settings, and the schema is created and upgraded
+here by numbered migrations recorded in ``PRAGMA user_version``.
+
+Rules for new tables (see ``docs/storage.md``): a table that mentions a
+patient references ``patients(pk)`` with ``ON DELETE CASCADE``, so that
+deleting a patient erases it everywhere; new tables and columns arrive as a
+new entry appended to :data:`MIGRATIONS`, never by editing an old one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from mme_node.errors import ServiceUnavailable
+
+MINIMUM_SQLITE = (3, 37, 0)
+"""STRICT tables (3.37), RETURNING (3.35) and built-in JSON functions are used."""
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a writer waits for another process's write (an import from the CLI) to finish."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # pk is the internal key other tables reference; (owner, patient_id) is
+        # the identity callers use. Replacing a patient updates the row in place
+        # (it never deletes and re-inserts), so rows referencing pk survive it.
+        """
+        CREATE TABLE patients (
+            pk INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL CHECK (owner <> ''),
+            patient_id TEXT NOT NULL CHECK (patient_id <> '' AND length(patient_id) <= 255),
+            version INTEGER NOT NULL CHECK (version >= 1),
+            hpo_release TEXT NOT NULL,
+            test INTEGER NOT NULL CHECK (test IN (0, 1)),
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            warnings TEXT NOT NULL CHECK (json_valid(warnings)),
+            patient TEXT NOT NULL CHECK (json_valid(patient)),
+            submitted_json TEXT NOT NULL,
+            UNIQUE (owner, patient_id)
+        ) STRICT
+        """,
+        "CREATE INDEX patients_by_patient_id ON patients (patient_id, owner)",
+        """
+        CREATE TABLE clients (
+            pk INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE CHECK (name <> ''),
+            role TEXT NOT NULL CHECK (role IN ('submitter', 'peer', 'admin')),
+            token_sha256 TEXT NOT NULL UNIQUE CHECK (length(token_sha256) = 64),
+            created TEXT NOT NULL,
+            revoked_at TEXT
+        ) STRICT
+        """,
+    ),
+)
+"""Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """A connection to the node's database, created and migrated to the current schema.
+
+    The connection is in autocommit mode (callers write ``BEGIN IMMEDIATE`` /
+    ``COMMIT`` themselves), may be used from any thread (callers serialise its
+    use), and runs in WAL mode with ``synchronous=FULL``: a committed
+    transaction is on disk before ``COMMIT`` returns, and readers never block
+    the writer.
+    """
+    if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+        wanted = ".".join(map(str, MINIMUM_SQLITE))
+        raise ServiceUnavailable(
+            f"SQLite {sqlite3.sqlite_version} is too old: mme-node needs {wanted} or later"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except (OSError, sqlite3.Error) as error:
+        raise ServiceUnavailable(f"cannot open database {path}: {error}") from error
+    try:
+        _configure(connection)
+        migrate(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode != "wal":
+        raise ServiceUnavailable(f"database cannot use write-ahead logging (mode is {mode!r})")
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute("PRAGMA foreign_keys = ON")
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Apply the migrations the file lacks, each in its own transaction.
+
+    Safe when several processes open the same file at once: the version is
+    read again under the write lock, so each step runs exactly once.
+    """
+    while (current := schema_version(connection)) < len(MIGRATIONS):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            current = schema_version(connection)
+            if current < len(MIGRATIONS):
+                for statement in MIGRATIONS[current]:
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {current + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    if current > len(MIGRATIONS):
+        raise ServiceUnavailable(
+            f"database schema version {current} is newer than this mme-node knows "
+            f"({len(MIGRATIONS)}): upgrade mme-node"
+        )

@@ -1,0 +1,337 @@
+"""The embedded patient store: one SQLite file, the node's store of record.
+
+SQLite calls block, so every call runs in a worker thread. The store keeps two
+connections: writes go through one, serialised by a lock, each in its own
+``BEGIN IMMEDIATE`` transaction; reads go through the other and, thanks to
+WAL mode, never wait for a write in progress. A write is acknowledged only
+after its ``COMMIT`` returned, which with ``synchronous=FULL`` means it is on
+disk and survives a crash or power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from mme_node.errors import Conflict, InvalidPatient, InvalidRequest, NotFound, ServiceUnavailable
+from mme_node.model import PatientRecord
+from mme_node.stores.base import ImportReport, Page, ProgressCallback, Rejection, StoreHealth
+from mme_node.stores.codec import CodecError, decode_patient, encode_patient
+from mme_node.stores.database import open_database
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Row = tuple[str, str, str, int, str, str, str, str, str]
+"""What one record is bound to in ``_UPSERT`` (everything the store computes from it)."""
+
+_COLUMNS = "owner, version, hpo_release, created, updated, warnings, patient, submitted_json"
+
+# Replace updates the row in place (never INSERT OR REPLACE, which deletes the
+# row and would cascade into every table referencing it).
+_UPSERT = """
+    INSERT INTO patients (
+        owner, patient_id, hpo_release, test, created, updated, warnings, patient,
+        submitted_json, version
+    )
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+    ON CONFLICT (owner, patient_id) DO UPDATE SET
+        version = patients.version + 1,
+        hpo_release = excluded.hpo_release,
+        test = excluded.test,
+        updated = excluded.updated,
+        warnings = excluded.warnings,
+        patient = excluded.patient,
+        submitted_json = excluded.submitted_json
+    RETURNING version, created
+"""
+
+_ROW_ERRORS = (CodecError, sqlite3.IntegrityError, UnicodeEncodeError)
+"""What a single bad record can cause; anything else is the database failing."""
+
+_Chunk = list[tuple[int, PatientRecord]]
+"""Records of one ``iter_records`` step, each with its internal key."""
+
+
+class SQLitePatientStore:
+    """A :class:`~mme_node.stores.base.PatientStore` in a SQLite file at ``path``.
+
+    ``batch_size`` records are committed per transaction by :meth:`import_many`.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path, batch_size: int = 1000, read_chunk: int = 1000) -> None:
+        self.path = path
+        self.batch_size = batch_size
+        self.read_chunk = read_chunk
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    async def close(self) -> None:
+        await self._run(self._close)
+
+    async def save(
+        self, record: PatientRecord, expected_version: int | None = None
+    ) -> tuple[PatientRecord, bool]:
+        return await self._run(self._save, record, expected_version)
+
+    async def get(self, owner: str, patient_id: str) -> PatientRecord:
+        return await self._run(self._get, owner, patient_id)
+
+    async def list(self, owner: str | None, offset: int = 0, limit: int = 50) -> Page:
+        if offset < 0 or limit < 1:
+            raise InvalidRequest(f"bad page: offset {offset} must be >= 0 and limit {limit} >= 1")
+        return await self._run(self._list, owner, offset, limit)
+
+    async def delete(self, owner: str, patient_id: str) -> None:
+        await self._run(self._delete, owner, patient_id)
+
+    async def import_many(
+        self,
+        records: Iterable[PatientRecord],
+        on_progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Create-or-replace ``records``, one transaction per batch.
+
+        ``on_progress`` is called from a worker thread, after each batch commit,
+        with the number of records of that batch (imported or rejected).
+        """
+        return await self._run(self._import_many, records, on_progress)
+
+    async def iter_records(self) -> AsyncIterator[PatientRecord]:
+        """Every record, streamed in chunks of ``read_chunk`` rows in storage order.
+
+        Not a snapshot: a patient written during the iteration may or may not be
+        seen, but no patient is seen twice (a replace keeps its place).
+        """
+        after = 0
+        while chunk := await self._run(self._chunk_after, after):
+            for _, record in chunk:
+                yield record
+            after = chunk[-1][0]
+
+    async def count(self) -> int:
+        return await self._run(self._count)
+
+    async def health(self) -> StoreHealth:
+        try:
+            total = await self.count()
+        except ServiceUnavailable as error:
+            return StoreHealth(ok=False, kind=self.kind, detail=error.message)
+        return StoreHealth(ok=True, kind=self.kind, detail=f"{total} patients")
+
+    async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise ServiceUnavailable(f"patient database failed: {error}") from error
+
+    def _open(self) -> None:
+        with self._write_lock, self._read_lock:
+            if self._writer is None:
+                self._writer = open_database(self.path)
+            if self._reader is None:
+                self._reader = open_database(self.path)
+
+    def _close(self) -> None:
+        with self._write_lock, self._read_lock:
+            for connection in (self._writer, self._reader):
+                if connection is not None:
+                    connection.close()
+            self._writer = self._reader = None
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The writer connection inside one immediate transaction, committed on success."""
+        with self._write_lock:
+            connection = _require_open(self._writer)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The reader connection inside one read transaction (a consistent snapshot)."""
+        with self._read_lock:
+            connection = _require_open(self._reader)
+            connection.execute("BEGIN")
+            try:
+                yield connection
+            finally:
+                connection.execute("COMMIT")
+
+    def _save(
+        self, record: PatientRecord, expected_version: int | None
+    ) -> tuple[PatientRecord, bool]:
+        now = datetime.now(UTC)
+        try:
+            row = _row(record, now)
+            with self._writing() as connection:
+                if expected_version is not None:
+                    _check_version(connection, record, expected_version)
+                version, created = connection.execute(_UPSERT, row).fetchone()
+        except _ROW_ERRORS as error:
+            raise InvalidPatient(
+                f"patient {record.patient.id!r} cannot be stored: {error}"
+            ) from error
+        stored = PatientRecord(
+            owner=record.owner,
+            patient=record.patient,
+            hpo_release=record.hpo_release,
+            submitted_json=record.submitted_json,
+            version=version,
+            created=datetime.fromisoformat(created),
+            updated=now,
+            warnings=tuple(record.warnings),
+        )
+        return stored, version == 1
+
+    def _get(self, owner: str, patient_id: str) -> PatientRecord:
+        with self._reading() as connection:
+            row = connection.execute(
+                f"SELECT {_COLUMNS} FROM patients WHERE owner = ? AND patient_id = ?",
+                (owner, patient_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"patient {patient_id!r} not found")
+        return _record(row)
+
+    def _list(self, owner: str | None, offset: int, limit: int) -> Page:
+        where, parameters = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
+        with self._reading() as connection:
+            (total,) = connection.execute(
+                f"SELECT count(*) FROM patients {where}", parameters
+            ).fetchone()
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM patients {where} "
+                "ORDER BY patient_id, owner LIMIT ? OFFSET ?",
+                (*parameters, limit, offset),
+            ).fetchall()
+        return Page(records=tuple(map(_record, rows)), total=total, offset=offset, limit=limit)
+
+    def _delete(self, owner: str, patient_id: str) -> None:
+        with self._writing() as connection:
+            deleted = connection.execute(
+                "DELETE FROM patients WHERE owner = ? AND patient_id = ?", (owner, patient_id)
+            ).rowcount
+        if not deleted:
+            raise NotFound(f"patient {patient_id!r} not found")
+
+    def _import_many(
+        self, records: Iterable[PatientRecord], on_progress: ProgressCallback | None
+    ) -> ImportReport:
+        report = ImportReport()
+        iterator = iter(records)
+        while batch := list(islice(iterator, self.batch_size)):
+            now = datetime.now(UTC)
+            rows: list[tuple[str, Row]] = []
+            for record in batch:
+                try:
+                    rows.append((record.patient.id, _row(record, now)))
+                except CodecError as error:
+                    report.rejected.append(Rejection(record.patient.id, str(error)))
+            imported = 0
+            rejected: list[Rejection] = []
+            with self._writing() as connection:
+                for patient_id, row in rows:
+                    try:
+                        connection.execute(_UPSERT, row).fetchone()
+                        imported += 1
+                    except _ROW_ERRORS as error:
+                        # A failed statement is undone alone; the transaction goes on.
+                        rejected.append(Rejection(patient_id, str(error)))
+            report.imported += imported
+            report.rejected.extend(rejected)
+            if on_progress is not None:
+                on_progress(len(batch))
+        return report
+
+    def _chunk_after(self, after: int) -> _Chunk:
+        with self._reading() as connection:
+            rows = connection.execute(
+                f"SELECT pk, {_COLUMNS} FROM patients WHERE pk > ? ORDER BY pk LIMIT ?",
+                (after, self.read_chunk),
+            ).fetchall()
+        return [(row[0], _record(row[1:])) for row in rows]
+
+    def _count(self) -> int:
+        with self._reading() as connection:
+            (total,) = connection.execute("SELECT count(*) FROM patients").fetchone()
+        return int(total)
+
+
+def _require_open(connection: sqlite3.Connection | None) -> sqlite3.Connection:
+    if connection is None:
+        raise ServiceUnavailable("the patient store is not open")
+    return connection
+
+
+def _check_version(
+    connection: sqlite3.Connection, record: PatientRecord, expected_version: int
+) -> None:
+    found = connection.execute(
+        "SELECT version FROM patients WHERE owner = ? AND patient_id = ?", record.key
+    ).fetchone()
+    if found is None:
+        raise Conflict(
+            f"patient {record.patient.id!r} does not exist, "
+            f"so it cannot be at the expected version {expected_version}"
+        )
+    if found[0] != expected_version:
+        raise Conflict(
+            f"patient {record.patient.id!r} is at version {found[0]}, "
+            f"not the expected version {expected_version}: fetch it again and retry"
+        )
+
+
+def _row(record: PatientRecord, now: datetime) -> Row:
+    """The values ``_UPSERT`` binds for ``record`` written at ``now``."""
+    stamp = now.isoformat()
+    try:
+        warnings = json.dumps(list(record.warnings))
+    except (TypeError, ValueError) as error:
+        raise CodecError(f"cannot encode warnings: {error}") from error
+    return (
+        record.owner,
+        record.patient.id,
+        record.hpo_release,
+        int(record.patient.test),
+        stamp,
+        stamp,
+        warnings,
+        encode_patient(record.patient),
+        record.submitted_json,
+    )
+
+
+def _record(row: tuple[str, int, str, str, str, str, str, str]) -> PatientRecord:
+    owner, version, hpo_release, created, updated, warnings, patient, submitted_json = row
+    return PatientRecord(
+        owner=owner,
+        patient=decode_patient(patient),
+        hpo_release=hpo_release,
+        submitted_json=submitted_json,
+        version=version,
+        created=datetime.fromisoformat(created),
+        updated=datetime.fromisoformat(updated),
+        warnings=tuple(json.loads(warnings)),
+    )
