@@ -38,6 +38,7 @@ class Settings:
     min_score: float = 0.0
     disclaimer: str = ""
     terms: str = ""
+    demo: bool = False
 
     @property
     def database_path(self) -> Path:
