@@ -1,0 +1,69 @@
+"""``mme-node tokens create | list | revoke``: manage the clients allowed to call the node."""
+
+from __future__ import annotations
+
+import argparse
+
+from mme_node.security.tokens import Role, TokenRegistry
+from mme_node.settings import Settings
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = groups.add_parser(
+        "tokens",
+        help="create, list and revoke client tokens",
+        description="Manage the clients (submitters, peer nodes, administrators) "
+        "and their access tokens.",
+    )
+    actions = parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+
+    create = actions.add_parser("create", help="register a client and print its new token")
+    create.add_argument("--name", required=True, help="unique client name (owner of its patients)")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.set_defaults(handler=create_token)
+
+    listing = actions.add_parser("list", help="list clients (tokens are never shown again)")
+    listing.set_defaults(handler=list_tokens)
+
+    revoke = actions.add_parser("revoke", help="revoke a client's token for good")
+    revoke.add_argument("name", help="the client to revoke")
+    revoke.set_defaults(handler=revoke_token)
+
+
+def create_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the new token as the last line, alone, so scripts can take it with ``tail -1``."""
+    role = Role(args.role)
+    with TokenRegistry(settings.database_path) as registry:
+        token = registry.create(args.name, role)
+    print(f"Created {role.value} client {args.name!r}.")
+    print("This token is shown only once; store it now. Clients send it as X-Auth-Token:")
+    print(token)
+    return 0
+
+
+def list_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    with TokenRegistry(settings.database_path) as registry:
+        clients = registry.list()
+    if not clients:
+        print("No clients registered.")
+        return 0
+    width = max(len("NAME"), *(len(client.name) for client in clients))
+    print(f"{'NAME':<{width}}  {'ROLE':<9}  {'CREATED':<20}  STATUS")
+    for client in clients:
+        status = (
+            "active"
+            if client.revoked_at is None
+            else f"revoked {client.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+        print(
+            f"{client.name:<{width}}  {client.role.value:<9}  "
+            f"{client.created:%Y-%m-%dT%H:%M:%SZ}  {status}"
+        )
+    return 0
+
+
+def revoke_token(args: argparse.Namespace, settings: Settings) -> int:
+    with TokenRegistry(settings.database_path) as registry:
+        client = registry.revoke(args.name)
+    print(f"Revoked client {client.name!r} ({client.role.value}).")
+    return 0
