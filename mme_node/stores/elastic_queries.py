@@ -1,0 +1,106 @@
+"""The searches the Elasticsearch store sends: candidate retrieval and listings.
+
+Candidates come from two searches sent in one ``_msearch``: a phenotype search
+scoring each patient by the summed information content of the ancestor terms
+it shares with the query (exact, thanks to the boolean similarity of
+``phenotype_closure``), and a genotype search for a shared variant or gene.
+Both see only test patients for a test query and only real ones otherwise.
+The scores only choose who is retrieved; the matching layer ranks exactly.
+"""
+
+from __future__ import annotations
+
+from mme_node.model import Patient
+from mme_node.stores.elastic_mapping import Document, TermWeights, gene_identifiers
+
+MAX_PHENOTYPE_TERMS = 1000
+"""Most closure terms a phenotype search asks for, the most informative first.
+
+Elasticsearch refuses queries of more clauses than a heap-dependent limit
+that is never below 1024.
+"""
+
+GENE_BOOST = 1.0
+VARIANT_BOOST = 2.0
+"""A shared variant outranks a shared gene alone; both add up."""
+
+RECORD_ONLY = ["record"]
+"""Source filter: hits carry the stored record and nothing else."""
+
+
+def informative_terms(patient: Patient, weights: TermWeights) -> list[tuple[str, float]]:
+    """The query's closure terms with positive IC, most informative first (ties by id)."""
+    closure = weights.closure(patient.observed_terms)
+    ranked = sorted(
+        ((term, float(ic)) for term, ic in closure.items() if ic > 0),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return ranked[:MAX_PHENOTYPE_TERMS]
+
+
+def phenotype_search(terms: list[tuple[str, float]], limit: int, *, test: bool) -> Document | None:
+    """Patients sharing any of ``terms``, scored by the summed IC of those shared."""
+    if not terms:
+        return None
+    should = [{"term": {"phenotype_closure": {"value": term, "boost": ic}}} for term, ic in terms]
+    return _candidate_search(should, limit, test=test)
+
+
+def genotype_search(patient: Patient, limit: int, *, test: bool) -> Document | None:
+    """Patients sharing a variant (scored 2) or a gene in any namespace (scored 1), or both."""
+    should: list[Document] = []
+    genes = [
+        {"terms": {f"genes.{namespace}": values}}
+        for namespace, values in gene_identifiers(patient).items()
+        if values
+    ]
+    if genes:
+        should.append(_scored({"bool": {"should": genes}}, GENE_BOOST))
+    if patient.variant_keys:
+        should.append(_scored({"terms": {"variants": list(patient.variant_keys)}}, VARIANT_BOOST))
+    if not should:
+        return None
+    return _candidate_search(should, limit, test=test)
+
+
+def candidate_searches(
+    patient: Patient, weights: TermWeights, limit: int, *, test: bool
+) -> list[Document]:
+    """The request bodies of the candidate ``_msearch`` (none when nothing can match)."""
+    searches = (
+        phenotype_search(informative_terms(patient, weights), limit, test=test),
+        genotype_search(patient, limit, test=test),
+    )
+    return [search for search in searches if search is not None]
+
+
+def listing_search(owner: str | None, offset: int, limit: int) -> Document:
+    """One page of one owner's patients (all owners when None), by patient id."""
+    query: Document = {"match_all": {}} if owner is None else {"term": {"owner": owner}}
+    return {
+        "query": query,
+        "sort": [{"patient_id": "asc"}, {"owner": "asc"}],
+        "from": offset,
+        "size": limit,
+        "track_total_hits": True,
+        "_source": RECORD_ONLY,
+    }
+
+
+def _scored(query: Document, boost: float) -> Document:
+    return {"constant_score": {"filter": query, "boost": boost}}
+
+
+def _candidate_search(should: list[Document], limit: int, *, test: bool) -> Document:
+    return {
+        "size": limit,
+        "track_total_hits": False,
+        "_source": RECORD_ONLY,
+        "query": {
+            "bool": {
+                "filter": [{"term": {"test": test}}],
+                "should": should,
+                "minimum_should_match": 1,
+            }
+        },
+    }
