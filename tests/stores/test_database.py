@@ -1,0 +1,52 @@
+"""The node's SQLite file: durability settings and schema migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mme_node.errors import ServiceUnavailable
+from mme_node.stores.database import MIGRATIONS, open_database, schema_version
+
+
+def test_connection_uses_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
+    connection = open_database(tmp_path / "node.sqlite3")
+
+    assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
+    assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_opening_creates_missing_directories_and_current_schema(tmp_path: Path) -> None:
+    connection = open_database(tmp_path / "a" / "b" / "node.sqlite3")
+
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"patients", "clients"} <= tables
+    assert schema_version(connection) == len(MIGRATIONS)
+
+
+def test_opening_again_applies_nothing_twice(tmp_path: Path) -> None:
+    open_database(tmp_path / "node.sqlite3").close()
+
+    connection = open_database(tmp_path / "node.sqlite3")
+
+    assert schema_version(connection) == len(MIGRATIONS)
+
+
+def test_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+
+    with pytest.raises(ServiceUnavailable, match="upgrade mme-node"):
+        open_database(path)
+
+
+def test_unopenable_path_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+
+    with pytest.raises(ServiceUnavailable):
+        open_database(tmp_path / "file" / "node.sqlite3")
