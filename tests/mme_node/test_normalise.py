@@ -1,0 +1,173 @@
+"""normalise_patient: primary HPO ids, HGNC genes, every problem named by path."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hpo.errors import ObsoleteTermError, UnknownTermError
+from mme_node.errors import InvalidPatient
+from mme_node.genes import GeneIndex, bundled_gene_index
+from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, Variant
+from mme_node.normalise import normalise_patient
+
+
+class DictTerms:
+    """A tiny release: primary ids, alt ids, and obsolete ids (with or without a replacement)."""
+
+    primary = {"HP:0001250", "HP:0000252", "HP:0003593", "HP:0000006"}
+    alternative = {"HP:0002279": "HP:0001250"}
+    obsolete = {"HP:0000253": ("HP:0000252",), "HP:0009999": ()}
+
+    def resolve(self, term_id: str) -> str:
+        if term_id in self.primary:
+            return term_id
+        if term_id in self.alternative:
+            return self.alternative[term_id]
+        if term_id in self.obsolete:
+            replaced_by = self.obsolete[term_id]
+            if len(replaced_by) == 1:
+                return replaced_by[0]
+            raise ObsoleteTermError(term_id, ("HP:0001250",))
+        raise UnknownTermError(term_id, "not in this release")
+
+
+@pytest.fixture(scope="module")
+def genes() -> GeneIndex:
+    return bundled_gene_index()
+
+
+def patient(*features: Feature, genes: tuple[str, ...] = (), **fields: object) -> Patient:
+    return Patient(
+        id="P1",
+        contact=Contact("Dr Who", "mailto:who@example.org"),
+        features=features,
+        genomic_features=tuple(GenomicFeature(Gene(g)) for g in genes),
+    ).replace(**fields)
+
+
+def test_primary_ids_are_left_alone(genes: GeneIndex) -> None:
+    original = patient(Feature("HP:0001250"), Feature("HP:0000252", observed=False))
+    assert normalise_patient(original, DictTerms(), genes) == (original, [])
+
+
+def test_alt_id_maps_to_primary_and_keeps_the_submitted_id(genes: GeneIndex) -> None:
+    result, warnings = normalise_patient(patient(Feature("HP:0002279")), DictTerms(), genes)
+    assert result.features == (Feature("HP:0001250", submitted_id="HP:0002279"),)
+    assert warnings == ["patient.features[0].id: HP:0002279 is now HP:0001250 in this HPO release"]
+
+
+def test_obsolete_term_maps_to_its_replacement(genes: GeneIndex) -> None:
+    result, _ = normalise_patient(patient(Feature("HP:0000253")), DictTerms(), genes)
+    assert result.observed_terms == ("HP:0000252",)
+
+
+def test_renormalising_keeps_the_first_submitted_id(genes: GeneIndex) -> None:
+    once, _ = normalise_patient(patient(Feature("HP:0002279")), DictTerms(), genes)
+    twice, warnings = normalise_patient(once, DictTerms(), genes)
+    assert twice == once and warnings == []
+
+
+def test_onset_and_inheritance_ids_are_resolved(genes: GeneIndex) -> None:
+    original = patient(
+        Feature("HP:0001250", age_of_onset="HP:0003593"),
+        age_of_onset="HP:0003593",
+        inheritance_mode="HP:0000006",
+    )
+    assert normalise_patient(original, DictTerms(), genes)[0] == original
+
+
+def test_unknown_term_names_the_path_and_value(genes: GeneIndex) -> None:
+    with pytest.raises(InvalidPatient) as raised:
+        normalise_patient(patient(Feature("HP:0001250"), Feature("HP:0000001")), DictTerms(), genes)
+    message = raised.value.message
+    assert message.startswith('patient.features[1].id: "HP:0000001" cannot be used: ')
+    assert "unknown HPO term" in message
+
+
+def test_obsolete_term_without_replacement_is_rejected_with_suggestions(genes: GeneIndex) -> None:
+    with pytest.raises(InvalidPatient) as raised:
+        normalise_patient(patient(Feature("HP:0009999")), DictTerms(), genes)
+    assert "patient.features[0].id" in raised.value.message
+    assert "consider HP:0001250" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"age_of_onset": "HP:0000002"}, "patient.ageOfOnset"),
+        ({"inheritance_mode": "HP:0000002"}, "patient.inheritanceMode"),
+        (
+            {"features": (Feature("HP:0001250", age_of_onset="HP:0000002"),)},
+            "patient.features[0].ageOfOnset",
+        ),
+    ],
+)
+def test_unknown_onset_or_inheritance_term_is_rejected(
+    genes: GeneIndex, change: dict[str, object], path: str
+) -> None:
+    with pytest.raises(InvalidPatient, match="^" + re.escape(f'{path}: "HP:0000002"')):
+        normalise_patient(patient(Feature("HP:0001250"), **change), DictTerms(), genes)
+
+
+def test_duplicate_features_collapse_to_the_first(genes: GeneIndex) -> None:
+    original = patient(Feature("HP:0001250"), Feature("HP:0000252"), Feature("HP:0002279"))
+    result, warnings = normalise_patient(original, DictTerms(), genes)
+    assert [f.id for f in result.features] == ["HP:0001250", "HP:0000252"]
+    assert "patient.features[2]: repeats patient.features[0] (HP:0001250); merged" in warnings
+
+
+def test_observed_wins_over_excluded_for_the_same_term(genes: GeneIndex) -> None:
+    original = patient(Feature("HP:0001250", observed=False), Feature("HP:0000252"))
+    original = original.replace(features=(*original.features, Feature("HP:0002279")))
+    result, warnings = normalise_patient(original, DictTerms(), genes)
+    assert result.observed_terms == ("HP:0001250", "HP:0000252")
+    assert result.excluded_terms == ()
+    assert any("both observed and excluded" in w for w in warnings)
+
+
+def test_genes_get_their_hgnc_identity(genes: GeneIndex) -> None:
+    result, _ = normalise_patient(
+        patient(Feature("HP:0001250"), genes=("MLL2", "ENSG00000108883")), DictTerms(), genes
+    )
+    assert [g.gene for g in result.genomic_features] == [
+        Gene("MLL2", "HGNC:7133", "KMT2D", "ENSG00000167548", "8085"),
+        Gene("ENSG00000108883", "HGNC:30858", "EFTUD2", "ENSG00000108883", "9343"),
+    ]
+    assert result.gene_ids == ("HGNC:7133", "HGNC:30858")
+
+
+def test_variant_and_zygosity_survive_gene_normalisation(genes: GeneIndex) -> None:
+    variant = Variant("GRCh37", "17", 42929130, 42929131, "G", "A")
+    original = patient(Feature("HP:0001250")).replace(
+        genomic_features=(GenomicFeature(Gene("EFTUD2"), variant, zygosity=1),)
+    )
+    result, _ = normalise_patient(original, DictTerms(), genes)
+    assert (result.genomic_features[0].variant, result.genomic_features[0].zygosity) == (
+        variant,
+        1,
+    )
+
+
+def test_no_gene_marker_is_kept_unresolved_with_a_warning(genes: GeneIndex) -> None:
+    result, warnings = normalise_patient(
+        patient(Feature("HP:0001250"), genes=("NA",)), DictTerms(), genes
+    )
+    assert result.genomic_features[0].gene == Gene("NA")
+    assert result.gene_ids == ()
+    assert warnings == [
+        'patient.genomicFeatures[0].gene.id: "NA" means no gene; not used for matching'
+    ]
+
+
+def test_unknown_and_ambiguous_genes_are_all_reported(genes: GeneIndex) -> None:
+    with pytest.raises(InvalidPatient) as raised:
+        normalise_patient(
+            patient(Feature("HP:0001250"), genes=("EFTUD2", "NOTAGENE1", "MLL4")),
+            DictTerms(),
+            genes,
+        )
+    first, second = raised.value.message.split("; ")
+    assert first.startswith('patient.genomicFeatures[1].gene.id: "NOTAGENE1" is not a known')
+    assert second.startswith('patient.genomicFeatures[2].gene.id: "MLL4" is ambiguous')
