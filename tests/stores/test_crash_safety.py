@@ -35,27 +35,25 @@ def kill_writer_after(database: Path, acknowledgements: int) -> int:
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(PACKAGE_ROOT), environment.get("PYTHONPATH")])
     )
-    writer = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, str(WRITER), str(database)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
-    )
-    assert writer.stdout is not None and writer.stderr is not None
-    last = -1
-    try:
-        for _ in range(acknowledgements):
-            line = writer.stdout.readline()
-            assert line.startswith("ack "), f"writer failed: {line!r} {writer.stderr.read()}"
+    ) as writer:
+        assert writer.stdout is not None and writer.stderr is not None
+        last = -1
+        try:
+            for _ in range(acknowledgements):
+                line = writer.stdout.readline()
+                assert line.startswith("ack "), f"writer failed: {line!r} {writer.stderr.read()}"
+                last = int(line.split()[1])
+        finally:
+            writer.kill()  # SIGKILL: no clean-up, no flush, mid-import
+        # Batches acknowledged between our last read and the kill count too.
+        for line in writer.stdout:
             last = int(line.split()[1])
-        os.kill(writer.pid, signal.SIGKILL)
-    finally:
-        writer.kill()
-        writer.wait()
-    # Batches acknowledged between our last read and the kill count too.
-    for line in writer.stdout:
-        last = int(line.split()[1])
     assert writer.returncode == -signal.SIGKILL
     return last
 
