@@ -1,0 +1,142 @@
+"""``mme-node peers add | list | remove | enable | disable``: the nodes we match against.
+
+Tokens we send to peers are secrets: ``list`` never prints them, and
+``add --token -`` reads the token from standard input so it stays out of
+shell history and the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mme_node.errors import InvalidRequest
+from mme_node.peers.registry import (
+    API_VERSIONS,
+    DEFAULT_API_VERSION,
+    DEFAULT_TIMEOUT,
+    Peer,
+    PeerRegistry,
+)
+from mme_node.settings import Settings
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = groups.add_parser(
+        "peers",
+        help="add, list, enable, disable and remove peer nodes",
+        description="Manage the MME nodes this node sends its patients to for matching "
+        "(kept in peers.toml in the data directory, mode 0600).",
+    )
+    actions = parser.add_subparsers(dest="peers_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", help="register a peer node")
+    add.add_argument("name", help="unique peer name (letters, digits, '.', '_', '-')")
+    add.add_argument(
+        "--url",
+        required=True,
+        help="the peer's MME base URL (https; http only to loopback); /match is appended",
+    )
+    add.add_argument(
+        "--token",
+        required=True,
+        help="the X-Auth-Token we send to this peer; '-' reads it from standard input",
+    )
+    add.add_argument(
+        "--api-version",
+        default=DEFAULT_API_VERSION,
+        choices=API_VERSIONS,
+        help=f"MME API version the peer accepts (default {DEFAULT_API_VERSION})",
+    )
+    add.add_argument("--country", help="the peer's country, ISO 3166 alpha-2 (e.g. GB)")
+    add.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"deadline in seconds for one whole match request (default {DEFAULT_TIMEOUT:g})",
+    )
+    add.add_argument(
+        "--inbound-token",
+        metavar="TOKEN_NAME",
+        help="name of our peer token this node uses when it calls us (for reference)",
+    )
+    add.add_argument("--disabled", action="store_true", help="register it but do not query it")
+    add.set_defaults(handler=add_peer)
+
+    listing = actions.add_parser("list", help="list peers (tokens are never shown)")
+    listing.set_defaults(handler=list_peers)
+
+    for action, help_text, handler in (
+        ("remove", "forget a peer and its token", remove_peer),
+        ("enable", "query this peer again", enable_peer),
+        ("disable", "stop querying this peer, keeping its settings", disable_peer),
+    ):
+        command = actions.add_parser(action, help=help_text)
+        command.add_argument("name", help="the peer's name")
+        command.set_defaults(handler=handler)
+
+
+def add_peer(args: argparse.Namespace, settings: Settings) -> int:
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    if not token:
+        raise InvalidRequest("no token given")
+    peer = Peer(
+        name=args.name,
+        base_url=args.url,
+        token=token,
+        api_version=args.api_version,
+        country=args.country,
+        enabled=not args.disabled,
+        timeout=args.timeout,
+        inbound_token_name=args.inbound_token,
+    )
+    PeerRegistry.in_data_dir(settings.data_dir).add(peer)
+    print(f"Added peer {peer.name!r}: {peer.base_url} ({_state(peer)}, API v{peer.api_version}).")
+    return 0
+
+
+def list_peers(args: argparse.Namespace, settings: Settings) -> int:
+    peers = PeerRegistry.in_data_dir(settings.data_dir).list()
+    if not peers:
+        print("No peers registered.")
+        return 0
+    rows = [("NAME", "STATE", "API", "COUNTRY", "TIMEOUT", "INBOUND TOKEN", "URL")]
+    rows += [
+        (
+            peer.name,
+            _state(peer),
+            peer.api_version,
+            peer.country or "-",
+            f"{peer.timeout:g}s",
+            peer.inbound_token_name or "-",
+            peer.base_url,
+        )
+        for peer in peers
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    return 0
+
+
+def remove_peer(args: argparse.Namespace, settings: Settings) -> int:
+    peer = PeerRegistry.in_data_dir(settings.data_dir).remove(args.name)
+    print(f"Removed peer {peer.name!r} ({peer.base_url}).")
+    return 0
+
+
+def enable_peer(args: argparse.Namespace, settings: Settings) -> int:
+    peer = PeerRegistry.in_data_dir(settings.data_dir).enable(args.name)
+    print(f"Peer {peer.name!r} is {_state(peer)}.")
+    return 0
+
+
+def disable_peer(args: argparse.Namespace, settings: Settings) -> int:
+    peer = PeerRegistry.in_data_dir(settings.data_dir).disable(args.name)
+    print(f"Peer {peer.name!r} is {_state(peer)}.")
+    return 0
+
+
+def _state(peer: Peer) -> str:
+    return "enabled" if peer.enabled else "disabled"
