@@ -48,7 +48,12 @@ from mme_node.stores.elastic_mapping import (
     index_body,
     patient_document,
 )
-from mme_node.stores.elastic_queries import RECORD_ONLY, candidate_searches, listing_search
+from mme_node.stores.elastic_queries import (
+    RECORD_ONLY,
+    SEARCH_HEADER,
+    candidate_searches,
+    listing_search,
+)
 
 try:
     from elastic_transport import BaseNode, ConnectionTimeout, HttpxAsyncHttpNode, TlsError
@@ -60,7 +65,7 @@ try:
         ConflictError,
         NotFoundError,
     )
-    from elasticsearch.helpers import async_scan, async_streaming_bulk
+    from elasticsearch.helpers import ScanError, async_scan, async_streaming_bulk
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "the Elasticsearch store needs the Elasticsearch client: install mme-node[elasticsearch]"
@@ -261,7 +266,9 @@ class ElasticsearchPatientStore:
             )
         with self._answers():
             response = await self._client.search(
-                index=self.names.read_alias, body=listing_search(owner, offset, limit)
+                index=self.names.read_alias,
+                body=listing_search(owner, offset, limit),
+                allow_partial_search_results=False,
             )
         hits = response["hits"]
         return Page(
@@ -285,7 +292,7 @@ class ElasticsearchPatientStore:
             return []
         lines: builtins.list[Document] = []
         for search in searches:
-            lines += [{}, search]
+            lines += [SEARCH_HEADER, search]
         with self._answers():
             response = await self._client.msearch(index=self.names.read_alias, searches=lines)
             found: dict[str, PatientRecord] = {}
@@ -361,6 +368,10 @@ class ElasticsearchPatientStore:
         except (TransportConnectionError, ConnectionTimeout) as error:
             raise ServiceUnavailable(
                 f"Elasticsearch is not answering at {self._where}: {error}"
+            ) from error
+        except ScanError as error:
+            raise ServiceUnavailable(
+                f"Elasticsearch at {self._where} answered from only some shards: {error}"
             ) from error
         except ApiError as error:
             raise _api_failure(error.status_code, error.message, self._where) from error

@@ -27,6 +27,12 @@ VARIANT_BOOST = 2.0
 RECORD_ONLY = ["record"]
 """Source filter: hits carry the stored record and nothing else."""
 
+SEARCH_HEADER = {"allow_partial_search_results": False}
+"""The ``_msearch`` header of each search: fail rather than answer from some shards.
+
+A partial answer would silently leave patients out of a match.
+"""
+
 
 def informative_terms(patient: Patient, weights: TermWeights) -> list[tuple[str, float]]:
     """The query's closure terms with positive IC, most informative first (ties by id)."""

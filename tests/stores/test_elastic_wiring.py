@@ -1,0 +1,791 @@
+"""The Elasticsearch store speaks the right HTTP, checked without a server.
+
+A fake transport node records every request the official client sends and
+answers from a queue of canned responses, so these tests pin the exact index
+body and candidate search (golden files in ``golden/``), the write
+parameters, and how answers and failures become records and node errors. The
+behaviour against a real server is the contract suite (``test_contract.py``
+with ``ELASTICSEARCH_URL`` set).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from elastic_transport import HttpxAsyncHttpNode, NodeConfig
+
+from mme_node.errors import Conflict, InvalidRequest, MMEError, NotFound, ServiceUnavailable
+from mme_node.model import (
+    Contact,
+    Feature,
+    Gene,
+    GenomicFeature,
+    Patient,
+    PatientRecord,
+    Variant,
+)
+from mme_node.settings import Settings
+from mme_node.stores.codec import encode_record
+from mme_node.stores.elastic import (
+    ElasticsearchPatientStore,
+    connect,
+    elasticsearch_store_from_settings,
+)
+from mme_node.stores.elastic_mapping import IndexNames, document_id
+
+pytestmark = pytest.mark.anyio
+
+GOLDEN = Path(__file__).parent / "golden"
+URL = "http://es.test:9200"
+PREFIX = "mme-test"
+RELEASE = "2024-04-26"
+INDEX = "mme-test-2024-04-26"
+READ = "/mme-test-read"
+WRITE = "/mme-test-write"
+CREATED = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+
+Answer = tuple[int, Any] | Exception
+
+
+class FakeElasticsearch:
+    """Answers requests in order from a queue and keeps every request it saw.
+
+    A request the test did not plan for gets a 500, which fails the test.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self._answers: deque[Answer] = deque()
+
+    def answer(self, status: int, body: Any = None, *, times: int = 1) -> None:
+        self._answers.extend([(status, {} if body is None else body)] * times)
+
+    def fail(self, error: Exception) -> None:
+        self._answers.append(error)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if not self._answers:
+            return httpx.Response(500, json={"error": {"type": "unplanned_request"}})
+        answer = self._answers.popleft()
+        if isinstance(answer, Exception):
+            raise answer
+        status, body = answer
+        return httpx.Response(status, json=body, headers={"X-Elastic-Product": "Elasticsearch"})
+
+    @property
+    def last(self) -> httpx.Request:
+        return self.requests[-1]
+
+
+def node_answered_by(server: FakeElasticsearch) -> type[HttpxAsyncHttpNode]:
+    """The client's own httpx node class, with the network swapped for ``server``."""
+
+    class FakeNode(HttpxAsyncHttpNode):
+        def __init__(self, config: NodeConfig) -> None:
+            super().__init__(config)
+            self.client = httpx.AsyncClient(
+                base_url=self.base_url, transport=httpx.MockTransport(server.handle)
+            )
+
+    return FakeNode
+
+
+class TinyWeights:
+    """A five-term ontology: root > phenotypic abnormality > nervous system > two leaves."""
+
+    parents = {
+        "HP:0000118": "HP:0000001",
+        "HP:0000707": "HP:0000118",
+        "HP:0001250": "HP:0000707",
+        "HP:0001263": "HP:0000707",
+    }
+    ic = {
+        "HP:0000001": 0.0,
+        "HP:0000118": 0.05,
+        "HP:0000707": 1.25,
+        "HP:0001250": 3.5,
+        "HP:0001263": 2.75,
+    }
+
+    def closure(self, term_ids: Sequence[str]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for term in term_ids:
+            current: str | None = term if term in self.ic else None
+            while current is not None:
+                found[current] = self.ic[current]
+                current = self.parents.get(current)
+        return found
+
+
+def fixture_patient(test: bool = False) -> Patient:
+    return Patient(
+        id="P0001",
+        contact=Contact(name="Dr Ada Example", href="mailto:ada@example.org"),
+        features=(
+            Feature("HP:0001250"),
+            Feature("HP:0001263"),
+            Feature("HP:0000252", observed=False),
+        ),
+        genomic_features=(
+            GenomicFeature(
+                gene=Gene(
+                    id="SCN1A",
+                    hgnc_id="HGNC:10585",
+                    symbol="SCN1A",
+                    ensembl_id="ENSG00000144285",
+                    entrez_id="6323",
+                ),
+                variant=Variant(
+                    assembly="GRCh37",
+                    reference_name="2",
+                    start=166848646,
+                    end=166848647,
+                    reference_bases="G",
+                    alternate_bases="A",
+                ),
+            ),
+            GenomicFeature(gene=Gene(id="Not-Resolved")),
+        ),
+        test=test,
+    )
+
+
+def fixture_record(
+    patient_id: str = "P0001", *, owner: str = "clinic-a", version: int = 1
+) -> PatientRecord:
+    return PatientRecord(
+        owner=owner,
+        patient=fixture_patient().replace(id=patient_id),
+        hpo_release=RELEASE,
+        submitted_json=f'{{"id": "{patient_id}"}}',
+        version=version,
+        created=CREATED,
+        updated=CREATED,
+    )
+
+
+def hit(record: PatientRecord, **extra: Any) -> dict[str, Any]:
+    """A document as Elasticsearch returns it in a hit or a get."""
+    return {
+        "_index": INDEX,
+        "_id": document_id(*record.key),
+        "_source": {"record": encode_record(record)},
+        **extra,
+    }
+
+
+def found(record: PatientRecord, seq_no: int = 7, primary_term: int = 2) -> dict[str, Any]:
+    return hit(record, found=True, _seq_no=seq_no, _primary_term=primary_term, _version=1)
+
+
+def missing(patient_id: str = "P0001", owner: str = "clinic-a") -> dict[str, Any]:
+    return {"_index": INDEX, "_id": document_id(owner, patient_id), "found": False}
+
+
+def search_answer(*records: PatientRecord, total: int | None = None) -> dict[str, Any]:
+    hits: dict[str, Any] = {"hits": [hit(r, _score=1.0) for r in records]}
+    if total is not None:
+        hits["total"] = {"value": total, "relation": "eq"}
+    return {"took": 1, "timed_out": False, "hits": hits}
+
+
+def scroll_answer(*records: PatientRecord, successful: int = 1) -> dict[str, Any]:
+    shards = {"total": 1, "successful": successful, "skipped": 0, "failed": 1 - successful}
+    return {**search_answer(*records), "_scroll_id": "scroll-1", "_shards": shards}
+
+
+def error_answer(kind: str, status: int) -> dict[str, Any]:
+    return {"error": {"type": kind, "reason": f"{kind} happened"}, "status": status}
+
+
+def body(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+def ndjson(request: httpx.Request) -> list[Any]:
+    return [json.loads(line) for line in request.content.splitlines() if line.strip()]
+
+
+def params(request: httpx.Request) -> dict[str, str]:
+    return {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
+
+
+def golden(name: str) -> Any:
+    return json.loads((GOLDEN / name).read_text())
+
+
+@pytest.fixture
+def server() -> FakeElasticsearch:
+    return FakeElasticsearch()
+
+
+@pytest.fixture
+def make_store(
+    server: FakeElasticsearch,
+) -> Callable[[str], ElasticsearchPatientStore]:
+    def make(url: str = URL) -> ElasticsearchPatientStore:
+        return ElasticsearchPatientStore(
+            url,
+            index_prefix=PREFIX,
+            hpo_release=RELEASE,
+            term_weights=TinyWeights(),
+            client=connect(url, node_class=node_answered_by(server)),
+        )
+
+    return make
+
+
+@pytest.fixture
+async def store(
+    make_store: Callable[[str], ElasticsearchPatientStore],
+) -> AsyncIterator[ElasticsearchPatientStore]:
+    elastic = make_store(URL)
+    yield elastic
+    await elastic.close()
+
+
+# -- index and aliases -------------------------------------------------------
+
+
+async def test_open_creates_the_release_index_with_golden_mapping_and_aliases(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, error_answer("aliases_not_found_exception", 404))
+    server.answer(200, {"acknowledged": True, "index": INDEX})
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}, "mme-test-read": {}}}})
+
+    await store.open()
+
+    create = server.requests[1]
+    assert (create.method, create.url.path) == ("PUT", f"/{INDEX}")
+    assert body(create) == golden("elastic_index.json")
+    assert store.index == INDEX
+
+
+async def test_open_uses_the_index_behind_existing_aliases(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"mme-test-2023-10-09": {"aliases": {"mme-test-write": {}}}})
+
+    await store.open()
+
+    assert [r.method for r in server.requests] == ["GET"]
+    assert server.last.url.path == "/_alias/mme-test-write"
+    assert store.index == "mme-test-2023-10-09"
+
+
+async def test_open_accepts_an_index_another_node_created_meanwhile(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, error_answer("aliases_not_found_exception", 404))
+    server.answer(400, error_answer("resource_already_exists_exception", 400))
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
+
+    await store.open()
+
+    assert store.index == INDEX
+
+
+async def test_drop_deletes_every_index_behind_the_aliases(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"mme-test-2023-10-09": {"aliases": {"mme-test-read": {}}}})
+    server.answer(404, error_answer("aliases_not_found_exception", 404))
+    server.answer(200, {"acknowledged": True})
+
+    await store.drop()
+
+    assert server.last.method == "DELETE"
+    assert server.last.url.path == f"/mme-test-2023-10-09,{INDEX}"
+    assert params(server.last)["ignore_unavailable"] == "true"
+
+
+def test_index_names_refuse_a_prefix_elasticsearch_would_refuse() -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        IndexNames("MME Patients")
+
+
+def test_index_names_turn_a_release_into_a_valid_index_name() -> None:
+    assert IndexNames("mme-patients").index("HP 2024/04:26") == "mme-patients-hp-2024-04-26"
+
+
+def test_index_names_refuse_a_release_named_like_an_alias() -> None:
+    with pytest.raises(ValueError, match="release"):
+        IndexNames("mme-patients").index("read")
+
+
+def test_document_id_is_fixed_length_and_unambiguous() -> None:
+    first = document_id("a", "b/c")
+
+    assert len(first) == 64
+    assert first == document_id("a", "b/c")
+    assert first != document_id("a/b", "c")
+
+
+# -- candidates ---------------------------------------------------------------
+
+
+async def test_candidates_send_one_msearch_equal_to_the_golden_body(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"took": 1, "responses": [search_answer(), search_answer()]})
+
+    await store.candidates(fixture_patient(), 50, test=False)
+
+    assert len(server.requests) == 1
+    assert (server.last.method, server.last.url.path) == ("POST", f"{READ}/_msearch")
+    assert ndjson(server.last) == golden("elastic_candidates.json")
+
+
+async def test_candidates_return_the_union_of_both_searches_without_repeats(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    one, two, three = fixture_record("P1"), fixture_record("P2"), fixture_record("P3")
+    server.answer(
+        200, {"responses": [search_answer(one, two), search_answer(three, one)], "took": 1}
+    )
+
+    found = await store.candidates(fixture_patient(), 10, test=False)
+
+    assert [r.patient.id for r in found] == ["P1", "P2", "P3"]
+    assert found[0] == one
+
+
+async def test_candidates_of_a_test_query_search_test_patients_only(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"took": 1, "responses": [search_answer(), search_answer()]})
+
+    await store.candidates(fixture_patient(test=True), 5, test=True)
+
+    searches = ndjson(server.last)[1::2]
+    assert [s["query"]["bool"]["filter"] for s in searches] == [[{"term": {"test": True}}]] * 2
+
+
+async def test_candidates_without_known_terms_or_genes_ask_nothing(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    patient = fixture_patient().replace(features=(Feature("HP:9999999"),), genomic_features=())
+
+    assert await store.candidates(patient, 5, test=False) == []
+    assert server.requests == []
+
+
+async def test_candidates_failing_inside_the_msearch_are_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    rejected = error_answer("es_rejected_execution_exception", 429)
+    server.answer(200, {"took": 1, "responses": [search_answer(), rejected]})
+
+    with pytest.raises(ServiceUnavailable, match="429"):
+        await store.candidates(fixture_patient(), 5, test=False)
+
+
+# -- writes -------------------------------------------------------------------
+
+
+async def test_save_creates_a_new_patient_with_op_type_create_and_refresh_wait_for(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, missing())
+    server.answer(201, {"result": "created", "_seq_no": 0, "_primary_term": 1})
+
+    stored, created = await store.save(fixture_record(version=5))
+
+    write = server.last
+    assert (write.method, write.url.path) == (
+        "PUT",
+        f"{WRITE}/_doc/{document_id('clinic-a', 'P0001')}",
+    )
+    assert params(write) == {"op_type": "create", "refresh": "wait_for"}
+    assert created and stored.version == 1
+    assert stored.created == stored.updated and stored.created != CREATED
+    document = body(write)
+    assert document["version"] == 1
+    assert document["phenotype_closure"] == [
+        "HP:0000001",
+        "HP:0000118",
+        "HP:0000707",
+        "HP:0001250",
+        "HP:0001263",
+    ]
+    assert document["genes"]["symbol"] == ["SCN1A", "NOT-RESOLVED"]
+    assert document["variants"] == ["GRCH37:2:166848646:G>A"]
+
+
+async def test_save_replaces_only_the_version_it_read(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, found(fixture_record(version=3), seq_no=41, primary_term=2))
+    server.answer(200, {"result": "updated", "_seq_no": 42, "_primary_term": 2})
+
+    stored, created = await store.save(fixture_record(version=1), expected_version=3)
+
+    assert params(server.last) == {
+        "if_seq_no": "41",
+        "if_primary_term": "2",
+        "refresh": "wait_for",
+    }
+    assert not created
+    assert (stored.version, stored.created) == (4, CREATED)
+    assert body(server.last)["version"] == 4
+
+
+async def test_save_with_a_stale_expected_version_is_conflict_and_writes_nothing(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, found(fixture_record(version=3)))
+
+    with pytest.raises(Conflict, match="version 3, not the expected version 2"):
+        await store.save(fixture_record(), expected_version=2)
+
+    assert [r.method for r in server.requests] == ["GET"]
+
+
+async def test_save_answered_409_for_an_expected_version_is_conflict(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, found(fixture_record(version=3)))
+    server.answer(409, error_answer("version_conflict_engine_exception", 409))
+
+    with pytest.raises(Conflict, match="P0001"):
+        await store.save(fixture_record(), expected_version=3)
+
+
+async def test_save_losing_a_create_race_replaces_the_winner(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, missing())
+    server.answer(409, error_answer("version_conflict_engine_exception", 409))
+    server.answer(200, found(fixture_record(version=1), seq_no=0, primary_term=1))
+    server.answer(200, {"result": "updated"})
+
+    stored, created = await store.save(fixture_record())
+
+    assert not created and stored.version == 2
+    assert params(server.last)["if_seq_no"] == "0"
+
+
+async def test_save_timing_out_is_not_retried_and_not_reported_done(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, missing())
+    server.fail(httpx.ReadTimeout("no answer"))
+
+    with pytest.raises(ServiceUnavailable, match="not answering"):
+        await store.save(fixture_record())
+
+    assert [r.method for r in server.requests] == ["GET", "PUT"]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_overloaded_elasticsearch_is_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore, status: int
+) -> None:
+    # The client retries twice before giving up.
+    server.answer(status, error_answer("es_rejected_execution_exception", status), times=3)
+
+    with pytest.raises(ServiceUnavailable, match=f"overloaded or unavailable \\({status}"):
+        await store.save(fixture_record())
+
+
+async def test_unreachable_elasticsearch_is_service_unavailable_naming_the_url_not_the_password(
+    server: FakeElasticsearch, make_store: Callable[[str], ElasticsearchPatientStore]
+) -> None:
+    store = make_store("http://mme:s3cret@es.test:9200")
+    for _ in range(3):
+        server.fail(httpx.ConnectError("connection refused"))
+
+    with pytest.raises(ServiceUnavailable) as raised:
+        await store.get("clinic-a", "P0001")
+
+    assert "Elasticsearch is not answering at http://es.test:9200" in raised.value.message
+    assert "s3cret" not in raised.value.message
+    await store.close()
+
+
+async def test_refused_credentials_are_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(401, error_answer("security_exception", 401))
+
+    with pytest.raises(ServiceUnavailable, match="credentials"):
+        await store.count()
+
+
+async def test_other_refusals_are_node_errors_naming_the_elasticsearch_error(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(400, error_answer("mapper_parsing_exception", 400))
+
+    with pytest.raises(MMEError, match="mapper_parsing_exception") as raised:
+        await store.count()
+
+    assert not isinstance(raised.value, ServiceUnavailable)
+
+
+async def test_delete_waits_for_refresh(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"result": "deleted"})
+
+    await store.delete("clinic-a", "P0001")
+
+    assert (server.last.method, server.last.url.path) == (
+        "DELETE",
+        f"{WRITE}/_doc/{document_id('clinic-a', 'P0001')}",
+    )
+    assert params(server.last) == {"refresh": "wait_for"}
+
+
+async def test_delete_of_a_missing_patient_is_not_found(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, {"_index": INDEX, "_id": "x", "result": "not_found"})
+
+    with pytest.raises(NotFound, match="P0001"):
+        await store.delete("clinic-a", "P0001")
+
+
+# -- reads --------------------------------------------------------------------
+
+
+async def test_get_returns_the_stored_record(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    record = fixture_record(version=3)
+    server.answer(200, found(record))
+
+    assert await store.get("clinic-a", "P0001") == record
+    assert server.last.url.path == f"{READ}/_doc/{document_id('clinic-a', 'P0001')}"
+
+
+async def test_get_of_a_missing_patient_is_not_found(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, missing())
+
+    with pytest.raises(NotFound, match="P0001"):
+        await store.get("clinic-a", "P0001")
+
+
+async def test_get_without_an_index_is_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, error_answer("index_not_found_exception", 404))
+
+    with pytest.raises(ServiceUnavailable, match="no patient index"):
+        await store.get("clinic-a", "P0001")
+
+
+async def test_list_sends_a_sorted_page_and_maps_hits_and_total(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    records = (fixture_record("P1"), fixture_record("P2"))
+    server.answer(200, search_answer(*records, total=12))
+
+    page = await store.list("clinic-a", offset=10, limit=2)
+
+    assert (page.records, page.total, page.offset, page.limit) == (records, 12, 10, 2)
+    sent = body(server.last)
+    assert server.last.url.path == f"{READ}/_search"
+    assert params(server.last) == {"allow_partial_search_results": "false"}
+    assert sent["query"] == {"term": {"owner": "clinic-a"}}
+    assert sent["sort"] == [{"patient_id": "asc"}, {"owner": "asc"}]
+    assert (sent["from"], sent["size"]) == (10, 2)
+
+
+async def test_list_beyond_the_result_window_is_refused_before_asking(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    with pytest.raises(InvalidRequest, match="10000"):
+        await store.list(None, offset=9_990, limit=50)
+
+    assert server.requests == []
+
+
+async def test_iter_records_scrolls_through_every_hit(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    one, two = fixture_record("P1"), fixture_record("P2")
+    for records in ((one,), (two,), ()):
+        server.answer(200, scroll_answer(*records))
+    server.answer(200, {"succeeded": True})
+
+    seen = [record async for record in store.iter_records()]
+
+    assert seen == [one, two]
+    assert server.requests[0].url.path == f"{READ}/_search"
+
+
+async def test_iter_records_answered_by_some_shards_only_is_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, scroll_answer(fixture_record("P1"), successful=0))
+    server.answer(200, {"succeeded": True})
+
+    with pytest.raises(ServiceUnavailable, match="only some shards"):
+        [record async for record in store.iter_records()]
+
+
+async def test_count_counts_through_the_read_alias(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"count": 1234})
+
+    assert await store.count() == 1234
+    assert server.last.url.path == f"{READ}/_count"
+
+
+async def test_health_reports_a_silent_elasticsearch_as_down_without_raising(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.fail(httpx.ConnectError("connection refused"))
+
+    health = await store.health()
+
+    assert not health.ok
+    assert health.kind == "elasticsearch"
+    assert "not answering at http://es.test:9200" in health.detail
+
+
+async def test_health_of_an_answering_elasticsearch_counts_patients(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"count": 3})
+
+    health = await store.health()
+
+    assert health.ok
+    assert health.detail.startswith("3 patients")
+
+
+# -- bulk import ---------------------------------------------------------------
+
+
+async def test_import_many_bulk_creates_new_and_replaces_stored_patients(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    stored = fixture_record("P1", version=2)
+    server.answer(200, {"docs": [found(stored, seq_no=5, primary_term=1), missing("P2")]})
+    p1_id, p2_id = document_id("clinic-a", "P1"), document_id("clinic-a", "P2")
+    server.answer(
+        200,
+        {
+            "took": 3,
+            "errors": False,
+            "items": [
+                {"index": {"_index": INDEX, "_id": p1_id, "status": 200, "result": "updated"}},
+                {"create": {"_index": INDEX, "_id": p2_id, "status": 201, "result": "created"}},
+            ],
+        },
+    )
+    server.answer(200, {"_shards": {"total": 1}})
+    progress: list[int] = []
+
+    report = await store.import_many(
+        [fixture_record("P1"), fixture_record("P2")], on_progress=progress.append
+    )
+
+    assert (report.imported, report.rejected, progress) == (2, [], [2])
+    bulk = server.requests[1]
+    assert (bulk.method, bulk.url.path) == ("PUT", "/_bulk")
+    lines = ndjson(bulk)
+    assert lines[0] == {
+        "index": {"_index": "mme-test-write", "_id": p1_id, "if_seq_no": 5, "if_primary_term": 1}
+    }
+    assert (lines[1]["version"], json.loads(lines[1]["record"])["created"]) == (
+        3,
+        CREATED.isoformat(),
+    )
+    assert lines[2] == {"create": {"_index": "mme-test-write", "_id": p2_id}}
+    assert lines[3]["version"] == 1
+    assert (server.last.method, server.last.url.path) == ("POST", f"{WRITE}/_refresh")
+
+
+async def test_import_many_reports_records_elasticsearch_refused(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"docs": [missing("P1"), missing("P2")]})
+    p1_id, p2_id = document_id("clinic-a", "P1"), document_id("clinic-a", "P2")
+    refused = error_answer("mapper_parsing_exception", 400)["error"]
+    server.answer(
+        200,
+        {
+            "took": 3,
+            "errors": True,
+            "items": [
+                {"create": {"_index": INDEX, "_id": p1_id, "status": 400, "error": refused}},
+                {"create": {"_index": INDEX, "_id": p2_id, "status": 409, "error": refused}},
+            ],
+        },
+    )
+    server.answer(200, {"_shards": {"total": 1}})
+
+    report = await store.import_many([fixture_record("P1"), fixture_record("P2")])
+
+    assert report.imported == 0
+    assert [r.patient_id for r in report.rejected] == ["P1", "P2"]
+    assert report.rejected[0].reason.startswith("mapper_parsing_exception")
+    assert "another writer" in report.rejected[1].reason
+
+
+async def test_import_many_starts_a_new_batch_when_a_patient_repeats(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    p1_id = document_id("clinic-a", "P1")
+    for seq_no in (None, 0):
+        docs = [missing("P1")] if seq_no is None else [found(fixture_record("P1"), seq_no, 1)]
+        server.answer(200, {"docs": docs})
+        server.answer(200, {"items": [{"index": {"_id": p1_id, "status": 200}}], "errors": False})
+    server.answer(200, {"_shards": {"total": 1}})
+    progress: list[int] = []
+
+    report = await store.import_many(
+        [fixture_record("P1"), fixture_record("P1")], on_progress=progress.append
+    )
+
+    assert report.imported == 2
+    assert progress == [1, 1]
+
+
+async def test_import_many_stops_with_service_unavailable_when_elasticsearch_goes_away(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    for _ in range(3):
+        server.fail(httpx.ConnectError("connection refused"))
+
+    with pytest.raises(ServiceUnavailable):
+        await store.import_many([fixture_record("P1")])
+
+
+# -- settings -------------------------------------------------------------------
+
+
+def test_store_from_settings_needs_a_url() -> None:
+    with pytest.raises(MMEError, match="elasticsearch_url"):
+        elasticsearch_store_from_settings(Settings(store="elasticsearch"), TinyWeights())
+
+
+async def test_store_from_settings_uses_the_release_index() -> None:
+    settings = Settings(
+        store="elasticsearch",
+        elasticsearch_url="https://es.example:9200",
+        elasticsearch_username="mme_node",
+        elasticsearch_password="not-a-real-password",
+    )
+
+    store = elasticsearch_store_from_settings(settings, TinyWeights(), hpo_release="v2025-01-16")
+
+    assert store.index == "mme-patients-v2025-01-16"
+    assert store.names.read_alias == "mme-patients-read"
+    await store.close()
