@@ -6,8 +6,9 @@ to the same contract (see ``conftest.py`` for which stores run).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from store_samples import sample_record
@@ -41,6 +42,31 @@ async def test_save_stamps_created_and_updated_in_utc(store: PatientStore) -> No
     assert stored.created is not None and stored.updated is not None
     assert stored.created.utcoffset() == timedelta(0)
     assert stored.updated >= stored.created
+
+
+async def test_save_ignores_version_and_dates_set_by_the_caller(store: PatientStore) -> None:
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+    sent = dataclasses.replace(sample_record(1), version=5, created=long_ago, updated=long_ago)
+
+    stored, _ = await store.save(sent)
+
+    assert stored.version == 1
+    assert stored.created != long_ago and stored.updated != long_ago
+
+
+async def test_concurrent_replaces_from_one_version_let_exactly_one_win(
+    store: PatientStore,
+) -> None:
+    await store.save(sample_record(1))
+
+    outcomes = await asyncio.gather(
+        *(store.save(sample_record(1), expected_version=1) for _ in range(4)),
+        return_exceptions=True,
+    )
+
+    assert sum(isinstance(outcome, tuple) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, Conflict) for outcome in outcomes) == 3
+    assert (await store.get("clinic-a", "case-000001")).version == 2
 
 
 async def test_replace_bumps_version_and_keeps_created(store: PatientStore) -> None:
