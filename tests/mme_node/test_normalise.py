@@ -7,6 +7,7 @@ import re
 import pytest
 
 from hpo.errors import ObsoleteTermError, UnknownTermError
+from hpo.ontology import ROOT, ObsoleteTerm, Ontology, TermRecord
 from mme_node.errors import InvalidPatient
 from mme_node.genes import GeneIndex, bundled_gene_index
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, Variant
@@ -171,3 +172,19 @@ def test_unknown_and_ambiguous_genes_are_all_reported(genes: GeneIndex) -> None:
     first, second = raised.value.message.split("; ")
     assert first.startswith('patient.genomicFeatures[1].gene.id: "NOTAGENE1" is not a known')
     assert second.startswith('patient.genomicFeatures[2].gene.id: "MLL4" is ambiguous')
+
+
+def test_a_real_hpo_ontology_is_a_term_resolver(genes: GeneIndex) -> None:
+    def term(term_id: str, *parents: str) -> TermRecord:
+        return TermRecord(term_id, term_id, "", (), parents)
+
+    ontology = Ontology.from_terms(
+        "2025-01-16",
+        [term(ROOT), term("HP:0000118", ROOT), term("HP:0001250", "HP:0000118")],
+        alt_ids={"HP:0002279": "HP:0001250"},
+        obsolete={"HP:0009999": ObsoleteTerm(consider=("HP:0001250",))},
+    )
+    result, _ = normalise_patient(patient(Feature("HP:0002279")), ontology, genes)
+    assert result.features == (Feature("HP:0001250", submitted_id="HP:0002279"),)
+    with pytest.raises(InvalidPatient, match="obsolete"):
+        normalise_patient(patient(Feature("HP:0009999")), ontology, genes)
