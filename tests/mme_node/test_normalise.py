@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_obsolete_term_without_replacement_is_rejected_with_suggestions(genes: G
     ],
 )
 def test_unknown_onset_or_inheritance_term_is_rejected(
-    genes: GeneIndex, change: dict[str, object], path: str
+    genes: GeneIndex, change: dict[str, Any], path: str
 ) -> None:
     with pytest.raises(InvalidPatient, match="^" + re.escape(f'{path}: "HP:0000002"')):
         normalise_patient(patient(Feature("HP:0001250"), **change), DictTerms(), genes)
