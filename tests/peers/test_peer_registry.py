@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,8 @@ from mme_node.peers import Peer, PeerRegistry, RegistryFileError
 TOKEN = "fake-token-for-tests-0000"
 
 
-def make_peer(
-    name: str = "alpha", url: str = "https://mme.example.org/api", **fields: object
-) -> Peer:
-    return Peer(name=name, base_url=url, token=TOKEN, **fields)  # type: ignore[arg-type]
+def make_peer(name: str = "alpha", url: str = "https://mme.example.org/api", **fields: Any) -> Peer:
+    return Peer(name=name, base_url=url, token=TOKEN, **fields)
 
 
 @pytest.fixture
@@ -81,7 +80,7 @@ def test_peer_defaults_to_api_version_1_0() -> None:
         {"inbound_token_name": "has space"},
     ],
 )
-def test_peer_refuses_invalid_settings(fields: dict[str, object]) -> None:
+def test_peer_refuses_invalid_settings(fields: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest):
         make_peer(**fields)
 
