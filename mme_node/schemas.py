@@ -663,9 +663,8 @@ def _object_schema(schema: Schema, description: str) -> dict[str, Any]:
         field.data_key or name: _field_schema(field) for name, field in schema.fields.items()
     }
     required = [field.data_key or name for name, field in schema.fields.items() if field.required]
-    return {
+    return _described(description) | {
         "type": "object",
-        "description": description,
         "properties": properties,
         "required": required,
         "patternProperties": {"^_": {}},
@@ -679,8 +678,9 @@ def _field_schema(field: fields.Field[Any]) -> dict[str, Any]:
     if isinstance(field, fields.Nested):
         return _object_schema(field.schema, description)
     if isinstance(field, fields.List):
-        return {"type": "array", "description": description, "items": _field_schema(field.inner)}
-    result: dict[str, Any] = {"description": description, **_type_of(field)}
+        items = _field_schema(field.inner)
+        return _described(description) | {"type": "array", "items": items}
+    result = _described(description) | _type_of(field)
     for validator in field.validators:
         if isinstance(validator, validate.Length):
             result.update(minLength=validator.min, maxLength=validator.max)
@@ -691,6 +691,10 @@ def _field_schema(field: fields.Field[Any]) -> dict[str, Any]:
         elif isinstance(validator, validate.Range):
             result["minimum"] = validator.min
     return result
+
+
+def _described(description: str) -> dict[str, Any]:
+    return {"description": description} if description else {}
 
 
 def _type_of(field: fields.Field[Any]) -> dict[str, Any]:
