@@ -8,8 +8,9 @@ field path, e.g. ``patient.features[2].id: "HP:12" is not an HPO id
 ``docs/patients.md``; in short:
 
 * fields whose name starts with ``_`` are non-standard (spec) and ignored,
-  any other unknown field is rejected by name so that typos and pre-1.0
-  fields (``genes``, ``variants``) do not silently lose data;
+  except the node's own normalisation fields (``_hgncId``, ``_submittedId``
+  ...); any other unknown field is rejected by name so that typos and
+  pre-1.0 fields (``genes``, ``variants``) do not silently lose data;
 * ``null`` for an optional field means "not given";
 * ``observed`` missing means "yes"; ``"unknown"`` (pre-1.0) carries no
   information, so such a feature is dropped with a warning;
