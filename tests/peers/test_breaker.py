@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import FaultPeerServer
+from fault_peers import FaultPeerServer
 
 from mme_node.model import Patient
 from mme_node.peers import CircuitBreaker, PeerOutcome, RetryPolicy, match_peers

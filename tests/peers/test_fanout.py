@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import MEDIA_1_0, TOKEN, FaultPeerServer, remote_patient
+from fault_peers import MEDIA_1_0, TOKEN, FaultPeerServer, remote_patient
 
 from mme_node.model import Patient
 from mme_node.peers import Peer, PeerOutcome, RetryPolicy, match_peers
