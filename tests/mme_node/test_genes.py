@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,13 @@ def test_from_tsv_reads_plain_and_gzip_tables(tmp_path: Path) -> None:
         gene = GeneIndex.from_tsv(path).resolve("s863-7")
         assert gene is not None
         assert (gene.symbol, gene.entrez_id, gene.level) == ("A2M", "2", GeneLevel.ALIAS)
+
+
+def test_every_benchmark_patient_gene_resolves(genes: GeneIndex) -> None:
+    path = resources.files("mme_node") / "data" / "benchmark_patients.json"
+    patients = json.loads(path.read_text(encoding="utf-8"))
+    symbols = {g["gene"]["id"] for p in patients for g in p["genomicFeatures"]}
+    resolved = {text: genes.resolve(text) for text in symbols}
+    assert all(gene is not None for gene in resolved.values())
+    sgol1 = resolved["SGOL1"]
+    assert sgol1 is not None and (sgol1.symbol, sgol1.level) == ("SGO1", GeneLevel.PREVIOUS)
