@@ -20,7 +20,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -211,6 +211,53 @@ class ElasticsearchPatientStore:
             for alias in (self.names.read_alias, self.names.write_alias):
                 indexes.update(await self._indexes_behind(alias))
             await self._client.indices.delete(index=sorted(indexes), ignore_unavailable=True)
+
+    async def swap_release(
+        self,
+        hpo_release: str,
+        term_weights: TermWeights,
+        renormalise: Callable[[PatientRecord], PatientRecord] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Rebuild every patient into the index of ``hpo_release``, then swap both aliases to it.
+
+        Each record goes through ``renormalise`` (alt ids and replaced terms of
+        the new release), is stamped with ``hpo_release`` and indexed with the
+        closures of ``term_weights``. The old index stays in use, closed to
+        writes (saves get ``ServiceUnavailable``), until the atomic alias swap;
+        it is deleted afterwards. If any record cannot be rebuilt, nothing
+        changes and the error names the first failures. Returns the number of
+        patients rebuilt; ``on_progress`` is called as batches land.
+        """
+        old, new = self.index, self.names.index(hpo_release)
+        if new == old:
+            raise MMEError(f"patients are already indexed for HPO release {hpo_release!r}")
+        rebuild = renormalise or _unchanged
+        with self._answers():
+            # A left-over of an interrupted swap: never aliased, safe to replace.
+            await self._client.indices.delete(index=new, ignore_unavailable=True)
+            body = index_body(self.names, hpo_release)
+            await self._client.indices.create(
+                index=new, settings=body["settings"], mappings=body["mappings"]
+            )
+            await self._block_writes(old, True)
+            try:
+                report = await self._rebuild_into(
+                    new, hpo_release, term_weights, rebuild, on_progress
+                )
+                if report.rejected:
+                    raise _rebuild_failure(report, hpo_release)
+                await self._client.indices.refresh(index=new)
+                await self._client.indices.update_aliases(
+                    actions=_swap_actions(self.names, old, new)
+                )
+            except BaseException:
+                await self._block_writes(old, False)
+                await self._client.indices.delete(index=new, ignore_unavailable=True)
+                raise
+            await self._client.indices.delete(index=old)
+        self.index, self.hpo_release, self._weights = new, hpo_release, term_weights
+        return report.imported
 
     # -- single records ----------------------------------------------------
 
@@ -437,6 +484,57 @@ class ElasticsearchPatientStore:
             **guard,
         )
 
+    async def _block_writes(self, index: str, blocked: bool) -> None:
+        # None resets the setting rather than leaving an explicit ``false`` behind.
+        await self._client.indices.put_settings(
+            index=index, settings={"index.blocks.write": True if blocked else None}
+        )
+
+    async def _rebuild_into(
+        self,
+        index: str,
+        hpo_release: str,
+        weights: TermWeights,
+        rebuild: Callable[[PatientRecord], PatientRecord],
+        on_progress: ProgressCallback | None,
+    ) -> ImportReport:
+        """Index every stored record, rebuilt for ``hpo_release``, into ``index``."""
+        report = ImportReport()
+        patient_ids: dict[str, str] = {}
+
+        async def actions() -> AsyncIterator[Document]:
+            async for record in self.iter_records():
+                try:
+                    renewed = dataclasses.replace(rebuild(record), hpo_release=hpo_release)
+                    document = patient_document(renewed, weights)
+                except (MMEError, CodecError, ValueError) as error:
+                    report.rejected.append(Rejection(record.patient.id, str(error)))
+                    continue
+                doc_id = document_id(*record.key)
+                patient_ids[doc_id] = record.patient.id
+                yield {"_index": index, "_id": doc_id, "_source": document}
+
+        landed = 0
+        async for ok, item in async_streaming_bulk(
+            self._client,
+            actions(),
+            chunk_size=IMPORT_BATCH,
+            max_retries=MAX_RETRIES,
+            raise_on_error=False,
+        ):
+            result = next(iter(item.values()))
+            if ok:
+                report.imported += 1
+            else:
+                report.rejected.append(Rejection(patient_ids[result["_id"]], _bulk_failure(result)))
+            landed += 1
+            if on_progress is not None and landed == IMPORT_BATCH:
+                on_progress(landed)
+                landed = 0
+        if on_progress is not None and landed:
+            on_progress(landed)
+        return report
+
     async def _import_batch(self, batch: Sequence[PatientRecord], report: ImportReport) -> None:
         ids = [document_id(*record.key) for record in batch]
         response = await self._client.mget(
@@ -470,6 +568,28 @@ class ElasticsearchPatientStore:
                 result = next(iter(item.values()))
                 reason = _bulk_failure(result)
                 report.rejected.append(Rejection(patient_ids[result["_id"]], reason))
+
+
+def _unchanged(record: PatientRecord) -> PatientRecord:
+    return record
+
+
+def _swap_actions(names: IndexNames, old: str, new: str) -> builtins.list[Document]:
+    """One ``_aliases`` request moving both aliases, applied atomically by Elasticsearch."""
+    return [
+        {"remove": {"index": old, "alias": names.read_alias}},
+        {"remove": {"index": old, "alias": names.write_alias}},
+        {"add": {"index": new, "alias": names.read_alias}},
+        {"add": {"index": new, "alias": names.write_alias, "is_write_index": True}},
+    ]
+
+
+def _rebuild_failure(report: ImportReport, hpo_release: str) -> MMEError:
+    first = "; ".join(f"{r.patient_id}: {r.reason}" for r in report.rejected[:3])
+    return MMEError(
+        f"{len(report.rejected)} patients cannot be rebuilt for HPO release {hpo_release!r} "
+        f"(first: {first}); the index of the current release stays in use"
+    )
 
 
 def _document(record: PatientRecord, weights: TermWeights) -> Document:
@@ -573,6 +693,11 @@ def _api_failure(status: int, kind: str, where: str) -> MMEError:
         return ServiceUnavailable(
             f"Elasticsearch at {where} is overloaded or unavailable ({status} {kind}): "
             "try again later"
+        )
+    if kind == "cluster_block_exception":
+        return ServiceUnavailable(
+            f"Elasticsearch at {where} does not accept writes to the patient index right now "
+            f"(an HPO release swap or a full disk blocks them; {status}): try again later"
         )
     if status in _REFUSED_STATUSES:
         return ServiceUnavailable(

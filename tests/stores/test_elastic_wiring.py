@@ -768,6 +768,88 @@ async def test_import_many_stops_with_service_unavailable_when_elasticsearch_goe
         await store.import_many([fixture_record("P1")])
 
 
+# -- HPO release swap -------------------------------------------------------------
+
+NEW_INDEX = "mme-test-2025-01-16"
+
+
+def plan_rebuild_start(server: FakeElasticsearch, *records: PatientRecord) -> None:
+    """Answers up to the scroll over the old index: clean-up, create, write block, scroll."""
+    server.answer(200, {"acknowledged": True})
+    server.answer(200, {"acknowledged": True, "index": NEW_INDEX})
+    server.answer(200, {"acknowledged": True})
+    server.answer(200, scroll_answer(*records))
+    server.answer(200, scroll_answer())
+    server.answer(200, {"succeeded": True})
+
+
+async def test_swap_release_rebuilds_then_moves_both_aliases_in_one_request(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    plan_rebuild_start(server, fixture_record("P1"))
+    p1_id = document_id("clinic-a", "P1")
+    server.answer(200, {"errors": False, "items": [{"index": {"_id": p1_id, "status": 201}}]})
+    for _ in range(3):  # refresh, aliases, delete the old index
+        server.answer(200, {"acknowledged": True})
+
+    rebuilt = await store.swap_release("2025-01-16", TinyWeights())
+
+    calls = [(r.method, r.url.path) for r in server.requests]
+    assert calls == [
+        ("DELETE", f"/{NEW_INDEX}"),
+        ("PUT", f"/{NEW_INDEX}"),
+        ("PUT", f"/{INDEX}/_settings"),
+        ("POST", f"{READ}/_search"),
+        ("POST", "/_search/scroll"),
+        ("DELETE", "/_search/scroll"),
+        ("PUT", "/_bulk"),
+        ("POST", f"/{NEW_INDEX}/_refresh"),
+        ("POST", "/_aliases"),
+        ("DELETE", f"/{INDEX}"),
+    ]
+    assert "aliases" not in body(server.requests[1])
+    assert body(server.requests[2]) == {"index.blocks.write": True}
+    assert ndjson(server.requests[6])[1]["hpo_release"] == "2025-01-16"
+    assert body(server.requests[8])["actions"] == [
+        {"remove": {"index": INDEX, "alias": "mme-test-read"}},
+        {"remove": {"index": INDEX, "alias": "mme-test-write"}},
+        {"add": {"index": NEW_INDEX, "alias": "mme-test-read"}},
+        {"add": {"index": NEW_INDEX, "alias": "mme-test-write", "is_write_index": True}},
+    ]
+    assert (rebuilt, store.index, store.hpo_release) == (1, NEW_INDEX, "2025-01-16")
+
+
+async def test_swap_release_failing_a_record_keeps_the_old_index_open_for_writes(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    plan_rebuild_start(server, fixture_record("P1"))
+    server.answer(200, {"acknowledged": True})
+    server.answer(200, {"acknowledged": True})
+
+    def forget_terms(record: PatientRecord) -> PatientRecord:
+        raise ValueError("HP:0001250 is obsolete without replacement")
+
+    with pytest.raises(MMEError, match="P1: HP:0001250 is obsolete"):
+        await store.swap_release("2025-01-16", TinyWeights(), renormalise=forget_terms)
+
+    unblock, clean_up = server.requests[-2:]
+    assert (unblock.url.path, body(unblock)) == (
+        f"/{INDEX}/_settings",
+        {"index.blocks.write": None},
+    )
+    assert (clean_up.method, clean_up.url.path) == ("DELETE", f"/{NEW_INDEX}")
+    assert (store.index, store.hpo_release) == (INDEX, RELEASE)
+
+
+async def test_writes_during_a_release_swap_are_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(403, error_answer("cluster_block_exception", 403))
+
+    with pytest.raises(ServiceUnavailable, match="does not accept writes"):
+        await store.delete("clinic-a", "P1")
+
+
 # -- settings -------------------------------------------------------------------
 
 
