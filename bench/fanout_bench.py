@@ -71,12 +71,12 @@ class FakePeers:
         self._loop.close()
 
     async def _shut_down(self) -> None:
+        """Stop listening; connections end on their own once the client has closed them."""
         for server in self._servers:
             server.close()
-        connections = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in connections:
-            task.cancel()
-        await asyncio.gather(*connections, return_exceptions=True)
+        connections = asyncio.all_tasks() - {asyncio.current_task()}
+        if connections:
+            await asyncio.wait(connections, timeout=1.0)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
