@@ -223,7 +223,10 @@ class _Exchange:
             ) from error
         except httpx.RequestError as error:
             raise _Failure(_transport_error(error)) from error
-        return _parse_answer(content, response.headers.get("content-type"), response.status_code)
+        # Validating up to max_response_bytes of patients is CPU work: off the event loop.
+        return await asyncio.to_thread(
+            _parse_answer, content, response.headers.get("content-type"), response.status_code
+        )
 
     async def _read_body(self, response: httpx.Response) -> bytes:
         limit = self.max_response_bytes
