@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class Sex(str, Enum):
+class Sex(StrEnum):
     FEMALE = "FEMALE"
     MALE = "MALE"
     OTHER = "OTHER"

@@ -39,6 +39,7 @@ class Settings:
     disclaimer: str = ""
     terms: str = ""
     demo: bool = False
+    hpo_dir_override: Path | None = None
 
     @property
     def database_path(self) -> Path:
@@ -47,8 +48,12 @@ class Settings:
 
     @property
     def hpo_dir(self) -> Path:
-        """Where compiled HPO releases and the active-release pointer live."""
-        return self.data_dir / "hpo"
+        """Where compiled HPO releases and the active-release pointer live.
+
+        ``hpo_dir_override`` (``MME_HPO_DIR_OVERRIDE``) lets several nodes on
+        one machine share compiled releases; by default it is inside the data dir.
+        """
+        return self.hpo_dir_override or self.data_dir / "hpo"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -92,6 +97,8 @@ def _convert(name: str, annotation: object, value: Any) -> Any:
     """Coerce a TOML or environment value to the field's declared type."""
     kind = str(annotation)
     try:
+        if kind == "Path | None":
+            return Path(value) if value else None
         if kind == "Path":
             return Path(value)
         if kind == "int":

@@ -1,0 +1,65 @@
+"""Reading request bodies safely: media type, size cap, JSON syntax.
+
+The size cap is enforced before the body is read when ``Content-Length`` is
+given, and while streaming otherwise, so an over-size body never sits whole
+in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from starlette.requests import Request
+
+from mme_node.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+
+def media_type_of(request: Request) -> str:
+    """The request's media type without parameters, lower-cased ("" when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def check_media_type(request: Request, accepted: Collection[str]) -> str:
+    media_type = media_type_of(request)
+    if media_type not in accepted:
+        shown = media_type or "none"
+        raise UnsupportedMediaType(
+            f"Content-Type {shown} is not accepted here; send one of: {', '.join(sorted(accepted))}"
+        )
+    return media_type
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidRequest("Content-Length header is not a number") from None
+        if size > max_bytes:
+            raise PayloadTooLarge(_too_large(max_bytes))
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise PayloadTooLarge(_too_large(max_bytes))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, max_bytes: int, accepted: Collection[str]) -> object:
+    """The parsed JSON body, after the media type and size checks."""
+    check_media_type(request, accepted)
+    body = await read_body(request, max_bytes)
+    if not body.strip():
+        raise InvalidRequest("request body is empty; a JSON object was expected")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"request body is larger than the limit of {max_bytes} bytes"

@@ -1,0 +1,242 @@
+"""``GET /openapi.json``: the node's HTTP interface, described once, here.
+
+A test checks that every route of the app is described and every described
+operation exists, so the description cannot silently fall behind the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mme_node import __version__
+from mme_node.schemas import patient_openapi_schema
+
+MME_MEDIA_TYPES = (
+    "application/vnd.ga4gh.matchmaker.v1.0+json",
+    "application/vnd.ga4gh.matchmaker.v1.1+json",
+)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], media_types: tuple[str, ...] = ("application/json",)) -> Any:
+    return {"content": {media_type: {"schema": schema} for media_type in media_types}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "malformed JSON or bad parameter",
+        401: "missing or unknown X-Auth-Token",
+        403: "the token's role may not call this endpoint",
+        404: "no such patient",
+        406: "unsupported MME API version",
+        409: "stale version (If-Match) or conflict",
+        413: "request body over the size limit",
+        415: "wrong Content-Type",
+        422: "invalid patient; the message names the field",
+        503: "the store is not answering",
+    }
+    return {
+        str(status): {"description": reasons[status], **_json(_ref("Error"))} for status in statuses
+    }
+
+
+def _operation(
+    summary: str,
+    role: str,
+    responses: dict[str, Any],
+    *,
+    body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Needs a `{role}` token in X-Auth-Token.",
+        "security": [{"token": []}],
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, **body}
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+PATIENT_ID = {"name": "patient_id", "in": "path", "required": True, "schema": {"type": "string"}}
+PAGING = [
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+]
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "description": 'Replace only if the stored version is this one, e.g. "3".',
+    "schema": {"type": "string"},
+}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/heartbeat": {
+        "get": _operation(
+            "Is the node up, and which API versions does it speak",
+            "peer",
+            {"200": {"description": "heartbeat", **_json(_ref("Heartbeat"))}, **_errors(401)},
+        )
+    },
+    "/match": {
+        "post": _operation(
+            "MME match request: the most similar patients of this node",
+            "peer",
+            {
+                "200": {
+                    "description": "ranked results",
+                    **_json(_ref("MatchResponse"), MME_MEDIA_TYPES),
+                },
+                **_errors(400, 401, 406, 413, 415, 422),
+            },
+            body=_json(_ref("MatchRequest"), MME_MEDIA_TYPES),
+        )
+    },
+    "/metrics": {
+        "get": _operation(
+            "Aggregate counts (patients, genes, matches); no patient data",
+            "peer",
+            {"200": {"description": "metrics", **_json({"type": "object"})}, **_errors(401)},
+        )
+    },
+    "/api/patients": {
+        "post": _operation(
+            "Create (201) or replace (200) one of your patients",
+            "submitter",
+            {
+                "200": {"description": "replaced", **_json(_ref("StoredPatient"))},
+                "201": {"description": "created", **_json(_ref("StoredPatient"))},
+                **_errors(400, 401, 403, 409, 413, 415, 422),
+            },
+            body=_json(_ref("MatchRequest")),
+            parameters=[IF_MATCH],
+        ),
+        "get": _operation(
+            "Your patients, a page at a time, ordered by id",
+            "submitter",
+            {
+                "200": {"description": "a page", **_json(_ref("PatientPage"))},
+                **_errors(400, 401, 403),
+            },
+            parameters=PAGING,
+        ),
+    },
+    "/api/patients/{patient_id}": {
+        "get": _operation(
+            "One of your patients",
+            "submitter",
+            {
+                "200": {"description": "the patient", **_json(_ref("StoredPatient"))},
+                **_errors(401, 403, 404),
+            },
+            parameters=[PATIENT_ID],
+        ),
+        "delete": _operation(
+            "Erase one of your patients and everything that mentions it",
+            "submitter",
+            {"204": {"description": "deleted"}, **_errors(401, 403, 404)},
+            parameters=[PATIENT_ID],
+        ),
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This description",
+            "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+        }
+    },
+}
+
+
+def _components() -> dict[str, Any]:
+    stored_patient = {
+        "type": "object",
+        "properties": {
+            "patient": _ref("Patient"),
+            "version": {"type": "integer", "minimum": 1},
+            "hpoRelease": {"type": "string"},
+            "created": {"type": "string", "format": "date-time"},
+            "updated": {"type": "string", "format": "date-time"},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["patient", "version", "hpoRelease"],
+    }
+    return {
+        "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
+        "schemas": {
+            "Patient": patient_openapi_schema(),
+            "MatchRequest": {
+                "type": "object",
+                "properties": {"patient": _ref("Patient")},
+                "required": ["patient"],
+            },
+            "MatchResponse": {
+                "type": "object",
+                "properties": {
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "score": {
+                                    "type": "object",
+                                    "properties": {
+                                        "patient": {"type": "number", "minimum": 0, "maximum": 1}
+                                    },
+                                },
+                                "patient": _ref("Patient"),
+                            },
+                        },
+                    },
+                    "disclaimer": {"type": "string"},
+                    "terms": {"type": "string"},
+                },
+                "required": ["results"],
+            },
+            "Heartbeat": {"type": "object", "properties": {"heartbeat": {"type": "object"}}},
+            "StoredPatient": stored_patient,
+            "PatientPage": {
+                "type": "object",
+                "properties": {
+                    "total": {"type": "integer"},
+                    "offset": {"type": "integer"},
+                    "limit": {"type": "integer"},
+                    "patients": {"type": "array", "items": _ref("StoredPatient")},
+                },
+            },
+            "Error": {
+                "type": "object",
+                "properties": {"message": {"type": "string"}},
+                "required": ["message"],
+            },
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mme-node",
+            "version": __version__,
+            "description": "A Matchmaker Exchange node (ga4gh mme-apis search-api v1.0/v1.1).",
+        },
+        "paths": PATHS,
+        "components": _components(),
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+ROUTES = [Route("/openapi.json", openapi, methods=["GET"])]

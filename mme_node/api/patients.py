@@ -1,0 +1,123 @@
+"""Submitter endpoints: create, replace, read, list and delete your own patients.
+
+Every endpoint needs a ``submitter`` (or ``admin``) token; the token's client
+name is the patient's owner, so a submitter only ever sees its own cases.
+Replacing takes an optional ``If-Match: "<version>"`` header for optimistic
+concurrency; every answer about one patient carries its version as ``ETag``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mme_node.api.auth import authenticate
+from mme_node.api.bodies import read_json
+from mme_node.errors import InvalidPatient, InvalidRequest
+from mme_node.model import PatientRecord
+from mme_node.node import Node
+from mme_node.schemas import dump_patient
+from mme_node.security.tokens import Role
+
+JSON_MEDIA_TYPES = frozenset({"application/json"})
+MAX_PAGE_SIZE = 500
+
+
+def record_json(record: PatientRecord) -> dict[str, Any]:
+    """How a stored patient is shown to its submitter."""
+    return {
+        "patient": dump_patient(record.patient),
+        "version": record.version,
+        "hpoRelease": record.hpo_release,
+        "created": record.created.isoformat() if record.created else None,
+        "updated": record.updated.isoformat() if record.updated else None,
+        "warnings": list(record.warnings),
+    }
+
+
+def record_response(record: PatientRecord, status: int = 200) -> Response:
+    return JSONResponse(
+        record_json(record), status_code=status, headers={"ETag": f'"{record.version}"'}
+    )
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+async def submit_patient(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    node = _node(request)
+    body = await read_json(request, node.settings.max_body_bytes, JSON_MEDIA_TYPES)
+    if not isinstance(body, dict) or "patient" not in body:
+        raise InvalidPatient('body must be a JSON object with a "patient" field')
+    expected = _expected_version(request)
+    record, created = await node.patients.submit(client.name, body["patient"], expected)
+    return record_response(record, 201 if created else 200)
+
+
+async def get_patient(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    record = await _node(request).patients.get(client.name, request.path_params["patient_id"])
+    return record_response(record)
+
+
+async def list_patients(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    offset = _int_parameter(request, "offset", 0, minimum=0)
+    limit = _int_parameter(request, "limit", 50, minimum=1, maximum=MAX_PAGE_SIZE)
+    page = await _node(request).patients.list(client.name, offset, limit)
+    return JSONResponse(
+        {
+            "total": page.total,
+            "offset": page.offset,
+            "limit": page.limit,
+            "patients": [record_json(record) for record in page.records],
+        }
+    )
+
+
+async def delete_patient(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    await _node(request).patients.delete(client.name, request.path_params["patient_id"])
+    return Response(status_code=204)
+
+
+def _expected_version(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidRequest(f'If-Match header must be a patient version such as "3", not {header}')
+    return int(text)
+
+
+def _int_parameter(
+    request: Request, name: str, default: int, minimum: int, maximum: int | None = None
+) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"query parameter {name} must be a whole number, not {raw!r}"
+        ) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise InvalidRequest(f"query parameter {name} must be at least {minimum}{upper}")
+    return value
+
+
+ROUTES = [
+    Route("/api/patients", submit_patient, methods=["POST"]),
+    Route("/api/patients", list_patients, methods=["GET"]),
+    Route("/api/patients/{patient_id}", get_patient, methods=["GET"]),
+    Route("/api/patients/{patient_id}", delete_patient, methods=["DELETE"]),
+]

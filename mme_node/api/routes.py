@@ -1,0 +1,9 @@
+"""Every HTTP route of the node, in one list."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from mme_node.api import mme, openapi, patients
+
+ROUTES: list[BaseRoute] = [*mme.ROUTES, *patients.ROUTES, *openapi.ROUTES]

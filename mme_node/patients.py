@@ -1,0 +1,119 @@
+"""The patient service: what happens when a client submits, reads or deletes a case.
+
+It validates and normalises a submitted MME patient against the active HPO
+release and the HGNC table, writes it through the :class:`PatientStore`, and
+tells its listeners (the match index) about every acknowledged change. The web
+layer and the command line both go through here, so both apply one set of rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mme_node.errors import MMEError
+from mme_node.genes import GeneIndex
+from mme_node.model import Patient, PatientRecord
+from mme_node.normalise import TermResolver, normalise_patient
+from mme_node.schemas import load_patient
+from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
+
+
+class PatientListener(Protocol):
+    """Something kept in step with the store (the in-memory match index)."""
+
+    def patient_saved(self, record: PatientRecord) -> None: ...
+
+    def patient_deleted(self, owner: str, patient_id: str) -> None: ...
+
+    async def patients_imported(self) -> None:
+        """Many patients changed at once: reload from the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated, normalised patient ready to store, with what was changed on the way."""
+
+    patient: Patient
+    submitted_json: str
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class PatientService:
+    store: PatientStore
+    terms: TermResolver
+    genes: GeneIndex
+    hpo_release: str
+    listeners: list[PatientListener] = field(default_factory=list)
+
+    def prepare(self, patient_json: object) -> Submission:
+        """Validate and normalise one MME patient object; raise ``InvalidPatient``."""
+        patient, schema_warnings = load_patient(patient_json)
+        normalised, normalise_warnings = normalise_patient(patient, self.terms, self.genes)
+        return Submission(
+            patient=normalised,
+            submitted_json=json.dumps(patient_json, ensure_ascii=False, sort_keys=True),
+            warnings=tuple(schema_warnings) + tuple(normalise_warnings),
+        )
+
+    def record_of(self, owner: str, submission: Submission) -> PatientRecord:
+        return PatientRecord(
+            owner=owner,
+            patient=submission.patient,
+            hpo_release=self.hpo_release,
+            submitted_json=submission.submitted_json,
+            warnings=submission.warnings,
+        )
+
+    async def submit(
+        self, owner: str, patient_json: object, expected_version: int | None = None
+    ) -> tuple[PatientRecord, bool]:
+        """Create or replace a patient of ``owner``; return it and whether it was created."""
+        record = self.record_of(owner, self.prepare(patient_json))
+        stored, created = await self.store.save(record, expected_version)
+        for listener in self.listeners:
+            listener.patient_saved(stored)
+        return stored, created
+
+    async def get(self, owner: str, patient_id: str) -> PatientRecord:
+        return await self.store.get(owner, patient_id)
+
+    async def list(self, owner: str | None, offset: int, limit: int) -> Page:
+        return await self.store.list(owner, offset, limit)
+
+    async def delete(self, owner: str, patient_id: str) -> None:
+        await self.store.delete(owner, patient_id)
+        for listener in self.listeners:
+            listener.patient_deleted(owner, patient_id)
+
+    async def import_many(
+        self,
+        owner: str,
+        patients: Iterable[tuple[str, object]],
+        on_progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Import ``(label, patient_json)`` pairs; invalid ones are rejected with their reason.
+
+        ``label`` names the record in a rejection (file and position) when the
+        patient has no usable id.
+        """
+        rejected: list[Rejection] = []
+
+        def valid_records() -> Iterator[PatientRecord]:
+            for label, patient_json in patients:
+                try:
+                    yield self.record_of(owner, self.prepare(patient_json))
+                except MMEError as error:
+                    rejected.append(Rejection(label, str(error)))
+                    if on_progress is not None:
+                        on_progress(1)
+
+        report = await self.store.import_many(valid_records(), on_progress)
+        report.rejected[:0] = rejected
+        if report.imported:
+            for listener in self.listeners:
+                await listener.patients_imported()
+        return report

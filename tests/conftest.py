@@ -1,0 +1,32 @@
+"""Fixtures shared across the suite: one compiled HPO release, nodes on real files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpo import Release, ReleaseLibrary
+from mme_node.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def shared_hpo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled HPO release compiled once for the whole run (nodes share it)."""
+    root = tmp_path_factory.mktemp("hpo-releases")
+    ReleaseLibrary(root).active()
+    return root
+
+
+@pytest.fixture(scope="session")
+def bundled_release(shared_hpo_dir: Path) -> Release:
+    return ReleaseLibrary(shared_hpo_dir).active()
+
+
+@pytest.fixture
+def node_settings(tmp_path: Path, shared_hpo_dir: Path) -> Iterator[Settings]:
+    """Settings of a fresh node: its own data dir (real SQLite file), the shared HPO cache."""
+    yield load_settings(environ={}).replace(
+        data_dir=tmp_path / "node-data", hpo_dir_override=shared_hpo_dir
+    )
