@@ -177,9 +177,10 @@ class ElasticsearchPatientStore:
         self._weights: TermWeights = term_weights or ObservedTermsOnly()
         self._where = _without_credentials(url)
         self._client = client or connect(url, username=username, password=password, ca_file=ca_file)
-        # Writes are not retried after a timeout: the first attempt may have
+        # Writes are retried only when Elasticsearch said it did nothing (429,
+        # 503): after a timeout or a proxy's 502/504 the first attempt may have
         # been applied, and repeating it would report a false conflict.
-        self._writer = self._client.options(retry_on_timeout=False)
+        self._writer = self._client.options(retry_on_timeout=False, retry_on_status=(429, 503))
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -566,6 +567,8 @@ class ElasticsearchPatientStore:
                 report.imported += 1
             else:
                 result = next(iter(item.values()))
+                if _is_write_block(result):
+                    raise _api_failure(result["status"], "cluster_block_exception", self._where)
                 reason = _bulk_failure(result)
                 report.rejected.append(Rejection(patient_ids[result["_id"]], reason))
 
@@ -641,6 +644,12 @@ def _bulk_action(alias: str, doc_id: str, document: Document, current: _Stored |
     else:
         action.update(if_seq_no=current.seq_no, if_primary_term=current.primary_term)
     return action
+
+
+def _is_write_block(result: Document) -> bool:
+    """Whether a bulk item failed because the index refuses all writes, not for its record."""
+    error = result.get("error")
+    return isinstance(error, dict) and error.get("type") == "cluster_block_exception"
 
 
 def _bulk_failure(result: Document) -> str:

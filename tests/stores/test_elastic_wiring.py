@@ -487,6 +487,18 @@ async def test_save_timing_out_is_not_retried_and_not_reported_done(
     assert [r.method for r in server.requests] == ["GET", "PUT"]
 
 
+async def test_save_answered_504_by_a_proxy_is_not_retried(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, missing())
+    server.answer(504, {"message": "gateway timeout"})
+
+    with pytest.raises(ServiceUnavailable, match="504"):
+        await store.save(fixture_record())
+
+    assert [r.method for r in server.requests] == ["GET", "PUT"]
+
+
 @pytest.mark.parametrize("status", [429, 503])
 async def test_overloaded_elasticsearch_is_service_unavailable(
     server: FakeElasticsearch, store: ElasticsearchPatientStore, status: int
@@ -737,6 +749,21 @@ async def test_import_many_reports_records_elasticsearch_refused(
     assert [r.patient_id for r in report.rejected] == ["P1", "P2"]
     assert report.rejected[0].reason.startswith("mapper_parsing_exception")
     assert "another writer" in report.rejected[1].reason
+
+
+async def test_import_many_into_a_write_blocked_index_is_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"docs": [missing("P1")]})
+    blocked = error_answer("cluster_block_exception", 403)["error"]
+    p1_id = document_id("clinic-a", "P1")
+    server.answer(
+        200,
+        {"errors": True, "items": [{"create": {"_id": p1_id, "status": 403, "error": blocked}}]},
+    )
+
+    with pytest.raises(ServiceUnavailable, match="does not accept writes"):
+        await store.import_many([fixture_record("P1")])
 
 
 async def test_import_many_starts_a_new_batch_when_a_patient_repeats(
