@@ -36,6 +36,8 @@ class ProfileMatrix:
         self._rows = 0
         self._keys: list[str | None] = []
         self._row_of: dict[str, int] = {}
+        self.generation = 0
+        """Incremented whenever rows are renumbered (by :meth:`compact`)."""
 
     @classmethod
     def build(
@@ -152,6 +154,7 @@ class ProfileMatrix:
         self._live = np.ones(len(live_rows), dtype=bool)
         self._rows = len(live_rows)
         self._row_of = {key: row for row, key in enumerate(self._keys) if key is not None}
+        self.generation += 1
 
     def top(
         self, scores: npt.NDArray[np.floating], limit: int, min_score: float = 0.0

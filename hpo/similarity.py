@@ -27,14 +27,16 @@ measures already lie in ``[0, 1]`` and are returned unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from hpo._csr import Indices, expand
+from hpo._bitsets import TrackedBits, row_chunks
+from hpo._csr import Csr, Indices, expand
 from hpo.information import InformationContent
 from hpo.ontology import Ontology
 from hpo.profiles import ProfileMatrix, profile_indices
@@ -84,6 +86,9 @@ class SimilarityEngine:
             raise ValueError("information content and ontology have different term counts")
         self.ontology = ontology
         self.ic = information_content.values
+        self._closure_cache: weakref.WeakKeyDictionary[ProfileMatrix, tuple[int, Scores]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def most_informative_common_ancestor(self, a: str, b: str) -> tuple[str, float]:
         """The common ancestor of highest IC and that IC (ties: lowest term id)."""
@@ -168,7 +173,13 @@ class SimilarityEngine:
         if method is Method.SIMGIC:
             score = self._matrix_simgic(query, matrix)
             return ProfileScores(score, score.copy(), score.copy())
-        forward, backward = self._matrix_bma(self._query_table(query, method), matrix)
+        if method is Method.RESNIK:
+            forward, backward = self._matrix_resnik(query, matrix)
+        else:
+            forward, backward = self._matrix_bma(self._query_table(query, method), matrix)
+        dead = ~matrix.live
+        forward[dead] = 0.0
+        backward[dead] = 0.0
         return ProfileScores((forward + backward) / 2, forward, backward)
 
     def _similarity_vector(self, query: int, method: Method) -> npt.NDArray[np.float64]:
@@ -206,25 +217,52 @@ class SimilarityEngine:
     def _matrix_bma(
         self, table: npt.NDArray[np.floating], matrix: ProfileMatrix
     ) -> tuple[Scores, Scores]:
+        """BMA from a term-by-query-term table (any measure), chunk by chunk."""
         csr = matrix.csr
         lengths = csr.lengths()
         forward = np.zeros(matrix.rows)
         backward = np.zeros(matrix.rows)
         best_for_term = table.max(axis=1)
-        for first, last in _row_chunks(csr.indptr):
+        for first, last in row_chunks(csr.indptr, _CHUNK_ENTRIES):
             start, stop = csr.indptr[first], csr.indptr[last]
             if stop == start:
                 continue
             entries = csr.indices[start:stop]
             filled = np.flatnonzero(lengths[first:last]) + first
             offsets = csr.indptr[filled] - start
-            best = np.maximum.reduceat(table[entries], offsets, axis=0)
+            best = np.maximum.reduceat(np.take(table, entries, axis=0), offsets, axis=0)
             forward[filled] = best.mean(axis=1)
-            sums = np.add.reduceat(best_for_term[entries].astype(np.float64), offsets)
-            backward[filled] = sums / lengths[filled]
-        forward[~matrix.live] = 0.0
-        backward[~matrix.live] = 0.0
+            backward[filled] = self._row_means(best_for_term, entries, offsets, lengths[filled])
         return forward, backward
+
+    def _matrix_resnik(self, query: Indices, matrix: ProfileMatrix) -> tuple[Scores, Scores]:
+        """Resnik BMA through bitsets of the query's ancestors (see :mod:`hpo._bitsets`)."""
+        tracked = self._informative_closure(query)
+        bits = TrackedBits(self.ontology, self.ic, tracked)
+        csr = matrix.csr
+        lengths = csr.lengths()
+        profile_bits = bits.profile_bits(csr, _CHUNK_ENTRIES)
+        forward = np.zeros(matrix.rows)
+        for term in query:
+            forward += bits.highest_ic(profile_bits, bits.mask(self.ontology.ancestors(int(term))))
+        forward /= len(query)
+        best_for_term = bits.highest_ic(bits.term_bits)
+        backward = np.zeros(matrix.rows)
+        filled = np.flatnonzero(lengths)
+        backward[filled] = self._row_means(
+            best_for_term, csr.indices, csr.indptr[filled], lengths[filled]
+        )
+        return forward, backward
+
+    def _matrix_simgic(self, query: Indices, matrix: ProfileMatrix) -> Scores:
+        """Group-wise simGIC: shared weight from bitsets, union from cached closure weights."""
+        tracked = self._informative_closure(query)
+        bits = TrackedBits(self.ontology, self.ic, tracked)
+        shared = bits.weight(bits.profile_bits(matrix.csr, _CHUNK_ENTRIES))
+        union = float(self.ic[tracked].sum()) + self._closure_weights(matrix) - shared
+        scores = np.zeros(matrix.rows)
+        np.divide(shared, union, out=scores, where=(union > 0) & matrix.live)
+        return np.minimum(scores, 1.0, out=scores)
 
     def _group_simgic(self, left: Indices, right: Indices) -> float:
         first = np.unique(expand(self.ontology.ancestor_closure, left)[1])
@@ -233,43 +271,62 @@ class SimilarityEngine:
         shared = float(self.ic[np.intersect1d(first, second)].sum())
         return shared / union if union > 0 else 0.0
 
-    def _matrix_simgic(self, query: Indices, matrix: ProfileMatrix) -> Scores:
-        terms = len(self.ic)
-        query_closure = np.unique(expand(self.ontology.ancestor_closure, query)[1])
-        in_query = np.zeros(terms, dtype=bool)
-        in_query[query_closure] = True
-        query_weight = float(self.ic[query_closure].sum())
-        csr = matrix.csr
-        scores = np.zeros(matrix.rows)
-        for first, last in _row_chunks(csr.indptr):
-            start, stop = csr.indptr[first], csr.indptr[last]
-            rows = np.repeat(np.arange(last - first), csr.lengths()[first:last])
-            owner, ancestor = expand(self.ontology.ancestor_closure, csr.indices[start:stop])
-            cells = np.unique(rows[owner] * terms + ancestor)
-            row, term = np.divmod(cells, terms)
-            weight = self.ic[term]
-            closure = np.bincount(row, weights=weight, minlength=last - first)
-            shared = np.bincount(row, weights=weight * in_query[term], minlength=last - first)
-            union = query_weight + closure - shared
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scores[first:last] = np.where(union > 0, shared / union, 0.0)
-        scores[~matrix.live] = 0.0
-        return scores
+    def _informative_closure(self, terms: Indices) -> Indices:
+        """Ancestors of ``terms`` (terms included) with a positive IC."""
+        closure = np.unique(expand(self.ontology.ancestor_closure, terms)[1])
+        return closure[self.ic[closure] > 0]
+
+    def _closure_weights(self, matrix: ProfileMatrix) -> Scores:
+        """IC sum of each row's ancestor closure; cached, extended as rows are appended."""
+        generation, weights = self._closure_cache.get(matrix, (-1, np.zeros(0)))
+        if generation != matrix.generation:
+            weights = np.zeros(0)
+        if len(weights) < matrix.rows:
+            extra = _profile_closure_weights(self.ontology, self.ic, matrix.csr, len(weights))
+            weights = np.concatenate([weights, extra])
+            self._closure_cache[matrix] = (matrix.generation, weights)
+        return weights[: matrix.rows]
+
+    @staticmethod
+    def _row_means(
+        values: npt.NDArray[np.floating],
+        entries: Indices,
+        offsets: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int64],
+    ) -> Scores:
+        """Mean of ``values`` over each non-empty row of ``entries`` starting at ``offsets``."""
+        sums = np.add.reduceat(np.take(values, entries).astype(np.float64), offsets)
+        means: Scores = sums / lengths
+        return means
 
     def _mean_ic_per_row(self, matrix: ProfileMatrix) -> Scores:
+        """Each profile's self-similarity under Resnik BMA (0 for empty rows)."""
         csr = matrix.csr
         lengths = csr.lengths()
-        row_of_entry = np.repeat(np.arange(matrix.rows), lengths)
-        sums = np.bincount(row_of_entry, weights=self.ic[csr.indices], minlength=matrix.rows)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(lengths > 0, sums / np.maximum(lengths, 1), 0.0)
+        means = np.zeros(matrix.rows)
+        filled = np.flatnonzero(lengths)
+        means[filled] = self._row_means(self.ic, csr.indices, csr.indptr[filled], lengths[filled])
+        return means
 
 
-def _row_chunks(indptr: npt.NDArray[np.int64]) -> Sequence[tuple[int, int]]:
-    """Consecutive row ranges holding about ``_CHUNK_ENTRIES`` entries each."""
-    rows = len(indptr) - 1
-    if rows <= 0:
-        return []
-    cuts = np.searchsorted(indptr, np.arange(0, int(indptr[-1]), _CHUNK_ENTRIES), side="right")
-    bounds = sorted({0, rows, *(min(int(c), rows) for c in cuts)})
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+def _profile_closure_weights(
+    ontology: Ontology, ic: Scores, profiles: Csr, first_row: int
+) -> Scores:
+    """IC sum over the distinct ancestors of each profile from ``first_row`` on."""
+    terms = len(ontology)
+    weights = np.zeros(profiles.rows - first_row)
+    lengths = profiles.lengths()
+    for first, last in row_chunks(
+        profiles.indptr[first_row:] - profiles.indptr[first_row], 1 << 16
+    ):
+        start, stop = profiles.indptr[first_row + first], profiles.indptr[first_row + last]
+        rows = np.repeat(
+            np.arange(last - first, dtype=np.int64), lengths[first_row + first : first_row + last]
+        )
+        owner, ancestor = expand(ontology.ancestor_closure, profiles.indices[start:stop])
+        cells = np.sort(rows[owner] * terms + ancestor)
+        distinct = np.ones(len(cells), dtype=bool)
+        distinct[1:] = cells[1:] != cells[:-1]
+        row, term = np.divmod(cells[distinct], terms)
+        weights[first:last] = np.bincount(row, weights=ic[term], minlength=last - first)
+    return weights
