@@ -111,6 +111,10 @@ class ProfileMatrix:
         """The key stored in ``row``, or None if its profile was removed."""
         return self._keys[row]
 
+    def row(self, key: str) -> int:
+        """The current row of ``key`` (KeyError if absent; may change after :meth:`remove`)."""
+        return self._row_of[key]
+
     def terms(self, key: str) -> tuple[str, ...]:
         """The term ids of the profile stored under ``key`` (KeyError if absent)."""
         row = self._row_of[key]
