@@ -230,11 +230,16 @@ class ElasticsearchPatientStore:
         changes and the error names the first failures. Returns the number of
         patients rebuilt; ``on_progress`` is called as batches land.
         """
-        old, new = self.index, self.names.index(hpo_release)
-        if new == old:
-            raise MMEError(f"patients are already indexed for HPO release {hpo_release!r}")
+        new = self.names.index(hpo_release)
         rebuild = renormalise or _unchanged
         with self._answers():
+            # Ask which index is live rather than trust self.index: deleting
+            # the wrong one below would lose every patient.
+            old = await self._aliased_index()
+            if old is None:
+                raise MMEError(f"no index behind {self.names.write_alias}: open the store first")
+            if new == old:
+                raise MMEError(f"patients are already indexed for HPO release {hpo_release!r}")
             # A left-over of an interrupted swap: never aliased, safe to replace.
             await self._client.indices.delete(index=new, ignore_unavailable=True)
             body = index_body(self.names, hpo_release)

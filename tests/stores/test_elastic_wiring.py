@@ -801,7 +801,8 @@ NEW_INDEX = "mme-test-2025-01-16"
 
 
 def plan_rebuild_start(server: FakeElasticsearch, *records: PatientRecord) -> None:
-    """Answers up to the scroll over the old index: clean-up, create, write block, scroll."""
+    """Answers up to the scroll over the old index: live index, clean-up, create, block, scroll."""
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
     server.answer(200, {"acknowledged": True})
     server.answer(200, {"acknowledged": True, "index": NEW_INDEX})
     server.answer(200, {"acknowledged": True})
@@ -823,6 +824,7 @@ async def test_swap_release_rebuilds_then_moves_both_aliases_in_one_request(
 
     calls = [(r.method, r.url.path) for r in server.requests]
     assert calls == [
+        ("GET", "/_alias/mme-test-write"),
         ("DELETE", f"/{NEW_INDEX}"),
         ("PUT", f"/{NEW_INDEX}"),
         ("PUT", f"/{INDEX}/_settings"),
@@ -834,10 +836,10 @@ async def test_swap_release_rebuilds_then_moves_both_aliases_in_one_request(
         ("POST", "/_aliases"),
         ("DELETE", f"/{INDEX}"),
     ]
-    assert "aliases" not in body(server.requests[1])
-    assert body(server.requests[2]) == {"index.blocks.write": True}
-    assert ndjson(server.requests[6])[1]["hpo_release"] == "2025-01-16"
-    assert body(server.requests[8])["actions"] == [
+    assert "aliases" not in body(server.requests[2])
+    assert body(server.requests[3]) == {"index.blocks.write": True}
+    assert ndjson(server.requests[7])[1]["hpo_release"] == "2025-01-16"
+    assert body(server.requests[9])["actions"] == [
         {"remove": {"index": INDEX, "alias": "mme-test-read"}},
         {"remove": {"index": INDEX, "alias": "mme-test-write"}},
         {"add": {"index": NEW_INDEX, "alias": "mme-test-read"}},
@@ -866,6 +868,17 @@ async def test_swap_release_failing_a_record_keeps_the_old_index_open_for_writes
     )
     assert (clean_up.method, clean_up.url.path) == ("DELETE", f"/{NEW_INDEX}")
     assert (store.index, store.hpo_release) == (INDEX, RELEASE)
+
+
+async def test_swap_release_to_the_live_release_is_refused_and_deletes_nothing(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {NEW_INDEX: {"aliases": {"mme-test-write": {}}}})
+
+    with pytest.raises(MMEError, match="already indexed"):
+        await store.swap_release("2025-01-16", TinyWeights())
+
+    assert [r.method for r in server.requests] == ["GET"]
 
 
 async def test_writes_during_a_release_swap_are_service_unavailable(
