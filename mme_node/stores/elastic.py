@@ -21,11 +21,10 @@ import builtins
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 from mme_node.errors import (
     Conflict,
@@ -33,7 +32,6 @@ from mme_node.errors import (
     InvalidRequest,
     MMEError,
     NotFound,
-    ServiceUnavailable,
 )
 from mme_node.model import Patient, PatientRecord
 from mme_node.settings import Settings
@@ -56,20 +54,22 @@ from mme_node.stores.elastic_queries import (
 )
 
 try:
-    from elastic_transport import BaseNode, ConnectionTimeout, HttpxAsyncHttpNode, TlsError
-    from elastic_transport import ConnectionError as TransportConnectionError
-    from elasticsearch import (
-        ApiError,
-        AsyncElasticsearch,
-        BadRequestError,
-        ConflictError,
-        NotFoundError,
-    )
-    from elasticsearch.helpers import ScanError, async_scan, async_streaming_bulk
+    from elastic_transport import BaseNode, HttpxAsyncHttpNode
+    from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
+    from elasticsearch.helpers import async_scan, async_streaming_bulk
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "the Elasticsearch store needs the Elasticsearch client: install mme-node[elasticsearch]"
     ) from error
+
+from mme_node.stores.elastic_errors import (
+    failure_from_status,
+    is_missing_index,
+    is_write_block,
+    search_failure,
+    translated_failures,
+    without_credentials,
+)
 
 __all__ = [
     "ElasticsearchPatientStore",
@@ -92,8 +92,6 @@ MAX_RESULT_WINDOW = 10_000
 """Elasticsearch's default ``index.max_result_window``: listings stop there."""
 
 _SAVE_ATTEMPTS = 5
-_BUSY_STATUSES = frozenset({429, 502, 503, 504})
-_REFUSED_STATUSES = frozenset({401, 403})
 
 
 def connect(
@@ -175,7 +173,7 @@ class ElasticsearchPatientStore:
         self.hpo_release = hpo_release
         self.index = self.names.index(hpo_release)
         self._weights: TermWeights = term_weights or ObservedTermsOnly()
-        self._where = _without_credentials(url)
+        self._where = without_credentials(url)
         self._client = client or connect(url, username=username, password=password, ca_file=ca_file)
         # Writes are retried only when Elasticsearch said it did nothing (429,
         # 503): after a timeout or a proxy's 502/504 the first attempt may have
@@ -303,7 +301,7 @@ class ElasticsearchPatientStore:
                     refresh="wait_for",
                 )
             except NotFoundError as error:
-                if _is_missing_index(error):
+                if is_missing_index(error):
                     raise
                 raise NotFound(f"patient {patient_id!r} not found") from error
 
@@ -351,7 +349,7 @@ class ElasticsearchPatientStore:
             found: dict[str, PatientRecord] = {}
             for answer in response["responses"]:
                 if "error" in answer:
-                    raise _search_failure(answer, self._where)
+                    raise search_failure(answer, self._where)
                 for hit in answer["hits"]["hits"]:
                     found.setdefault(hit["_id"], _hit_record(hit))
         return list(found.values())
@@ -409,25 +407,8 @@ class ElasticsearchPatientStore:
 
     # -- machinery ---------------------------------------------------------
 
-    @contextmanager
-    def _answers(self) -> Iterator[None]:
-        """Turn Elasticsearch failures into the node's errors, naming the (credential-free) URL."""
-        try:
-            yield
-        except TlsError as error:
-            raise ServiceUnavailable(
-                f"Elasticsearch at {self._where} failed the TLS handshake: {error}"
-            ) from error
-        except (TransportConnectionError, ConnectionTimeout) as error:
-            raise ServiceUnavailable(
-                f"Elasticsearch is not answering at {self._where}: {error}"
-            ) from error
-        except ScanError as error:
-            raise ServiceUnavailable(
-                f"Elasticsearch at {self._where} answered from only some shards: {error}"
-            ) from error
-        except ApiError as error:
-            raise _api_failure(error.status_code, error.message, self._where) from error
+    def _answers(self) -> AbstractContextManager[None]:
+        return translated_failures(self._where)
 
     async def _aliased_index(self) -> str | None:
         indexes = await self._indexes_behind(self.names.write_alias)
@@ -465,7 +446,7 @@ class ElasticsearchPatientStore:
                 source_includes=RECORD_ONLY,
             )
         except NotFoundError as error:
-            if _is_missing_index(error):
+            if is_missing_index(error):
                 raise
             return None
         return _Stored(
@@ -572,8 +553,10 @@ class ElasticsearchPatientStore:
                 report.imported += 1
             else:
                 result = next(iter(item.values()))
-                if _is_write_block(result):
-                    raise _api_failure(result["status"], "cluster_block_exception", self._where)
+                if is_write_block(result):  # the index's state, not the record's fault
+                    raise failure_from_status(
+                        result["status"], result["error"]["type"], self._where
+                    )
                 reason = _bulk_failure(result)
                 report.rejected.append(Rejection(patient_ids[result["_id"]], reason))
 
@@ -651,12 +634,6 @@ def _bulk_action(alias: str, doc_id: str, document: Document, current: _Stored |
     return action
 
 
-def _is_write_block(result: Document) -> bool:
-    """Whether a bulk item failed because the index refuses all writes, not for its record."""
-    error = result.get("error")
-    return isinstance(error, dict) and error.get("type") == "cluster_block_exception"
-
-
 def _bulk_failure(result: Document) -> str:
     if result.get("status") == 409:
         return "changed by another writer during the import: import it again"
@@ -688,47 +665,3 @@ def _batches(records: Iterable[PatientRecord], size: int) -> Iterator[list[Patie
         keys.add(record.key)
     if batch:
         yield batch
-
-
-def _is_missing_index(error: NotFoundError) -> bool:
-    return error.message == "index_not_found_exception"
-
-
-def _search_failure(answer: Document, where: str) -> MMEError:
-    """The error of one failed search inside an ``_msearch`` answer."""
-    error = answer["error"]
-    kind = error.get("type", "error") if isinstance(error, dict) else str(error)
-    return _api_failure(answer.get("status", 500), kind, where)
-
-
-def _api_failure(status: int, kind: str, where: str) -> MMEError:
-    """The node's error for an Elasticsearch answer of ``status`` and error ``kind``."""
-    if status in _BUSY_STATUSES:
-        return ServiceUnavailable(
-            f"Elasticsearch at {where} is overloaded or unavailable ({status} {kind}): "
-            "try again later"
-        )
-    if kind == "cluster_block_exception":
-        return ServiceUnavailable(
-            f"Elasticsearch at {where} does not accept writes to the patient index right now "
-            f"(an HPO release swap or a full disk blocks them; {status}): try again later"
-        )
-    if status in _REFUSED_STATUSES:
-        return ServiceUnavailable(
-            f"Elasticsearch at {where} refused the node's credentials ({status} {kind})"
-        )
-    if status == 404 and kind == "index_not_found_exception":
-        return ServiceUnavailable(
-            f"Elasticsearch at {where} has no patient index: start the node once to create it"
-        )
-    return MMEError(f"Elasticsearch at {where} rejected a request ({status} {kind})")
-
-
-def _without_credentials(url: str) -> str:
-    """``url`` fit for messages and logs: any ``user:password@`` removed."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
