@@ -122,9 +122,7 @@ class Patient:
     @property
     def gene_ids(self) -> tuple[str, ...]:
         """Normalised HGNC ids of the candidate genes (unresolved genes are left out)."""
-        return tuple(
-            dict.fromkeys(g.gene.hgnc_id for g in self.genomic_features if g.gene.hgnc_id)
-        )
+        return tuple(dict.fromkeys(g.gene.hgnc_id for g in self.genomic_features if g.gene.hgnc_id))
 
     @property
     def variant_keys(self) -> tuple[str, ...]:
@@ -156,3 +154,42 @@ class PatientRecord:
     @property
     def key(self) -> tuple[str, str]:
         return (self.owner, self.patient.id)
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatch:
+    """How one query term was matched in a candidate: its best partner and why.
+
+    ``common_ancestor`` is the most informative common ancestor of the two
+    terms and ``information_content`` its IC (the Resnik similarity).
+    """
+
+    query_term: str
+    query_label: str
+    candidate_term: str
+    candidate_label: str
+    common_ancestor: str
+    common_ancestor_label: str
+    information_content: float
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a candidate matched: shared genes and variants, and each term's best match."""
+
+    shared_genes: tuple[str, ...] = ()
+    shared_variants: tuple[str, ...] = ()
+    shared_disorders: tuple[str, ...] = ()
+    term_matches: tuple[TermMatch, ...] = ()
+    conflicting_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """One candidate of a match: its score in [0, 1] and the parts it is made of."""
+
+    record: PatientRecord
+    score: float
+    phenotype_score: float
+    genotype_score: float
+    explanation: Explanation | None = None

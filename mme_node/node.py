@@ -11,18 +11,30 @@ import json
 import logging
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
+
+import httpx
 
 from hpo import Release, ReleaseLibrary
 from mme_node.errors import MMEError
 from mme_node.genes import bundled_gene_index
+from mme_node.history import MatchHistory
+from mme_node.matches import MatchService
+from mme_node.matching.matcher import Matcher
+from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.weights import ReleaseTermWeights
+from mme_node.model import MatchResult, Patient
+from mme_node.notifications import Notifier
 from mme_node.patients import PatientService
+from mme_node.peers import CircuitBreaker, PeerRegistry
 from mme_node.security.tokens import TokenRegistry
 from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.sqlite import SQLitePatientStore
 
 log = logging.getLogger(__name__)
+
+DEMO_OWNER = "demo"
 
 
 @dataclass
@@ -32,8 +44,26 @@ class Node:
     tokens: TokenRegistry
     release: Release
     patients: PatientService
+    matcher: Matcher
+    history: MatchHistory
+    matches: MatchService
+
+    async def inbound_match(self, peer: str, query: Patient) -> list[MatchResult]:
+        return await self.matches.inbound(peer, query)
+
+    async def metrics(self) -> dict[str, Any]:
+        """The MME metrics: aggregate counts of real (non-test) patients and matches."""
+        counts = self.matcher.index.counts()
+        history = await self.history.counts()
+        return counts | {
+            "numberOfRequestsReceived": history.requests_received,
+            "numberOfPotentialMatchesSent": history.matches_sent,
+        }
 
     async def stop(self) -> None:
+        await self.matches.http.aclose()
+        self.history.close()
+        self.tokens.close()
         await self.store.close()
 
 
@@ -56,24 +86,46 @@ async def start_node(settings: Settings) -> Node:
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
     store = open_store(settings, release)
     await store.open()
-    tokens = TokenRegistry(settings.database_path)
+    matcher = Matcher(release, store, ScoringWeights.from_settings(settings))
+    history = MatchHistory(settings.database_path)
     patients = PatientService(
         store=store,
         terms=release.ontology,
         genes=bundled_gene_index(),
         hpo_release=release.version,
+        listeners=[matcher],
+        history=history,
     )
-    node = Node(settings=settings, store=store, tokens=tokens, release=release, patients=patients)
+    matches = MatchService(
+        settings=settings,
+        matcher=matcher,
+        patients=patients,
+        history=history,
+        peers=PeerRegistry.in_data_dir(settings.data_dir),
+        http=httpx.AsyncClient(follow_redirects=False),
+        breaker=CircuitBreaker(),
+        notifier=Notifier(settings),
+    )
+    node = Node(
+        settings=settings,
+        store=store,
+        tokens=TokenRegistry(settings.database_path),
+        release=release,
+        patients=patients,
+        matcher=matcher,
+        history=history,
+        matches=matches,
+    )
     if settings.demo:
         await load_demo_patients(node)
-    count = await store.count()
-    log.info("%d patients in the %s store", count, store.kind) if count else log.info(
-        "no patients yet: submit some with POST /api/patients or `mme-node patients import`"
-    )
+    indexed = await matcher.load()
+    if indexed:
+        log.info("%d patients indexed for matching (%s store)", indexed, store.kind)
+    else:
+        log.info(
+            "no patients yet: submit some with POST /api/patients or `mme-node patients import`"
+        )
     return node
-
-
-DEMO_OWNER = "demo"
 
 
 async def load_demo_patients(node: Node) -> None:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mme_node.errors import MMEError
 from mme_node.genes import GeneIndex
+from mme_node.history import MatchHistory
 from mme_node.model import Patient, PatientRecord
 from mme_node.normalise import TermResolver, normalise_patient
 from mme_node.schemas import load_patient
@@ -48,11 +49,16 @@ class PatientService:
     genes: GeneIndex
     hpo_release: str
     listeners: list[PatientListener] = field(default_factory=list)
+    history: MatchHistory | None = None
+
+    def normalise(self, patient: Patient) -> tuple[Patient, list[str]]:
+        """Primary HPO ids and HGNC genes, as every comparison needs (``InvalidPatient``)."""
+        return normalise_patient(patient, self.terms, self.genes)
 
     def prepare(self, patient_json: object) -> Submission:
         """Validate and normalise one MME patient object; raise ``InvalidPatient``."""
         patient, schema_warnings = load_patient(patient_json)
-        normalised, normalise_warnings = normalise_patient(patient, self.terms, self.genes)
+        normalised, normalise_warnings = self.normalise(patient)
         return Submission(
             patient=normalised,
             submitted_json=json.dumps(patient_json, ensure_ascii=False, sort_keys=True),
@@ -86,6 +92,8 @@ class PatientService:
 
     async def delete(self, owner: str, patient_id: str) -> None:
         await self.store.delete(owner, patient_id)
+        if self.history is not None:
+            await self.history.forget_patient(owner, patient_id)
         for listener in self.listeners:
             listener.patient_deleted(owner, patient_id)
 

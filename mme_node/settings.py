@@ -39,6 +39,20 @@ class Settings:
     disclaimer: str = ""
     terms: str = ""
     demo: bool = False
+    production: bool = False
+    public_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    match_method: str = "resnik"
+    weight_phenotype: float = 1.0
+    weight_gene: float = 1.0
+    weight_variant: float = 0.25
+    weight_disorder: float = 0.25
+    exclusion_penalty: float = 0.9
     hpo_dir_override: Path | None = None
 
     @property

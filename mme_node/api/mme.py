@@ -1,16 +1,127 @@
-"""Peer-facing MME endpoints (``/heartbeat``; ``/match`` and ``/metrics`` follow)."""
+"""Peer-facing MME endpoints: ``POST /match``, ``GET /heartbeat``, ``GET /metrics``.
+
+All need a ``peer`` token (admins may call them too, for checks). Every
+answer, errors included, carries an MME media type: the version answered in,
+or the latest one the node speaks when the request could not be read.
+"""
 
 from __future__ import annotations
+
+import datetime
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
+from mme_node.api.auth import authenticate
+from mme_node.api.bodies import read_json
+from mme_node.api.errors import error_response
+from mme_node.api.versions import (
+    ACCEPTED_REQUEST_TYPES,
+    LATEST_VERSION,
+    media_type,
+    negotiate_version,
+)
+from mme_node.errors import MMEError
+from mme_node.model import MatchResult
+from mme_node.node import Node
+from mme_node.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
+from mme_node.security import Role
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+def mme_endpoint(endpoint: Endpoint) -> Endpoint:
+    """Errors of an MME endpoint as ``{"message"}`` with the latest MME media type."""
+
+    @functools.wraps(endpoint)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except MMEError as error:
+            response = error_response(error.status, error.message)
+            response.headers["content-type"] = media_type(LATEST_VERSION)
+            return response
+
+    return wrapped
+
+
+def mme_response(content: dict[str, Any], version: str) -> Response:
+    return JSONResponse(content, media_type=media_type(version))
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+@mme_endpoint
 async def heartbeat(request: Request) -> Response:
-    return JSONResponse({"heartbeat": {"production": False, "version": __version__}})
+    authenticate(request, Role.PEER, Role.ADMIN)
+    node = _node(request)
+    health = await node.store.health()
+    return mme_response(
+        {
+            "heartbeat": {
+                "production": node.settings.production,
+                "version": __version__,
+                "accept": [media_type(v) for v in SUPPORTED_VERSIONS],
+                "store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
+                "hpoRelease": node.release.version,
+            },
+            "disclaimer": node.settings.disclaimer,
+        },
+        LATEST_VERSION,
+    )
 
 
-ROUTES = [Route("/heartbeat", heartbeat, methods=["GET"])]
+@mme_endpoint
+async def match(request: Request) -> Response:
+    client = authenticate(request, Role.PEER, Role.ADMIN)
+    node = _node(request)
+    version = negotiate_version(request)
+    body = await read_json(request, node.settings.max_body_bytes, ACCEPTED_REQUEST_TYPES)
+    submitted, _warnings = load_match_request(body)
+    query, _warnings = node.patients.normalise(submitted)
+    results = await node.inbound_match(client.name, query)
+    return mme_response(match_response(results, node, version), version)
+
+
+def match_response(results: list[MatchResult], node: Node, version: str) -> dict[str, Any]:
+    """The MME answer: results best first, each with ``score.patient`` in [0, 1]."""
+    return {
+        "results": [
+            {
+                "score": {"patient": round(result.score, 6)},
+                "patient": dump_patient(result.record.patient, version),
+            }
+            for result in results
+        ],
+        "disclaimer": node.settings.disclaimer,
+        "terms": node.settings.terms,
+    }
+
+
+@mme_endpoint
+async def metrics(request: Request) -> Response:
+    authenticate(request, Role.PEER, Role.ADMIN)
+    node = _node(request)
+    counts = await node.metrics()
+    return mme_response(
+        {
+            "metrics": counts | {"dateGenerated": datetime.date.today().isoformat()},
+            "disclaimer": node.settings.disclaimer,
+        },
+        LATEST_VERSION,
+    )
+
+
+ROUTES = [
+    Route("/heartbeat", heartbeat, methods=["GET"]),
+    Route("/match", match, methods=["POST"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -57,6 +57,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    (
+        # Match history. It names patients by (owner, patient_id) rather than
+        # patients(pk) because it is kept in this file whichever store holds the
+        # patients (Elasticsearch too); the patient service erases a deleted
+        # patient's rows explicitly (MatchHistory.forget_patient).
+        """
+        CREATE TABLE match_requests (
+            pk INTEGER PRIMARY KEY,
+            direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound', 'local')),
+            peer TEXT NOT NULL,
+            created TEXT NOT NULL,
+            owner TEXT,
+            patient_id TEXT,
+            query_patient_id TEXT NOT NULL,
+            test INTEGER NOT NULL CHECK (test IN (0, 1)),
+            status INTEGER,
+            error_kind TEXT,
+            error_message TEXT
+        ) STRICT
+        """,
+        "CREATE INDEX match_requests_by_patient ON match_requests (owner, patient_id, pk)",
+        """
+        CREATE TABLE match_results (
+            request_pk INTEGER NOT NULL REFERENCES match_requests (pk) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            score REAL NOT NULL CHECK (score >= 0 AND score <= 1),
+            owner TEXT,
+            patient_id TEXT NOT NULL,
+            patient_json TEXT,
+            PRIMARY KEY (request_pk, rank)
+        ) STRICT
+        """,
+        "CREATE INDEX match_results_by_patient ON match_results (owner, patient_id)",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

@@ -1,0 +1,142 @@
+"""Submitter endpoints about matches of one of your patients.
+
+``POST /api/patients/{id}/match`` matches it against this node (with
+explanations), ``POST /api/patients/{id}/match/external`` sends it to peer
+nodes, and ``GET /api/patients/{id}/matches`` shows the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mme_node.api.auth import authenticate
+from mme_node.api.bodies import read_json
+from mme_node.api.patients import JSON_MEDIA_TYPES
+from mme_node.errors import InvalidRequest
+from mme_node.history import RecordedMatch
+from mme_node.model import MatchResult
+from mme_node.node import Node
+from mme_node.peers import PeerOutcome
+from mme_node.schemas import dump_patient
+from mme_node.security import Role
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def result_json(result: MatchResult) -> dict[str, Any]:
+    """A local match result for a submitter: score parts, the patient and why it matched."""
+    explanation = result.explanation
+    return {
+        "score": {
+            "patient": round(result.score, 6),
+            "phenotype": round(result.phenotype_score, 6),
+            "genotype": round(result.genotype_score, 6),
+        },
+        "patient": dump_patient(result.record.patient),
+        "explanation": None
+        if explanation is None
+        else {
+            "sharedGenes": list(explanation.shared_genes),
+            "sharedVariants": list(explanation.shared_variants),
+            "sharedDisorders": list(explanation.shared_disorders),
+            "conflictingTerms": list(explanation.conflicting_terms),
+            "termMatches": [
+                {
+                    "queryTerm": {"id": m.query_term, "label": m.query_label},
+                    "candidateTerm": {"id": m.candidate_term, "label": m.candidate_label},
+                    "commonAncestor": {
+                        "id": m.common_ancestor,
+                        "label": m.common_ancestor_label,
+                        "informationContent": m.information_content,
+                    },
+                }
+                for m in explanation.term_matches
+            ],
+        },
+    }
+
+
+def outcome_json(outcome: PeerOutcome) -> dict[str, Any]:
+    return {
+        "peer": outcome.peer,
+        "results": [
+            {"score": {"patient": m.score}, "patient": m.raw.get("patient")}
+            for m in outcome.results
+        ],
+        "error": None if outcome.error is None else asdict(outcome.error),
+        "elapsedMs": round(outcome.elapsed_ms, 1),
+    }
+
+
+def recorded_json(match: RecordedMatch) -> dict[str, Any]:
+    return {
+        "direction": match.direction,
+        "peer": match.peer,
+        "created": match.created.isoformat(),
+        "queryPatientId": match.query_patient_id,
+        "test": match.test,
+        "status": match.status,
+        "error": None
+        if match.error_kind is None
+        else {"kind": match.error_kind, "message": match.error_message},
+        "results": [
+            {
+                "score": r.score,
+                "patientId": r.patient_id,
+                "local": r.owner is not None,
+                "new": r.new,
+            }
+            for r in match.results
+        ],
+    }
+
+
+async def match_locally(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    results = await _node(request).matches.local(client.name, request.path_params["patient_id"])
+    return JSONResponse({"results": [result_json(r) for r in results]})
+
+
+async def match_externally(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    node = _node(request)
+    peers = await _peer_names(request, node)
+    outcomes = await node.matches.external(client.name, request.path_params["patient_id"], peers)
+    return JSONResponse({"peers": [outcome_json(o) for o in outcomes]})
+
+
+async def match_history(request: Request) -> Response:
+    client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
+    node = _node(request)
+    patient_id = request.path_params["patient_id"]
+    await node.patients.get(client.name, patient_id)  # 404 for someone else's patient
+    matches = await node.history.for_patient(client.name, patient_id)
+    return JSONResponse({"matches": [recorded_json(m) for m in matches]})
+
+
+async def _peer_names(request: Request, node: Node) -> list[str] | None:
+    """The optional ``{"peers": [...]}`` body; no body means every enabled peer."""
+    if not await request.body():
+        return None
+    body = await read_json(request, node.settings.max_body_bytes, JSON_MEDIA_TYPES)
+    peers = body.get("peers") if isinstance(body, dict) else None
+    if peers is None:
+        return None
+    if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+        raise InvalidRequest('"peers" must be a list of peer names')
+    return peers
+
+
+ROUTES = [
+    Route("/api/patients/{patient_id}/match", match_locally, methods=["POST"]),
+    Route("/api/patients/{patient_id}/match/external", match_externally, methods=["POST"]),
+    Route("/api/patients/{patient_id}/matches", match_history, methods=["GET"]),
+]

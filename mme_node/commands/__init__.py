@@ -1,0 +1,23 @@
+"""Command groups of the ``mme-node`` CLI.
+
+Each module exposes ``register(groups)`` that adds its sub-parser to the
+top-level ``argparse`` sub-parsers and sets ``handler`` (a function of the
+parsed arguments and :class:`~mme_node.settings.Settings` returning an exit
+code) on every leaf command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from mme_node.commands import hpo, peers, serve, tokens
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+COMMAND_GROUPS: tuple[Registrar, ...] = (
+    serve.register,
+    hpo.register,
+    tokens.register,
+    peers.register,
+)

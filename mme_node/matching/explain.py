@@ -1,0 +1,69 @@
+"""Explanations for submitters: what a candidate shares with the query, term by term."""
+
+from __future__ import annotations
+
+from hpo import Release
+from mme_node.model import Explanation, Patient, TermMatch
+
+
+def explain(release: Release, query: Patient, candidate: Patient) -> Explanation:
+    """Shared genes, variants and disorders, each query term's best match, and contradictions.
+
+    For every observed query term, the observed candidate term whose most
+    informative common ancestor (MICA) has the highest information content
+    (the Resnik similarity); ties go to the candidate's earlier term.
+    """
+    ontology = release.ontology
+    candidate_terms = [t for t in candidate.observed_terms if t in ontology]
+    term_matches = []
+    for query_term in (t for t in query.observed_terms if t in ontology):
+        best: TermMatch | None = None
+        for candidate_term in candidate_terms:
+            ancestor, ic = release.similarity.most_informative_common_ancestor(
+                query_term, candidate_term
+            )
+            if best is None or ic > best.information_content:
+                best = TermMatch(
+                    query_term=query_term,
+                    query_label=ontology.name(query_term),
+                    candidate_term=candidate_term,
+                    candidate_label=ontology.name(candidate_term),
+                    common_ancestor=ancestor,
+                    common_ancestor_label=ontology.name(ancestor),
+                    information_content=round(ic, 4),
+                )
+        if best is not None:
+            term_matches.append(best)
+    return Explanation(
+        shared_genes=_shared_gene_symbols(query, candidate),
+        shared_variants=tuple(sorted(set(query.variant_keys) & set(candidate.variant_keys))),
+        shared_disorders=tuple(
+            sorted({d.id for d in query.disorders} & {d.id for d in candidate.disorders})
+        ),
+        term_matches=tuple(term_matches),
+        conflicting_terms=_conflicts(release, query, candidate),
+    )
+
+
+def _shared_gene_symbols(query: Patient, candidate: Patient) -> tuple[str, ...]:
+    shared = set(query.gene_ids) & set(candidate.gene_ids)
+    symbols = {
+        feature.gene.hgnc_id: feature.gene.symbol or feature.gene.id
+        for feature in candidate.genomic_features
+        if feature.gene.hgnc_id in shared
+    }
+    return tuple(sorted(str(symbol) for symbol in symbols.values()))
+
+
+def _conflicts(release: Release, query: Patient, candidate: Patient) -> tuple[str, ...]:
+    """Observed terms of one side that the other side excludes (directly or by an ancestor)."""
+    ontology = release.ontology
+    found = []
+    for observed, excluded in (
+        (query.observed_terms, candidate.excluded_terms),
+        (candidate.observed_terms, query.excluded_terms),
+    ):
+        for term in (t for t in observed if t in ontology):
+            if any(e in ontology and ontology.is_descendant_or_self(term, e) for e in excluded):
+                found.append(term)
+    return tuple(dict.fromkeys(found))

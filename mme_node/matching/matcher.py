@@ -1,0 +1,223 @@
+"""Ranking the stored patients against a query patient, exactly, and explaining the result.
+
+Every patient of the partition (real or test) is scored; nothing is pre-filtered,
+so no candidate can be missed. The vectorised work happens in
+:mod:`hpo.similarity` and in the row counts below; Python loops only run over
+query terms and over the few candidates that share a gene, variant or
+disorder with the query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from starlette.concurrency import run_in_threadpool
+
+from hpo import ProfileMatrix, Release
+from hpo._csr import Csr
+from mme_node.errors import NotFound
+from mme_node.matching.explain import explain
+from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_key, patient_key
+from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
+from mme_node.model import MatchResult, Patient, PatientRecord
+from mme_node.stores.base import PatientStore
+
+
+@dataclass(frozen=True, slots=True)
+class RankedCandidate:
+    key: PatientKey
+    score: float
+    phenotype_score: float
+    genotype_score: float
+
+
+class Matcher:
+    """Scores queries against the :class:`MatchIndex` and keeps the index in step with writes.
+
+    It is a :class:`~mme_node.patients.PatientListener`: the patient service
+    calls it after every acknowledged write, so the index always holds what
+    the store holds. Ranking runs in a worker thread; a lock keeps writes from
+    changing the index while a query is being scored.
+    """
+
+    def __init__(self, release: Release, store: PatientStore, weights: ScoringWeights) -> None:
+        self.release = release
+        self.store = store
+        self.weights = weights
+        self.index = MatchIndex(release.ontology)
+        self._lock = threading.Lock()
+
+    async def load(self) -> int:
+        """Rebuild the index from the store; returns the number of patients indexed."""
+        fresh = MatchIndex(self.release.ontology)
+        async for record in self.store.iter_records():
+            fresh.add(record)
+        with self._lock:
+            self.index = fresh
+        return len(fresh)
+
+    def patient_saved(self, record: PatientRecord) -> None:
+        with self._lock:
+            self.index.add(record)
+
+    def patient_deleted(self, owner: str, patient_id: str) -> None:
+        with self._lock:
+            self.index.remove((owner, patient_id))
+
+    async def patients_imported(self) -> None:
+        await self.load()
+
+    async def match(
+        self,
+        query: Patient,
+        *,
+        limit: int,
+        min_score: float = 0.0,
+        exclude: PatientKey | None = None,
+        with_explanations: bool = False,
+    ) -> list[MatchResult]:
+        """The best ``limit`` stored patients for ``query``, best first, scores in (0, 1].
+
+        ``query.test`` selects the test partition. ``exclude`` names the
+        query's own record when a stored patient is matched against the rest;
+        a query never matches a patient with its own id and contact either
+        (a peer echoing one of our patients back).
+        """
+        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude)
+        results = []
+        for candidate in ranked:
+            try:
+                record = await self.store.get(*candidate.key)
+            except NotFound:
+                continue  # deleted between scoring and reading: no longer a match
+            explanation = (
+                explain(self.release, query, record.patient) if with_explanations else None
+            )
+            results.append(
+                MatchResult(
+                    record=record,
+                    score=candidate.score,
+                    phenotype_score=candidate.phenotype_score,
+                    genotype_score=candidate.genotype_score,
+                    explanation=explanation,
+                )
+            )
+        return results
+
+    def rank(
+        self,
+        query: Patient,
+        limit: int,
+        min_score: float = 0.0,
+        exclude: PatientKey | None = None,
+    ) -> list[RankedCandidate]:
+        """Score every patient of the query's partition; the top ``limit`` with a score > 0."""
+        with self._lock:
+            partition = self.index.partition(query.test)
+            return self._rank(partition, query, limit, min_score, exclude)
+
+    def _rank(
+        self,
+        partition: Partition,
+        query: Patient,
+        limit: int,
+        min_score: float,
+        exclude: PatientKey | None,
+    ) -> list[RankedCandidate]:
+        ontology = self.release.ontology
+        observed = [t for t in query.observed_terms if t in ontology]
+        excluded = [t for t in query.excluded_terms if t in ontology]
+        matrix = partition.observed
+        rows = matrix.rows
+        parts = QueryParts(
+            phenotype=bool(observed),
+            gene=bool(query.gene_ids),
+            variant=bool(query.variant_keys),
+            disorder=bool(query.disorders),
+        )
+        phenotype = np.zeros(rows)
+        if observed and rows:
+            phenotype = self.release.similarity.score_profiles(
+                observed, matrix, self.weights.method, normalized=True
+            )
+            conflicts = self._conflicts(partition, observed, excluded)
+            phenotype = phenotype * np.power(self.weights.exclusion_penalty, conflicts)
+        gene = _membership(matrix, partition.by_gene, query.gene_ids)
+        variant = _membership(matrix, partition.by_variant, query.variant_keys)
+        disorder = _membership(matrix, partition.by_disorder, (d.id for d in query.disorders))
+        score = combine(self.weights, parts, phenotype, gene, variant, disorder)
+        for row in self._own_rows(partition, query, exclude):
+            score[row] = -1.0
+        genotype = genotype_part(self.weights, parts, gene, variant)
+        best = matrix.top(score, limit, min_score)
+        return [
+            RankedCandidate(
+                key=patient_key(key),
+                score=value,
+                phenotype_score=float(phenotype[matrix.row(key)]),
+                genotype_score=float(genotype[matrix.row(key)]),
+            )
+            for key, value in best
+            if value > 0
+        ]
+
+    def _conflicts(
+        self, partition: Partition, observed: list[str], excluded: list[str]
+    ) -> npt.NDArray[np.int64]:
+        """Per candidate row: contradicted terms, both ways (see :mod:`.scoring`)."""
+        ontology = self.release.ontology
+        matrix = partition.observed
+        conflicts = np.zeros(matrix.rows, dtype=np.int64)
+        if excluded:
+            # The candidate observes a term the query excludes, or a term below one.
+            excluded_below = _term_mask(len(ontology), (ontology.descendants(t) for t in excluded))
+            conflicts += _row_counts(matrix.csr, excluded_below)
+        if partition.excluded.rows:
+            # The candidate excludes a query term or one of its ancestors.
+            observed_above = _term_mask(len(ontology), (ontology.ancestors(t) for t in observed))
+            counts = _row_counts(partition.excluded.csr, observed_above)
+            for row in np.flatnonzero(counts):
+                key = partition.excluded.key(int(row))
+                if key is not None:
+                    conflicts[matrix.row(key)] += counts[row]
+        return conflicts
+
+    def _own_rows(
+        self, partition: Partition, query: Patient, exclude: PatientKey | None
+    ) -> Iterable[int]:
+        matrix = partition.observed
+        if exclude is not None and matrix_key(exclude) in matrix:
+            yield matrix.row(matrix_key(exclude))
+        for key in partition.by_patient_id.get(query.id, ()):
+            if partition.facts[key].contact_href == query.contact.href:
+                yield matrix.row(key)
+
+
+def _term_mask(terms: int, rows: Iterable[npt.NDArray[np.int32]]) -> npt.NDArray[np.bool_]:
+    mask = np.zeros(terms, dtype=bool)
+    for row in rows:
+        mask[row] = True
+    return mask
+
+
+def _row_counts(csr: Csr, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """How many entries of each CSR row fall in ``mask``."""
+    running = np.zeros(len(csr.indices) + 1, dtype=np.int64)
+    np.cumsum(mask[csr.indices], out=running[1:])
+    counts: npt.NDArray[np.int64] = running[csr.indptr[1:]] - running[csr.indptr[:-1]]
+    return counts
+
+
+def _membership(
+    matrix: ProfileMatrix, inverted: dict[str, set[str]], values: Iterable[str]
+) -> Scores:
+    """1.0 for each row whose patient shares at least one of ``values``, else 0.0."""
+    hits = np.zeros(matrix.rows)
+    for value in values:
+        for key in inverted.get(value, ()):
+            hits[matrix.row(key)] = 1.0
+    return hits

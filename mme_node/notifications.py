@@ -1,0 +1,99 @@
+"""Email notifications: tell a patient's contact that a match found something new.
+
+Sent through the SMTP server in the settings (none when ``smtp_host`` is
+empty). Sending happens off the event loop and a failure is logged, never
+raised: a match must not fail because a mail server is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from mme_node.model import Patient
+from mme_node.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMatch:
+    """One new result to report: who matched, how well, and how to reach them."""
+
+    patient_id: str
+    score: float
+    contact_name: str
+    contact_href: str
+    peer: str
+
+
+def contact_address(patient: Patient) -> str | None:
+    """The email address to notify: the contact's email, else a ``mailto:`` href."""
+    if patient.contact.email:
+        return patient.contact.email
+    href = patient.contact.href
+    if href.lower().startswith("mailto:"):
+        return href[len("mailto:") :].split("?")[0] or None
+    return None
+
+
+class Notifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.smtp_host)
+
+    async def notify(self, patient: Patient, direction: str, matches: list[NewMatch]) -> bool:
+        """Email the patient's contact about ``matches``; True when a message was sent.
+
+        Nothing is sent for test patients, for an empty list, or when
+        notifications are off or the patient has no email address.
+        """
+        address = contact_address(patient)
+        if patient.test or not matches or not self.enabled or address is None:
+            return False
+        message = self._message(patient, address, direction, matches)
+        try:
+            await asyncio.to_thread(self._send, message)
+        except (OSError, smtplib.SMTPException) as error:
+            log.warning("could not send match notification for %s: %s", patient.id, error)
+            return False
+        return True
+
+    def _message(
+        self, patient: Patient, address: str, direction: str, matches: list[NewMatch]
+    ) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from or f"mme-node@{self.settings.host}"
+        message["To"] = address
+        label = patient.label or patient.id
+        message["Subject"] = f"MME: {len(matches)} new match(es) for patient {label}"
+        if direction == "inbound":
+            intro = f"Your patient {label} was returned as a possible match to a query from:"
+        else:
+            intro = f"A match request for your patient {label} found new possible matches:"
+        lines = [intro, ""]
+        for match in matches:
+            lines.append(
+                f"- {match.patient_id} at {match.peer}, score {match.score:.2f}: "
+                f"contact {match.contact_name} <{match.contact_href}>"
+            )
+        if self.settings.public_url:
+            link = f"{self.settings.public_url.rstrip('/')}/api/patients/{patient.id}/matches"
+            lines += ["", f"The full match history: {link}"]
+        message.set_content("\n".join(lines) + "\n")
+        return message
+
+    def _send(self, message: EmailMessage) -> None:
+        settings = self.settings
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_username:
+                smtp.login(settings.smtp_username, settings.smtp_password)
+            smtp.send_message(message)
