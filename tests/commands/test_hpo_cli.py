@@ -1,0 +1,140 @@
+"""``mme-node hpo``: load, list, info and search, run in-process through the real CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpo import ReleaseLibrary
+from mme_node.cli import main
+
+MINI_OBO = """format-version: 1.2
+data-version: hp/releases/2024-06-01
+
+[Term]
+id: HP:0000001
+name: All
+
+[Term]
+id: HP:0000118
+name: Phenotypic abnormality
+is_a: HP:0000001
+
+[Term]
+id: HP:0001250
+name: Seizure
+is_a: HP:0000118
+"""
+
+MINI_HPOA = (
+    "#version: 2024-06-01\n"
+    "database_id\tdisease_name\tqualifier\thpo_id\treference\tevidence\tonset\tfrequency"
+    "\tsex\tmodifier\taspect\tbiocuration\n"
+    "OMIM:1\tOne\t\tHP:0001250\tPMID:1\tPCS\t\t\t\t\tP\tHPO:test\n"
+    "OMIM:2\tTwo\t\tHP:0000118\tPMID:1\tPCS\t\t\t\t\tP\tHPO:test\n"
+)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh node data directory (its own HPO library)."""
+    monkeypatch.setenv("MME_DATA_DIR", str(tmp_path / "node"))
+    monkeypatch.delenv("MME_HPO_DIR_OVERRIDE", raising=False)
+    return tmp_path / "node"
+
+
+@pytest.fixture
+def shared_library(shared_hpo_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A node using the session's compiled bundled release (read-only commands only)."""
+    monkeypatch.setenv("MME_DATA_DIR", str(tmp_path / "node"))
+    monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(shared_hpo_dir))
+    return shared_hpo_dir
+
+
+@pytest.fixture
+def mini_release(tmp_path: Path) -> Path:
+    directory = tmp_path / "release"
+    directory.mkdir()
+    (directory / "hp.obo").write_text(MINI_OBO, encoding="utf-8")
+    (directory / "phenotype.hpoa").write_text(MINI_HPOA, encoding="utf-8")
+    return directory
+
+
+def test_info_starts_with_the_version_and_counts_terms(
+    shared_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2025-01-16" in lines[0]
+    assert "terms: 19034" in lines
+    assert any(
+        "6b77de067eecc838319ce7650ed5bab0f92a502eabb160e6bc7c0238bc1548c5" in line for line in lines
+    )
+    assert any(line.startswith("annotations: 270991") for line in lines)
+    assert any("Human Phenotype Ontology (version 2025-01-16)" in line for line in lines)
+
+
+def test_load_prints_version_and_counts_and_activates(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "load", str(mini_release)]) == 0
+    out = capsys.readouterr().out
+    assert "2024-06-01" in out.splitlines()[0]
+    assert "terms: 3" in out and "annotations: 2 (2 diseases)" in out
+    assert ReleaseLibrary(data_dir / "hpo").info().version == "2024-06-01"
+
+
+def test_load_accepts_the_files_themselves(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["hpo", "load", str(mini_release / "hp.obo"), str(mini_release / "phenotype.hpoa")])
+    assert code == 0
+    assert "terms: 3" in capsys.readouterr().out
+
+
+def test_load_of_a_damaged_file_fails_in_one_line_and_keeps_the_active_release(
+    data_dir: Path, mini_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "load", str(mini_release)]) == 0
+    active = ReleaseLibrary(data_dir / "hpo").active_key()
+    damaged = tmp_path / "hp.obo"
+    damaged.write_text(MINI_OBO[: MINI_OBO.index("name: Seizure") + 9], encoding="utf-8")
+    capsys.readouterr()
+
+    code = main(["hpo", "load", str(damaged)])
+
+    captured = capsys.readouterr()
+    assert code != 0
+    assert len(captured.err.strip().splitlines()) == 1
+    assert captured.err.startswith("error: ")
+    assert ReleaseLibrary(data_dir / "hpo").active_key() == active
+
+
+def test_list_marks_the_active_release(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["hpo", "load", str(mini_release)])
+    main(["hpo", "load", str(mini_release / "hp.obo")])
+    capsys.readouterr()
+    assert main(["hpo", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 2
+    active = [row for row in rows if row.startswith("*")]
+    assert len(active) == 1 and "structure" in active[0]
+
+
+def test_search_prints_matching_terms(
+    shared_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "search", "seizure", "--limit", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("HP:0001250  Seizure")
+    assert len(lines) == 3
+
+
+def test_search_without_match_says_so(
+    shared_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "search", "zzzqqq"]) == 1
+    assert "No matching term" in capsys.readouterr().out
