@@ -9,9 +9,9 @@ layer and the command line both go through here, so both apply one set of rules.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from mme_node.errors import MMEError
 from mme_node.genes import GeneIndex
@@ -20,6 +20,8 @@ from mme_node.model import Patient, PatientRecord
 from mme_node.normalise import TermResolver, normalise_patient
 from mme_node.schemas import load_patient
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
+
+T = TypeVar("T")
 
 
 class PatientListener(Protocol):
@@ -100,20 +102,25 @@ class PatientService:
     async def import_many(
         self,
         owner: str,
-        patients: Iterable[tuple[str, object]],
+        patients: Iterable[tuple[str, T]],
         on_progress: ProgressCallback | None = None,
+        prepare: Callable[[T], Submission] | None = None,
     ) -> ImportReport:
-        """Import ``(label, patient_json)`` pairs; invalid ones are rejected with their reason.
+        """Import ``(label, patient)`` pairs; invalid ones are rejected with their reason.
 
         ``label`` names the record in a rejection (file and position) when the
-        patient has no usable id.
+        patient has no usable id. ``prepare`` turns each patient into a
+        submission (default :meth:`prepare`, for MME JSON), raising
+        ``MMEError`` to reject it; the command line passes one that also reads
+        phenopackets.
         """
         rejected: list[Rejection] = []
+        submission_of = prepare or self.prepare
 
         def valid_records() -> Iterator[PatientRecord]:
             for label, patient_json in patients:
                 try:
-                    yield self.record_of(owner, self.prepare(patient_json))
+                    yield self.record_of(owner, submission_of(patient_json))
                 except MMEError as error:
                     rejected.append(Rejection(label, str(error)))
                     if on_progress is not None:
