@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mme_node.commands import hpo, peers, serve, tokens
+from mme_node.commands import hpo, patients, peers, serve, tokens
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 COMMAND_GROUPS: tuple[Registrar, ...] = (
     serve.register,
     hpo.register,
+    patients.register,
     tokens.register,
     peers.register,
 )

@@ -1,0 +1,240 @@
+"""``mme-node patients import | export | list | count``: bulk work on the stored patients.
+
+Every command starts the node's own wiring (:func:`~mme_node.node.start_node`)
+on the data dir, so an import applies exactly the validation and
+normalisation of the submitter API. The demo patients are never loaded here:
+a command touches only the patients it names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TextIO
+
+from marshmallow import ValidationError
+
+from mme_node.errors import InvalidRequest
+from mme_node.importing import MISSING_CONTACT, Case, CasePreparer, ImportFormat, read_cases
+from mme_node.model import Contact, PatientRecord
+from mme_node.node import Node, start_node
+from mme_node.progress import ProgressBar
+from mme_node.schemas import ContactSchema, dump_patient
+from mme_node.settings import Settings
+from mme_node.stores.base import ImportReport
+
+RESTART_NOTE = (
+    "Note: a running mme-node server matches against these patients only after a restart."
+)
+
+#: Exported JSON keeps the v1.1 contact fields (email, roles), so that a
+#: re-import gives back equal patients.
+EXPORT_VERSION = "1.1"
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = groups.add_parser(
+        "patients",
+        help="import, export, list and count patients",
+        description="Bulk work on the node's patients, through the same validation as the API.",
+    )
+    actions = parser.add_subparsers(dest="patients_command", required=True, metavar="ACTION")
+
+    load = actions.add_parser(
+        "import",
+        help="import MME patient JSON or phenopackets from a file or directory",
+        description="Create or replace patients of OWNER from MME patient JSON (one patient, "
+        '{"patient": ...}, or a list) or GA4GH Phenopacket v2 files; a directory is walked '
+        "for *.json. Bad records are reported and skipped. Exit code 0: all imported, "
+        "1: some rejected, 2: nothing could be done.",
+    )
+    load.add_argument("path", type=Path, metavar="FILE|DIR", help="a JSON file or a directory")
+    load.add_argument("--owner", required=True, help="the submitter (client name) they belong to")
+    load.add_argument(
+        "--format",
+        choices=[f.value for f in ImportFormat],
+        default=ImportFormat.AUTO.value,
+        help="auto (default) tells phenopackets from MME JSON by their metaData",
+    )
+    contact = load.add_argument_group(
+        "contact for phenopackets", "Phenopackets name no contact; every one gets this one."
+    )
+    contact.add_argument("--contact-name", help="person or team to contact about a match")
+    contact.add_argument("--contact-href", help="http(s) or mailto URL to reach them")
+    contact.add_argument("--contact-institution", help="their institution")
+    contact.add_argument("--contact-email", help="their email address")
+    load.set_defaults(handler=import_patients)
+
+    export = actions.add_parser(
+        "export",
+        help="write the stored patients as an MME JSON list",
+        description="Write the stored patients (normalised) as an MME JSON list that "
+        "`patients import` reads back.",
+    )
+    export.add_argument("--owner", help="only this submitter's patients (default: all)")
+    export.add_argument("--output", "-o", type=Path, help="write to this file, not stdout")
+    export.set_defaults(handler=export_patients)
+
+    listing = actions.add_parser("list", help="list stored patients by owner and id")
+    listing.add_argument("--owner", help="only this submitter's patients (default: all)")
+    listing.set_defaults(handler=list_patients)
+
+    count = actions.add_parser("count", help="print the number of stored patients")
+    count.add_argument("--owner", help="only this submitter's patients (default: all)")
+    count.set_defaults(handler=count_patients)
+
+
+def import_patients(args: argparse.Namespace, settings: Settings) -> int:
+    format = ImportFormat(args.format)
+    contact = _contact(args)
+    if format is ImportFormat.PHENOPACKET and contact is None:
+        raise InvalidRequest(MISSING_CONTACT)
+    cases = read_cases(args.path, format)
+    report, warned = asyncio.run(_import(settings, args.owner, cases, contact))
+    rejected = len(report.rejected)
+    print(f"Imported {report.imported} patients for owner {args.owner!r}, rejected {rejected}.")
+    if report.rejected:
+        print("Rejected:")
+        for rejection in report.rejected:
+            print(f"  {rejection.patient_id}: {rejection.reason}")
+    if warned:
+        print(f"Warnings ({len(warned)} patients changed on the way in):")
+        for label, warnings in warned:
+            for warning in warnings:
+                print(f"  {label}: {warning}")
+    if report.imported:
+        print(RESTART_NOTE)
+    return 1 if report.rejected else 0
+
+
+async def _import(
+    settings: Settings, owner: str, cases: Iterable[Case], contact: Contact | None
+) -> tuple[ImportReport, list[tuple[str, tuple[str, ...]]]]:
+    async with _running_node(settings) as node:
+        preparer = CasePreparer(node.patients, contact)
+        with ProgressBar("importing") as bar:
+            report = await node.patients.import_many(
+                owner, ((case.label, case) for case in cases), bar.advance, preparer
+            )
+    return report, preparer.warned
+
+
+def _contact(args: argparse.Namespace) -> Contact | None:
+    """The contact the flags describe, validated like a patient's; None if none given."""
+    given = {
+        "name": args.contact_name,
+        "href": args.contact_href,
+        "institution": args.contact_institution,
+        "email": args.contact_email,
+    }
+    if all(value is None for value in given.values()):
+        return None
+    try:
+        loaded = ContactSchema().load({k: v for k, v in given.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"--contact-{name}: {' '.join(map(str, messages))}"
+            for name, messages in sorted(error.messages_dict.items())
+        )
+        raise InvalidRequest(f"bad contact: {problems}") from error
+    return Contact(**loaded)
+
+
+def export_patients(args: argparse.Namespace, settings: Settings) -> int:
+    if args.output is None:
+        written = asyncio.run(_export(settings, args.owner, sys.stdout))
+    else:
+        written = _export_to_file(settings, args.owner, args.output)
+    where = "" if args.output is None else f" to {args.output}"
+    print(f"Exported {written} patients{where}.", file=sys.stderr)
+    return 0
+
+
+def _export_to_file(settings: Settings, owner: str | None, output: Path) -> int:
+    """Write beside ``output`` and rename, so a failed export leaves no half-written file."""
+    if not output.parent.is_dir():
+        raise InvalidRequest(f"{output.parent}: no such directory")
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            written = asyncio.run(_export(settings, owner, handle))
+        partial.replace(output)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise InvalidRequest(f"export to {output} failed: {error.strerror or error}") from error
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written
+
+
+async def _export(settings: Settings, owner: str | None, out: TextIO) -> int:
+    """One patient per line inside a JSON list; returns how many were written."""
+    written = 0
+    async with _running_node(settings) as node:
+        out.write("[")
+        async for record in _stored(node, owner):
+            document = dump_patient(record.patient, EXPORT_VERSION)
+            out.write(",\n" if written else "\n")
+            out.write(json.dumps(document, ensure_ascii=False))
+            written += 1
+        out.write("\n]\n")
+    return written
+
+
+def list_patients(args: argparse.Namespace, settings: Settings) -> int:
+    records = sorted(asyncio.run(_all_stored(settings, args.owner)), key=lambda r: r.key)
+    if not records:
+        print("No patients stored.")
+        return 0
+    id_width = max(len("ID"), *(len(r.patient.id) for r in records))
+    owner_width = max(len("OWNER"), *(len(r.owner) for r in records))
+    print(f"{'ID':<{id_width}}  {'OWNER':<{owner_width}}  VERSION  {'HPO':<10}  UPDATED")
+    for record in records:
+        updated = f"{record.updated:%Y-%m-%dT%H:%M:%SZ}" if record.updated else "-"
+        print(
+            f"{record.patient.id:<{id_width}}  {record.owner:<{owner_width}}  "
+            f"{record.version:>7}  {record.hpo_release:<10}  {updated}"
+        )
+    return 0
+
+
+async def _all_stored(settings: Settings, owner: str | None) -> list[PatientRecord]:
+    async with _running_node(settings) as node:
+        return [record async for record in _stored(node, owner)]
+
+
+def count_patients(args: argparse.Namespace, settings: Settings) -> int:
+    print(asyncio.run(_count(settings, args.owner)))
+    return 0
+
+
+async def _count(settings: Settings, owner: str | None) -> int:
+    async with _running_node(settings) as node:
+        page = await node.patients.list(owner, 0, 1)
+    return page.total
+
+
+async def _stored(node: Node, owner: str | None) -> AsyncIterator[PatientRecord]:
+    """Stored records of ``owner`` (all when None) in storage order.
+
+    A scan rather than pages: store listings may stop at a result window
+    (Elasticsearch: 10,000) that an export must not.
+    """
+    async for record in node.store.iter_records():
+        if owner is None or record.owner == owner:
+            yield record
+
+
+@asynccontextmanager
+async def _running_node(settings: Settings) -> AsyncIterator[Node]:
+    node = await start_node(settings.replace(demo=False))
+    try:
+        yield node
+    finally:
+        await node.stop()
