@@ -177,9 +177,12 @@ class Matcher:
             excluded_below = _term_mask(len(ontology), (ontology.descendants(t) for t in excluded))
             conflicts += _row_counts(matrix.csr, excluded_below)
         if partition.excluded.rows:
-            # The candidate excludes a query term or one of its ancestors.
-            observed_above = _term_mask(len(ontology), (ontology.ancestors(t) for t in observed))
-            counts = _row_counts(partition.excluded.csr, observed_above)
+            # Query terms the candidate excludes, directly or through an ancestor: each counts
+            # once, however many of its ancestors the candidate excludes.
+            counts = np.zeros(partition.excluded.rows, dtype=np.int64)
+            for term in observed:
+                above = _term_mask(len(ontology), [ontology.ancestors(term)])
+                counts += _row_counts(partition.excluded.csr, above) > 0
             for row in np.flatnonzero(counts):
                 key = partition.excluded.key(int(row))
                 if key is not None:
