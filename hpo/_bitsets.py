@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from hpo._csr import Csr, Indices
+from hpo._csr import Indices
 from hpo.ontology import Ontology
 
 Bits = npt.NDArray[np.uint64]
@@ -58,21 +58,15 @@ class TrackedBits:
                 mask[bit // WORD] |= np.uint64(1 << (bit % WORD))
         return mask
 
-    def profile_bits(self, profiles: Csr, chunk_entries: int) -> Bits:
-        """``(words, rows)``: OR of the term bitsets of each profile (0 if empty)."""
-        rows = profiles.rows
-        lengths = profiles.lengths()
-        result = np.zeros((self.words, rows), dtype=np.uint64)
-        for first, last in row_chunks(profiles.indptr, chunk_entries):
-            start, stop = int(profiles.indptr[first]), int(profiles.indptr[last])
-            if stop == start:
-                continue
-            entries = profiles.indices[start:stop]
-            filled = np.flatnonzero(lengths[first:last]) + first
-            offsets = profiles.indptr[filled] - start
-            for word in range(self.words):
-                gathered = np.take(self.term_bits[word], entries)
-                result[word, filled] = np.bitwise_or.reduceat(gathered, offsets)
+    def or_rows(self, entries: Indices, offsets: npt.NDArray[np.int64]) -> Bits:
+        """``(words, rows)``: OR of the term bitsets of each row of ``entries``.
+
+        Row ``i`` is ``entries[offsets[i]:offsets[i + 1]]``; rows must not be empty.
+        """
+        result = np.empty((self.words, len(offsets)), dtype=np.uint64)
+        for word in range(self.words):
+            gathered = np.take(self.term_bits[word], entries)
+            result[word] = np.bitwise_or.reduceat(gathered, offsets)
         return result
 
     def highest_ic(self, bits: Bits, mask: Bits | None = None) -> Floats:
@@ -103,13 +97,3 @@ def _highest_bit(values: Bits) -> npt.NDArray[np.int64]:
     low = np.frexp((values & _LOW_HALF).astype(np.float64))[1]
     result: npt.NDArray[np.int64] = np.where(high > 0, high + 31, low - 1).astype(np.int64)
     return result
-
-
-def row_chunks(indptr: npt.NDArray[np.int64], chunk_entries: int) -> list[tuple[int, int]]:
-    """Consecutive row ranges holding about ``chunk_entries`` entries each."""
-    rows = len(indptr) - 1
-    if rows <= 0:
-        return []
-    cuts = np.searchsorted(indptr, np.arange(0, int(indptr[-1]), chunk_entries), side="right")
-    bounds = sorted({0, rows, *(min(int(c), rows) for c in cuts)})
-    return list(zip(bounds[:-1], bounds[1:], strict=True))

@@ -69,3 +69,14 @@ def expand(csr: Csr, rows: npt.NDArray[np.integer]) -> tuple[npt.NDArray[np.int6
     within = np.arange(total, dtype=np.int64) - np.repeat(first_of_owner, lengths)
     values = csr.indices[np.repeat(starts, lengths) + within]
     return owner, values
+
+
+def row_chunks(indptr: npt.NDArray[np.int64], chunk_entries: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges holding about ``chunk_entries`` entries each."""
+    rows = len(indptr) - 1
+    if rows <= 0:
+        return []
+    thresholds = np.arange(chunk_entries, int(indptr[-1]), chunk_entries)
+    cuts = np.searchsorted(indptr, thresholds, side="left")
+    bounds = sorted({0, rows, *(min(int(c), rows) for c in cuts)})
+    return list(zip(bounds[:-1], bounds[1:], strict=True))

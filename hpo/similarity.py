@@ -35,16 +35,13 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from hpo._bitsets import TrackedBits, row_chunks
-from hpo._csr import Csr, Indices, expand
+from hpo import _one_vs_many
+from hpo._csr import Indices, expand
 from hpo.information import InformationContent
 from hpo.ontology import Ontology
 from hpo.profiles import ProfileMatrix, profile_indices
 
 Scores = npt.NDArray[np.float64]
-
-_CHUNK_ENTRIES = 1 << 19
-"""Profile entries gathered at once: bounds the temporary memory of one-vs-many scoring."""
 
 
 class Method(StrEnum):
@@ -101,13 +98,11 @@ class SimilarityEngine:
     def term_similarity(self, a: str, b: str, method: Method | str = Method.RESNIK) -> float:
         """Similarity of two current terms by ``method``."""
         method = Method(method)
+        left = np.array([self.ontology.index_of(a)], dtype=np.int32)
+        right = np.array([self.ontology.index_of(b)], dtype=np.int32)
         if method is Method.SIMGIC:
-            first, second = self.ontology.ancestors(a), self.ontology.ancestors(b)
-            union = float(self.ic[np.union1d(first, second)].sum())
-            shared = float(self.ic[np.intersect1d(first, second)].sum())
-            return shared / union if union > 0 else 0.0
-        vector = self._similarity_vector(self.ontology.index_of(a), method)
-        return float(vector[self.ontology.index_of(b)])
+            return self._group_simgic(left, right)
+        return float(self._pair_table(left, right, method)[0, 0])
 
     def profile_similarity(
         self,
@@ -125,9 +120,7 @@ class SimilarityEngine:
         if method is Method.SIMGIC:
             score = self._group_simgic(left, right)
             return ProfileSimilarity(score, score, score)
-        table = self._query_table(right, method, np.float64)[
-            left
-        ]  # rows: first's terms, columns: second's
+        table = self._pair_table(left, right, method)
         forward = float(table.max(axis=1).mean())
         backward = float(table.max(axis=0).mean())
         score = (forward + backward) / 2
@@ -146,16 +139,18 @@ class SimilarityEngine:
         """One symmetric score per row of ``matrix`` against the ``query`` profile.
 
         With ``normalized`` the scores lie in ``[0, 1]`` (see the module
-        docstring). Vectorised over profiles: the cost is a few passes over
-        the matrix's term entries per query term, no Python loop per profile.
+        docstring). Removed and empty profiles score 0. Vectorised over
+        profiles (no Python loop per profile); see docs/hpo.md for timings.
         """
         method = Method(method)
         wanted = profile_indices(self.ontology, query)
         scores = self._scores(wanted, matrix, method).score
         if normalized and method is Method.RESNIK and len(wanted):
-            bound = (float(self.ic[wanted].mean()) + self._mean_ic_per_row(matrix)) / 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scores = np.where(bound > 0, np.minimum(scores / bound, 1.0), 0.0)
+            own = _one_vs_many.row_means(self.ic, matrix.csr)
+            bound = (float(self.ic[wanted].mean()) + own) / 2
+            np.divide(scores, bound, out=scores, where=bound > 0)
+            scores[bound <= 0] = 0.0
+            np.minimum(scores, 1.0, out=scores)
         return scores
 
     def profile_scores(
@@ -167,102 +162,74 @@ class SimilarityEngine:
     def _scores(self, query: Indices, matrix: ProfileMatrix, method: Method) -> ProfileScores:
         if matrix.ontology is not self.ontology:
             raise ValueError("the profile matrix belongs to another ontology release")
-        rows = matrix.rows
+        rows, profiles = matrix.rows, matrix.csr
         if len(query) == 0 or rows == 0:
             return ProfileScores(np.zeros(rows), np.zeros(rows), np.zeros(rows))
         if method is Method.SIMGIC:
-            score = self._matrix_simgic(query, matrix)
-            return ProfileScores(score, score.copy(), score.copy())
-        if method is Method.RESNIK:
-            forward, backward = self._matrix_resnik(query, matrix)
+            tracked = self._informative_closure(query)
+            shared = _one_vs_many.shared_closure_weights(self.ontology, self.ic, tracked, profiles)
+            union = float(self.ic[tracked].sum()) + self._closure_weights(matrix) - shared
+            score = np.zeros(rows)
+            np.divide(shared, union, out=score, where=union > 0)
+            np.minimum(score, 1.0, out=score)
+            forward, backward = score, score.copy()
+        elif method is Method.RESNIK:
+            tracked = self._informative_closure(query)
+            forward, backward = _one_vs_many.resnik_bma(
+                self.ontology, self.ic, query, tracked, profiles
+            )
         else:
-            forward, backward = self._matrix_bma(self._query_table(query, method), matrix)
+            forward, backward = _one_vs_many.table_bma(self._query_table(query, method), profiles)
         dead = ~matrix.live
         forward[dead] = 0.0
         backward[dead] = 0.0
         return ProfileScores((forward + backward) / 2, forward, backward)
 
-    def _similarity_vector(self, query: int, method: Method) -> npt.NDArray[np.float64]:
-        """``v[t]`` = similarity of term ``query`` with every term ``t``."""
+    def _pair_table(self, left: Indices, right: Indices, method: Method) -> Scores:
+        """``(len(left), len(right))`` similarities, from the terms' ancestor sets only."""
+        closure = self.ontology.ancestor_closure
+        left_owner, left_ancestors = expand(closure, left)
+        right_owner, right_ancestors = expand(closure, right)
+        universe = np.union1d(left_ancestors, right_ancestors)
+        in_left = np.zeros((len(left), len(universe)), dtype=bool)
+        in_left[left_owner, np.searchsorted(universe, left_ancestors)] = True
+        in_right = np.zeros((len(right), len(universe)), dtype=bool)
+        in_right[right_owner, np.searchsorted(universe, right_ancestors)] = True
+        common = in_left[:, None, :] & in_right[None, :, :]
+        shared = np.where(common, self.ic[universe], 0.0).max(axis=2)
+        return self._from_shared(shared, self.ic[left][:, None], self.ic[right][None, :], method)
+
+    def _query_table(self, query: Indices, method: Method) -> npt.NDArray[np.float32]:
+        """Term-by-query-term similarities, shape ``(terms, len(query))``, float32.
+
+        float32 halves the memory traffic of one-vs-many scoring.
+        """
         ic = self.ic
-        shared = np.zeros(len(ic))
-        ancestors = self.ontology.ancestors(query)
-        # Writing ancestors' descendant sets in increasing IC leaves IC(MICA) in each cell.
-        for ancestor in ancestors[np.argsort(ic[ancestors], kind="stable")]:
-            shared[self.ontology.descendants(int(ancestor))] = ic[ancestor]
+        table = np.empty((len(ic), len(query)), dtype=np.float32)
+        for column, term in enumerate(query):
+            shared = np.zeros(len(ic))
+            ancestors = self.ontology.ancestors(int(term))
+            # Writing ancestors' descendant sets in increasing IC leaves IC(MICA) in each cell.
+            for ancestor in ancestors[np.argsort(ic[ancestors], kind="stable")]:
+                shared[self.ontology.descendants(int(ancestor))] = ic[ancestor]
+            table[:, column] = self._from_shared(shared, ic[term], ic, method)
+        return table
+
+    @staticmethod
+    def _from_shared(
+        shared: Scores, ic_a: Scores | np.float64, ic_b: Scores, method: Method
+    ) -> Scores:
+        """The measure from ``IC(MICA)`` (``shared``) and the ICs of both terms."""
         if method is Method.RESNIK:
             return shared
         if method is Method.LIN:
-            total = ic[query] + ic
+            total = np.broadcast_to(ic_a + ic_b, shared.shape)
             lin = np.zeros_like(shared)
             np.divide(2 * shared, total, out=lin, where=total > 0)
             return lin
-        distance = np.maximum(ic[query] + ic - 2 * shared, 0.0)
-        similarity: npt.NDArray[np.float64] = 1.0 / (1.0 + distance)
+        distance = np.maximum(ic_a + ic_b - 2 * shared, 0.0)
+        similarity: Scores = 1.0 / (1.0 + distance)
         return similarity
-
-    def _query_table(
-        self, query: Indices, method: Method, dtype: type[np.floating] = np.float32
-    ) -> npt.NDArray[np.floating]:
-        """Term-by-query-term similarities, shape ``(terms, len(query))``.
-
-        float32 halves the memory traffic of one-vs-many scoring; pairwise
-        scoring asks for float64.
-        """
-        table = np.empty((len(self.ic), len(query)), dtype=dtype)
-        for column, term in enumerate(query):
-            table[:, column] = self._similarity_vector(int(term), method)
-        return table
-
-    def _matrix_bma(
-        self, table: npt.NDArray[np.floating], matrix: ProfileMatrix
-    ) -> tuple[Scores, Scores]:
-        """BMA from a term-by-query-term table (any measure), chunk by chunk."""
-        csr = matrix.csr
-        lengths = csr.lengths()
-        forward = np.zeros(matrix.rows)
-        backward = np.zeros(matrix.rows)
-        best_for_term = table.max(axis=1)
-        for first, last in row_chunks(csr.indptr, _CHUNK_ENTRIES):
-            start, stop = csr.indptr[first], csr.indptr[last]
-            if stop == start:
-                continue
-            entries = csr.indices[start:stop]
-            filled = np.flatnonzero(lengths[first:last]) + first
-            offsets = csr.indptr[filled] - start
-            best = np.maximum.reduceat(np.take(table, entries, axis=0), offsets, axis=0)
-            forward[filled] = best.mean(axis=1)
-            backward[filled] = self._row_means(best_for_term, entries, offsets, lengths[filled])
-        return forward, backward
-
-    def _matrix_resnik(self, query: Indices, matrix: ProfileMatrix) -> tuple[Scores, Scores]:
-        """Resnik BMA through bitsets of the query's ancestors (see :mod:`hpo._bitsets`)."""
-        tracked = self._informative_closure(query)
-        bits = TrackedBits(self.ontology, self.ic, tracked)
-        csr = matrix.csr
-        lengths = csr.lengths()
-        profile_bits = bits.profile_bits(csr, _CHUNK_ENTRIES)
-        forward = np.zeros(matrix.rows)
-        for term in query:
-            forward += bits.highest_ic(profile_bits, bits.mask(self.ontology.ancestors(int(term))))
-        forward /= len(query)
-        best_for_term = bits.highest_ic(bits.term_bits)
-        backward = np.zeros(matrix.rows)
-        filled = np.flatnonzero(lengths)
-        backward[filled] = self._row_means(
-            best_for_term, csr.indices, csr.indptr[filled], lengths[filled]
-        )
-        return forward, backward
-
-    def _matrix_simgic(self, query: Indices, matrix: ProfileMatrix) -> Scores:
-        """Group-wise simGIC: shared weight from bitsets, union from cached closure weights."""
-        tracked = self._informative_closure(query)
-        bits = TrackedBits(self.ontology, self.ic, tracked)
-        shared = bits.weight(bits.profile_bits(matrix.csr, _CHUNK_ENTRIES))
-        union = float(self.ic[tracked].sum()) + self._closure_weights(matrix) - shared
-        scores = np.zeros(matrix.rows)
-        np.divide(shared, union, out=scores, where=(union > 0) & matrix.live)
-        return np.minimum(scores, 1.0, out=scores)
 
     def _group_simgic(self, left: Indices, right: Indices) -> float:
         first = np.unique(expand(self.ontology.ancestor_closure, left)[1])
@@ -282,51 +249,7 @@ class SimilarityEngine:
         if generation != matrix.generation:
             weights = np.zeros(0)
         if len(weights) < matrix.rows:
-            extra = _profile_closure_weights(self.ontology, self.ic, matrix.csr, len(weights))
+            extra = _one_vs_many.closure_weights(self.ontology, self.ic, matrix.csr, len(weights))
             weights = np.concatenate([weights, extra])
             self._closure_cache[matrix] = (matrix.generation, weights)
         return weights[: matrix.rows]
-
-    @staticmethod
-    def _row_means(
-        values: npt.NDArray[np.floating],
-        entries: Indices,
-        offsets: npt.NDArray[np.int64],
-        lengths: npt.NDArray[np.int64],
-    ) -> Scores:
-        """Mean of ``values`` over each non-empty row of ``entries`` starting at ``offsets``."""
-        sums = np.add.reduceat(np.take(values, entries).astype(np.float64), offsets)
-        means: Scores = sums / lengths
-        return means
-
-    def _mean_ic_per_row(self, matrix: ProfileMatrix) -> Scores:
-        """Each profile's self-similarity under Resnik BMA (0 for empty rows)."""
-        csr = matrix.csr
-        lengths = csr.lengths()
-        means = np.zeros(matrix.rows)
-        filled = np.flatnonzero(lengths)
-        means[filled] = self._row_means(self.ic, csr.indices, csr.indptr[filled], lengths[filled])
-        return means
-
-
-def _profile_closure_weights(
-    ontology: Ontology, ic: Scores, profiles: Csr, first_row: int
-) -> Scores:
-    """IC sum over the distinct ancestors of each profile from ``first_row`` on."""
-    terms = len(ontology)
-    weights = np.zeros(profiles.rows - first_row)
-    lengths = profiles.lengths()
-    for first, last in row_chunks(
-        profiles.indptr[first_row:] - profiles.indptr[first_row], 1 << 16
-    ):
-        start, stop = profiles.indptr[first_row + first], profiles.indptr[first_row + last]
-        rows = np.repeat(
-            np.arange(last - first, dtype=np.int64), lengths[first_row + first : first_row + last]
-        )
-        owner, ancestor = expand(ontology.ancestor_closure, profiles.indices[start:stop])
-        cells = np.sort(rows[owner] * terms + ancestor)
-        distinct = np.ones(len(cells), dtype=bool)
-        distinct[1:] = cells[1:] != cells[:-1]
-        row, term = np.divmod(cells[distinct], terms)
-        weights[first:last] = np.bincount(row, weights=ic[term], minlength=last - first)
-    return weights
