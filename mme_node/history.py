@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mme_node.stores.database import open_database
 
@@ -130,23 +130,31 @@ class MatchHistory:
         return _replace(match, id=request_pk, results=tuple(results))
 
     def _seen_before(
-        self, db: sqlite3.Connection, match: RecordedMatch
+        self, db: sqlite3.Connection, match: RecordedMatch, before: int | None = None
     ) -> set[tuple[str | None, str]]:
-        """Results that earlier matches of the same query with the same peer returned."""
+        """Results that earlier matches of the same query with the same peer returned.
+
+        "The same query" is the peer's patient for an inbound match, and our
+        patient (owner and id) for an outbound or local one; directions never
+        mix, so a peer named like the local pseudo-peer has its own history.
+        ``before`` limits the search to matches recorded before that one.
+        """
+        conditions = ["q.direction = ?", "q.peer = ?"]
+        parameters: list[object] = [match.direction, match.peer]
         if match.direction == "inbound":
-            rows = db.execute(
-                "SELECT r.owner, r.patient_id FROM match_requests q"
-                " JOIN match_results r ON r.request_pk = q.pk"
-                " WHERE q.direction = 'inbound' AND q.peer = ? AND q.query_patient_id = ?",
-                (match.peer, match.query_patient_id),
-            )
+            conditions.append("q.query_patient_id = ?")
+            parameters.append(match.query_patient_id)
         else:
-            rows = db.execute(
-                "SELECT r.owner, r.patient_id FROM match_requests q"
-                " JOIN match_results r ON r.request_pk = q.pk"
-                " WHERE q.owner = ? AND q.patient_id = ? AND q.peer = ?",
-                (match.owner, match.patient_id, match.peer),
-            )
+            conditions += ["q.owner = ?", "q.patient_id = ?"]
+            parameters += [match.owner, match.patient_id]
+        if before is not None:
+            conditions.append("q.pk < ?")
+            parameters.append(before)
+        rows = db.execute(
+            "SELECT r.owner, r.patient_id FROM match_requests q"
+            " JOIN match_results r ON r.request_pk = q.pk WHERE " + " AND ".join(conditions),
+            parameters,
+        )
         return {(owner, patient_id) for owner, patient_id in rows}
 
     async def for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
@@ -156,49 +164,47 @@ class MatchHistory:
     def _for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
         with self._lock:
             db = self._db()
-            requests = db.execute(
-                "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id, test,"
-                " status, error_kind, error_message FROM match_requests"
-                " WHERE (owner = ? AND patient_id = ?) OR pk IN"
-                " (SELECT request_pk FROM match_results WHERE owner = ? AND patient_id = ?)"
-                " ORDER BY pk",
-                (owner, patient_id, owner, patient_id),
-            ).fetchall()
-            matches = []
-            seen: dict[str, set[tuple[str | None, str]]] = {}
-            for row in requests:
-                results = db.execute(
-                    "SELECT score, patient_id, owner, patient_json FROM match_results"
-                    " WHERE request_pk = ? ORDER BY rank",
-                    (row[0],),
+            # One read transaction: a consistent snapshot while another process writes.
+            db.execute("BEGIN")
+            try:
+                requests = db.execute(
+                    "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id,"
+                    " test, status, error_kind, error_message FROM match_requests"
+                    " WHERE (owner = ? AND patient_id = ?) OR pk IN"
+                    " (SELECT request_pk FROM match_results WHERE owner = ? AND patient_id = ?)"
+                    " ORDER BY pk",
+                    (owner, patient_id, owner, patient_id),
                 ).fetchall()
-                earlier = seen.setdefault(row[2], set())
-                marked = []
-                for score, result_id, result_owner, patient_json in results:
-                    key = (result_owner, result_id)
-                    marked.append(
-                        RecordedResult(
-                            score, result_id, result_owner, patient_json, key not in earlier
-                        )
-                    )
-                    earlier.add(key)
-                matches.append(
-                    RecordedMatch(
-                        id=row[0],
-                        direction=row[1],
-                        peer=row[2],
-                        created=datetime.datetime.fromisoformat(row[3]),
-                        owner=row[4],
-                        patient_id=row[5],
-                        query_patient_id=row[6],
-                        test=bool(row[7]),
-                        status=row[8],
-                        error_kind=row[9],
-                        error_message=row[10],
-                        results=tuple(marked),
-                    )
-                )
-        return matches
+                return [self._stored_match(db, row) for row in requests]
+            finally:
+                db.execute("COMMIT")
+
+    def _stored_match(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch:
+        """The match of one ``match_requests`` row, its results marked new as ``record`` did."""
+        match = RecordedMatch(
+            id=row[0],
+            direction=row[1],
+            peer=row[2],
+            created=datetime.datetime.fromisoformat(row[3]),
+            owner=row[4],
+            patient_id=row[5],
+            query_patient_id=row[6],
+            test=bool(row[7]),
+            status=row[8],
+            error_kind=row[9],
+            error_message=row[10],
+        )
+        seen = self._seen_before(db, match, before=match.id)
+        rows = db.execute(
+            "SELECT score, patient_id, owner, patient_json FROM match_results"
+            " WHERE request_pk = ? ORDER BY rank",
+            (match.id,),
+        )
+        results = tuple(
+            RecordedResult(score, result_id, owner, patient_json, (owner, result_id) not in seen)
+            for score, result_id, owner, patient_json in rows
+        )
+        return _replace(match, results=results)
 
     async def forget_patient(self, owner: str, patient_id: str) -> None:
         """Erase the patient's own matches and remove it from other matches' results."""
