@@ -1,0 +1,251 @@
+"""MatchHistory on a real SQLite file: what is recorded, the ``new`` rule, erasure, counts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mme_node.history import Direction, MatchHistory, RecordedMatch, RecordedResult
+
+NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[MatchHistory]:
+    match_history = MatchHistory(tmp_path / "node.sqlite3")
+    yield match_history
+    match_history.close()
+
+
+def ours(*patient_ids: str, owner: str = "clinic-a") -> tuple[RecordedResult, ...]:
+    """Results that are this node's patients (they have an owner)."""
+    return tuple(RecordedResult(0.5, patient_id, owner) for patient_id in patient_ids)
+
+
+def theirs(*patient_ids: str) -> tuple[RecordedResult, ...]:
+    """Results that are another node's patients (no owner, the JSON as received)."""
+    return tuple(
+        RecordedResult(0.5, patient_id, None, f'{{"id": "{patient_id}"}}')
+        for patient_id in patient_ids
+    )
+
+
+def asked_about(
+    direction: Direction,
+    patient_id: str,
+    results: tuple[RecordedResult, ...],
+    *,
+    peer: str = "peer-x",
+    owner: str = "clinic-a",
+    test: bool = False,
+) -> RecordedMatch:
+    """A match whose query is ``patient_id``: a peer's patient if inbound, else ours."""
+    if direction == "inbound":
+        return RecordedMatch(
+            direction, peer, NOW, query_patient_id=patient_id, test=test, results=results
+        )
+    return RecordedMatch(
+        direction,
+        "local" if direction == "local" else peer,
+        NOW,
+        query_patient_id=patient_id,
+        test=test,
+        results=results,
+        owner=owner,
+        patient_id=patient_id,
+    )
+
+
+def record(history: MatchHistory, match: RecordedMatch) -> RecordedMatch:
+    return asyncio.run(history.record(match))
+
+
+def for_patient(
+    history: MatchHistory, patient_id: str, owner: str = "clinic-a"
+) -> list[RecordedMatch]:
+    return asyncio.run(history.for_patient(owner, patient_id))
+
+
+def new_flags(match: RecordedMatch) -> dict[str, bool]:
+    return {result.patient_id: result.new for result in match.results}
+
+
+def test_record_returns_the_match_with_an_id_and_every_result_new_the_first_time(
+    history: MatchHistory,
+) -> None:
+    recorded = record(history, asked_about("outbound", "P1", theirs("r1", "r2")))
+    assert recorded.id is not None
+    assert new_flags(recorded) == {"r1": True, "r2": True}
+
+
+def test_record_marks_results_an_earlier_match_of_the_same_patient_returned_not_new(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1", "r2")))
+    again = record(history, asked_about("outbound", "P1", theirs("r2", "r3", "r1")))
+    assert new_flags(again) == {"r2": False, "r3": True, "r1": False}
+
+
+def test_the_same_remote_patient_is_new_from_another_peer(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1"), peer="peer-x"))
+    other_peer = record(history, asked_about("outbound", "P1", theirs("r1"), peer="peer-y"))
+    assert new_flags(other_peer) == {"r1": True}
+
+
+def test_a_result_is_new_for_another_query_patient(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    assert new_flags(record(history, asked_about("outbound", "P2", theirs("r1")))) == {"r1": True}
+
+
+def test_a_result_is_new_for_another_owners_patient_with_the_same_id(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1"), owner="clinic-a"))
+    other_owner = record(history, asked_about("outbound", "P1", theirs("r1"), owner="clinic-b"))
+    assert new_flags(other_owner) == {"r1": True}
+
+
+def test_inbound_results_are_new_per_peer_and_query_patient(history: MatchHistory) -> None:
+    record(history, asked_about("inbound", "Q1", ours("P1"), peer="peer-x"))
+    assert new_flags(record(history, asked_about("inbound", "Q1", ours("P1"), peer="peer-x"))) == {
+        "P1": False
+    }
+    assert new_flags(record(history, asked_about("inbound", "Q2", ours("P1"), peer="peer-x"))) == {
+        "P1": True
+    }
+    assert new_flags(record(history, asked_about("inbound", "Q1", ours("P1"), peer="peer-y"))) == {
+        "P1": True
+    }
+
+
+def test_local_matches_do_not_make_a_peer_named_local_return_old_results(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("local", "P1", ours("P2")))
+    outbound = asked_about("outbound", "P1", ours("P2"), peer="local")
+    assert new_flags(record(history, outbound)) == {"P2": True}
+
+
+def test_record_keeps_the_peers_error_kind_message_and_status(history: MatchHistory) -> None:
+    failed = RecordedMatch(
+        "outbound",
+        "peer-x",
+        NOW,
+        query_patient_id="P1",
+        test=False,
+        owner="clinic-a",
+        patient_id="P1",
+        status=500,
+        error_kind="http-status",
+        error_message="HTTP 500 Internal Server Error",
+    )
+    record(history, failed)
+    (stored,) = for_patient(history, "P1")
+    assert (stored.status, stored.error_kind, stored.error_message, stored.results) == (
+        500,
+        "http-status",
+        "HTTP 500 Internal Server Error",
+        (),
+    )
+
+
+def test_for_patient_lists_matches_as_query_and_as_result_oldest_first(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("local", "P1", ours("P2")))
+    record(history, asked_about("inbound", "Q1", ours("P2", "P1")))
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    record(history, asked_about("outbound", "P3", theirs("r1")))
+    matches = for_patient(history, "P1")
+    assert [(m.direction, m.query_patient_id) for m in matches] == [
+        ("local", "P1"),
+        ("inbound", "Q1"),
+        ("outbound", "P1"),
+    ]
+    assert matches[0].created == NOW
+
+
+def test_for_patient_keeps_the_stored_result_fields(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    (match,) = for_patient(history, "P1")
+    assert match.results == (RecordedResult(0.5, "r1", None, '{"id": "r1"}', True),)
+
+
+def test_for_patient_marks_results_new_as_record_did(history: MatchHistory) -> None:
+    answers = [
+        record(history, asked_about("outbound", "P1", theirs("r1"))),
+        record(history, asked_about("outbound", "P1", theirs("r1", "r2"))),
+        record(history, asked_about("inbound", "Q1", ours("P1"))),
+        record(history, asked_about("inbound", "Q2", ours("P1"))),
+        record(history, asked_about("inbound", "Q2", ours("P1"))),
+        record(history, asked_about("local", "P1", ours("P2"))),
+        record(history, asked_about("local", "P3", ours("P1", "P2"))),
+    ]
+    assert [new_flags(m) for m in for_patient(history, "P1")] == [new_flags(m) for m in answers]
+
+
+def test_for_patient_of_a_patient_never_matched_is_empty(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    assert for_patient(history, "P9") == []
+
+
+def test_forget_patient_erases_its_own_matches(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    record(history, asked_about("local", "P1", ours("P2")))
+    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    assert for_patient(history, "P1") == []
+
+
+def test_forget_patient_removes_it_from_other_matches_results_only(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("local", "P2", ours("P1", "P3")))
+    record(history, asked_about("inbound", "Q1", ours("P3", "P1")))
+    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    matches = for_patient(history, "P3")
+    assert [[r.patient_id for r in m.results] for m in matches] == [["P3"], ["P3"]]
+    assert [m.query_patient_id for m in matches] == ["P2", "Q1"]
+
+
+def test_forget_patient_leaves_another_owners_patient_with_the_same_id(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1"), owner="clinic-b"))
+    record(history, asked_about("inbound", "Q1", ours("P1", owner="clinic-b")))
+    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    assert len(for_patient(history, "P1", owner="clinic-b")) == 2
+
+
+def test_counts_only_real_inbound_requests_and_the_results_sent(history: MatchHistory) -> None:
+    record(history, asked_about("inbound", "Q1", ours("P1", "P2")))
+    record(history, asked_about("inbound", "Q2", ours("P1")))
+    record(history, asked_about("inbound", "Q3", ours("T1"), test=True))
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    record(history, asked_about("local", "P1", ours("P2")))
+    counts = asyncio.run(history.counts())
+    assert (counts.requests_received, counts.matches_sent) == (2, 3)
+
+
+def test_history_is_kept_across_reopening_the_file(tmp_path: Path) -> None:
+    first = MatchHistory(tmp_path / "node.sqlite3")
+    record(first, asked_about("outbound", "P1", theirs("r1")))
+    first.close()
+    reopened = MatchHistory(tmp_path / "node.sqlite3")
+    try:
+        assert new_flags(record(reopened, asked_about("outbound", "P1", theirs("r1")))) == {
+            "r1": False
+        }
+    finally:
+        reopened.close()
+
+
+def test_a_match_the_database_refuses_leaves_nothing_behind(history: MatchHistory) -> None:
+    bad_score = (RecordedResult(0.5, "r1"), RecordedResult(1.5, "r2"))
+    with pytest.raises(sqlite3.IntegrityError):
+        record(history, asked_about("outbound", "P1", bad_score))
+    assert for_patient(history, "P1") == []
