@@ -10,7 +10,7 @@ disorder with the query.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,9 @@ from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_ke
 from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
 from mme_node.model import MatchResult, Patient, PatientRecord
 from mme_node.stores.base import PatientStore
+
+IndexChange = Callable[[MatchIndex], None]
+"""An acknowledged write, as it applies to an index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,23 +53,42 @@ class Matcher:
         self.weights = weights
         self.index = MatchIndex(release.ontology)
         self._lock = threading.Lock()
+        self._reloads: list[list[IndexChange]] = []
 
     async def load(self) -> int:
-        """Rebuild the index from the store; returns the number of patients indexed."""
+        """Rebuild the index from the store; returns the number of patients indexed.
+
+        The store's scan is not a snapshot: a write acknowledged while it runs
+        may be missed (a replaced or deleted patient already read), so such
+        writes are replayed on the new index before it replaces the old one.
+        """
         fresh = MatchIndex(self.release.ontology)
-        async for record in self.store.iter_records():
-            fresh.add(record)
+        missed: list[IndexChange] = []
         with self._lock:
-            self.index = fresh
+            self._reloads.append(missed)
+        try:
+            async for record in self.store.iter_records():
+                fresh.add(record)
+            with self._lock:
+                for change in missed:
+                    change(fresh)
+                self.index = fresh
+        finally:
+            with self._lock:
+                self._reloads = [changes for changes in self._reloads if changes is not missed]
         return len(fresh)
 
     def patient_saved(self, record: PatientRecord) -> None:
-        with self._lock:
-            self.index.add(record)
+        self._apply(lambda index: index.add(record))
 
     def patient_deleted(self, owner: str, patient_id: str) -> None:
+        self._apply(lambda index: index.remove((owner, patient_id)))
+
+    def _apply(self, change: IndexChange) -> None:
         with self._lock:
-            self.index.remove((owner, patient_id))
+            change(self.index)
+            for missed in self._reloads:
+                missed.append(change)
 
     async def patients_imported(self) -> None:
         await self.load()
