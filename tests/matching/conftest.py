@@ -1,0 +1,60 @@
+"""Fixtures of tests/matching: the bundled release, its informative terms, a small node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from matching_samples import MatchingNode
+
+from hpo import Release
+from mme_node.genes import GeneIndex, bundled_gene_index
+from mme_node.matching.matcher import Matcher
+from mme_node.matching.scoring import ScoringWeights
+from mme_node.patients import PatientService
+from mme_node.stores.sqlite import SQLitePatientStore
+
+PHENOTYPIC_ABNORMALITY = "HP:0000118"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def gene_index() -> GeneIndex:
+    return bundled_gene_index()
+
+
+@pytest.fixture(scope="session")
+def annotated_terms(bundled_release: Release) -> list[str]:
+    """Phenotype terms that diseases are annotated to (IC below that of unannotated terms)."""
+    ontology = bundled_release.ontology
+    ic = bundled_release.information_content.values
+    return [
+        ontology.term_id(int(index))
+        for index in ontology.descendants(PHENOTYPIC_ABNORMALITY)
+        if 0 < ic[index] < ic.max()
+    ]
+
+
+@pytest.fixture
+async def node(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> AsyncIterator[MatchingNode]:
+    store = SQLitePatientStore(tmp_path / "mme-node.sqlite3")
+    await store.open()
+    matcher = Matcher(bundled_release, store, ScoringWeights())
+    patients = PatientService(
+        store=store,
+        terms=bundled_release.ontology,
+        genes=gene_index,
+        hpo_release=bundled_release.version,
+        listeners=[matcher],
+    )
+    try:
+        yield MatchingNode(store=store, patients=patients, matcher=matcher)
+    finally:
+        await store.close()
