@@ -12,6 +12,7 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
+from urllib.parse import quote
 
 from mme_node.model import Patient
 from mme_node.settings import Settings
@@ -71,7 +72,8 @@ class Notifier:
         message = EmailMessage()
         message["From"] = self.settings.smtp_from or f"mme-node@{self.settings.host}"
         message["To"] = address
-        label = patient.label or patient.id
+        # A label or id may hold line breaks, which a header must not (nor may they inject one).
+        label = " ".join((patient.label or patient.id).split())
         message["Subject"] = f"MME: {len(matches)} new match(es) for patient {label}"
         if direction == "inbound":
             intro = f"Your patient {label} was returned as a possible match to a query from:"
@@ -84,7 +86,8 @@ class Notifier:
                 f"contact {match.contact_name} <{match.contact_href}>"
             )
         if self.settings.public_url:
-            link = f"{self.settings.public_url.rstrip('/')}/api/patients/{patient.id}/matches"
+            patient_path = quote(patient.id, safe="")
+            link = f"{self.settings.public_url.rstrip('/')}/api/patients/{patient_path}/matches"
             lines += ["", f"The full match history: {link}"]
         message.set_content("\n".join(lines) + "\n")
         return message
