@@ -218,6 +218,7 @@ class ReleaseLibrary:
         annotations: DiseaseAnnotations | None = None
         if annotation_file is not None:
             stage = f"reading {annotation_file.name}"
+            report(stage, 0, 0)
             annotations = read_annotations(
                 annotation_file, ontology, lambda rows: report(stage, rows, 0)
             )
