@@ -17,23 +17,28 @@ def explain(release: Release, query: Patient, candidate: Patient) -> Explanation
     candidate_terms = [t for t in candidate.observed_terms if t in ontology]
     term_matches = []
     for query_term in (t for t in query.observed_terms if t in ontology):
-        best: TermMatch | None = None
-        for candidate_term in candidate_terms:
-            ancestor, ic = release.similarity.most_informative_common_ancestor(
-                query_term, candidate_term
+        micas = [
+            (
+                candidate_term,
+                *release.similarity.most_informative_common_ancestor(query_term, candidate_term),
             )
-            if best is None or ic > best.information_content:
-                best = TermMatch(
-                    query_term=query_term,
-                    query_label=ontology.name(query_term),
-                    candidate_term=candidate_term,
-                    candidate_label=ontology.name(candidate_term),
-                    common_ancestor=ancestor,
-                    common_ancestor_label=ontology.name(ancestor),
-                    information_content=round(ic, 4),
-                )
-        if best is not None:
-            term_matches.append(best)
+            for candidate_term in candidate_terms
+        ]
+        if not micas:
+            continue
+        # max() keeps the first of equal ICs; compare raw ICs, the rounded one is for display.
+        candidate_term, ancestor, ic = max(micas, key=lambda mica: mica[2])
+        term_matches.append(
+            TermMatch(
+                query_term=query_term,
+                query_label=ontology.name(query_term),
+                candidate_term=candidate_term,
+                candidate_label=ontology.name(candidate_term),
+                common_ancestor=ancestor,
+                common_ancestor_label=ontology.name(ancestor),
+                information_content=round(ic, 4),
+            )
+        )
     return Explanation(
         shared_genes=_shared_gene_symbols(query, candidate),
         shared_variants=tuple(sorted(set(query.variant_keys) & set(candidate.variant_keys))),
