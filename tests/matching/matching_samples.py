@@ -6,9 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mme_node.genes import GeneIndex
 from mme_node.matching.matcher import Matcher
-from mme_node.model import Patient
+from mme_node.model import Patient, PatientRecord
+from mme_node.normalise import TermResolver, normalise_patient
 from mme_node.patients import PatientService
+from mme_node.schemas import load_patient
 from mme_node.stores.sqlite import SQLitePatientStore
 
 CONTACT_HREF = "mailto:clinic@example.org"
@@ -61,3 +64,16 @@ def snv(start: int, alternate: str = "T") -> dict[str, Any]:
         "referenceBases": "C",
         "alternateBases": alternate,
     }
+
+
+def prepared(patient: dict[str, Any], terms: TermResolver, genes: GeneIndex) -> Patient:
+    """A patient validated and normalised the way the patient service does it."""
+    loaded, _ = load_patient(patient)
+    normalised, _ = normalise_patient(loaded, terms, genes)
+    return normalised
+
+
+def record_of(patient: Patient, owner: str = "clinic-a") -> PatientRecord:
+    return PatientRecord(
+        owner=owner, patient=patient, hpo_release="2025-01-16", submitted_json="{}"
+    )

@@ -1,0 +1,104 @@
+"""Explanations: shared genotype and disorders, each query term's best match, contradictions."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from matching_samples import patient_json, prepared, snv
+
+from hpo import Release
+from mme_node.genes import GeneIndex
+from mme_node.matching.explain import explain
+from mme_node.model import Patient
+
+SEIZURE = "HP:0001250"
+TONIC_CLONIC_SEIZURE = "HP:0002069"
+AUTISM = "HP:0000717"
+AUTISTIC_BEHAVIOR = "HP:0000729"
+VSD = "HP:0001629"
+
+
+@pytest.fixture
+def patient(bundled_release: Release, gene_index: GeneIndex) -> Any:
+    def make(patient_id: str, *observed: str, **fields: Any) -> Patient:
+        return prepared(
+            patient_json(patient_id, observed, **fields), bundled_release.ontology, gene_index
+        )
+
+    return make
+
+
+def test_shared_genes_are_named_by_symbol_whatever_the_query_used(
+    bundled_release: Release, patient: Any
+) -> None:
+    query = patient("Q", AUTISM, genes=["ENSG00000144285", "6323", "HGNC:9588"])
+    candidate = patient("P1", AUTISM, genes=["scn1a", "PTEN", "KMT2D"])
+    assert explain(bundled_release, query, candidate).shared_genes == ("PTEN", "SCN1A")
+
+
+def test_shared_variants_and_disorders_are_listed(bundled_release: Release, patient: Any) -> None:
+    query = patient(
+        "Q", variants=[("SCN1A", snv(1000)), ("SCN1A", snv(7))], disorders=["MIM:1", "MIM:2"]
+    )
+    candidate = patient("P1", variants=[("SCN1A", snv(1000))], disorders=["MIM:2", "MIM:3"])
+    explanation = explain(bundled_release, query, candidate)
+    assert explanation.shared_variants == ("GRCH37:2:1000:C>T",)
+    assert explanation.shared_disorders == ("MIM:2",)
+
+
+def test_each_query_term_gets_the_candidate_term_with_the_most_informative_common_ancestor(
+    bundled_release: Release, annotated_terms: list[str], patient: Any
+) -> None:
+    similarity = bundled_release.similarity
+    ontology = bundled_release.ontology
+    chance = random.Random(5)
+    for attempt in range(20):
+        query = patient("Q", *chance.sample(annotated_terms, chance.randint(1, 8)))
+        candidate = patient("P1", *chance.sample(annotated_terms, chance.randint(1, 8)))
+        matches = explain(bundled_release, query, candidate).term_matches
+        assert [m.query_term for m in matches] == list(query.observed_terms)
+        for match in matches:
+            micas = [
+                similarity.most_informative_common_ancestor(match.query_term, term)
+                for term in candidate.observed_terms
+            ]
+            best = max(range(len(micas)), key=lambda i: (micas[i][1], -i))
+            assert match.candidate_term == candidate.observed_terms[best], attempt
+            assert match.common_ancestor == micas[best][0]
+            assert match.information_content == pytest.approx(micas[best][1], abs=5e-5)
+            assert match.query_label == ontology.name(match.query_term)
+            assert match.candidate_label == ontology.name(match.candidate_term)
+            assert match.common_ancestor_label == ontology.name(match.common_ancestor)
+
+
+def test_identical_term_is_its_own_best_match(bundled_release: Release, patient: Any) -> None:
+    query = patient("Q", AUTISM)
+    candidate = patient("P1", VSD, AUTISM)
+    [match] = explain(bundled_release, query, candidate).term_matches
+    assert (match.candidate_term, match.common_ancestor) == (AUTISM, AUTISM)
+
+
+def test_candidate_without_phenotype_gives_no_term_matches(
+    bundled_release: Release, patient: Any
+) -> None:
+    explanation = explain(bundled_release, patient("Q", AUTISM), patient("P1", genes=["PTEN"]))
+    assert explanation.term_matches == ()
+
+
+def test_contradictions_of_both_sides_are_listed(bundled_release: Release, patient: Any) -> None:
+    query = patient("Q", TONIC_CLONIC_SEIZURE, VSD, excluded=[AUTISTIC_BEHAVIOR])
+    candidate = patient("P1", AUTISM, VSD, excluded=[SEIZURE])
+    assert explain(bundled_release, query, candidate).conflicting_terms == (
+        TONIC_CLONIC_SEIZURE,
+        AUTISM,
+    )
+
+
+def test_no_contradiction_when_exclusions_concern_other_branches(
+    bundled_release: Release, patient: Any
+) -> None:
+    query = patient("Q", SEIZURE, excluded=[VSD])
+    candidate = patient("P1", AUTISM, excluded=[TONIC_CLONIC_SEIZURE])
+    assert explain(bundled_release, query, candidate).conflicting_terms == ()

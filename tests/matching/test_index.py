@@ -1,0 +1,130 @@
+"""The match index: partitions, inverted indexes and the MME metrics counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from matching_samples import patient_json, prepared, record_of, snv
+
+from hpo import Release
+from mme_node.genes import GeneIndex
+from mme_node.matching.index import MatchIndex, matrix_key, patient_key
+from mme_node.model import Feature, Patient
+
+AUTISM = "HP:0000717"
+GAIT_ATAXIA = "HP:0002066"
+VSD = "HP:0001629"
+
+
+@pytest.fixture
+def index(bundled_release: Release) -> MatchIndex:
+    return MatchIndex(bundled_release.ontology)
+
+
+@pytest.fixture
+def patient(bundled_release: Release, gene_index: GeneIndex) -> Any:
+    def make(patient_id: str, *observed: str, **fields: Any) -> Patient:
+        return prepared(
+            patient_json(patient_id, observed, **fields), bundled_release.ontology, gene_index
+        )
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "key", [("clinic-a", "P1"), ("clinic", 'id with "quotes", commas'), ("b", "ünïcode/√")]
+)
+def test_matrix_key_round_trips_any_owner_and_id(key: tuple[str, str]) -> None:
+    assert patient_key(matrix_key(key)) == key
+
+
+def test_matrix_keys_of_different_patients_differ() -> None:
+    assert matrix_key(("a,b", "c")) != matrix_key(("a", "b,c"))
+
+
+def test_counts_describe_real_patients_only(index: MatchIndex, patient: Any) -> None:
+    index.add(record_of(patient("P1", AUTISM, VSD, genes=["SCN1A"], disorders=["MIM:607208"])))
+    index.add(
+        record_of(
+            patient("P2", AUTISM, variants=[("SCN1A", snv(1000)), ("PTEN", snv(5))]),
+            owner="clinic-b",
+        )
+    )
+    index.add(record_of(patient("T1", GAIT_ATAXIA, genes=["KMT2D"], test=True), owner="demo"))
+    assert index.counts() == {
+        "numberOfCases": 2,
+        "numberOfSubmitters": 2,
+        "numberOfGenes": 3,
+        "numberOfUniqueGenes": 2,
+        "numberOfVariants": 2,
+        "numberOfUniqueVariants": 2,
+        "numberOfFeatures": 3,
+        "numberOfUniqueFeatures": 2,
+        "numberOfCasesWithDiagnosis": 1,
+    }
+    assert len(index) == 3
+
+
+def test_removing_a_patient_forgets_its_genes_variants_and_terms(
+    index: MatchIndex, patient: Any
+) -> None:
+    index.add(record_of(patient("P1", AUTISM, variants=[("SCN1A", snv(1000))])))
+    index.add(record_of(patient("P2", VSD, genes=["PTEN"])))
+    index.remove(("clinic-a", "P1"))
+    real = index.real
+    assert set(real.by_gene) == {"HGNC:9588"}
+    assert dict(real.by_variant) == {}
+    assert set(real.by_patient_id) == {"P2"}
+    counts = index.counts()
+    assert (counts["numberOfCases"], counts["numberOfFeatures"]) == (1, 1)
+
+
+def test_replacing_a_patient_keeps_one_entry_with_the_new_content(
+    index: MatchIndex, patient: Any
+) -> None:
+    index.add(record_of(patient("P1", AUTISM, genes=["SCN1A"])))
+    index.add(record_of(patient("P1", VSD, GAIT_ATAXIA, genes=["PTEN"])))
+    key = matrix_key(("clinic-a", "P1"))
+    assert set(index.real.observed.terms(key)) == {VSD, GAIT_ATAXIA}
+    assert set(index.real.by_gene) == {"HGNC:9588"}
+    assert len(index) == 1
+
+
+def test_changing_the_test_flag_moves_a_patient_between_partitions(
+    index: MatchIndex, patient: Any
+) -> None:
+    index.add(record_of(patient("P1", AUTISM)))
+    index.add(record_of(patient("P1", AUTISM, test=True)))
+    assert len(index.real.facts) == 0
+    assert list(index.test.facts) == [matrix_key(("clinic-a", "P1"))]
+    index.add(record_of(patient("P1", AUTISM)))
+    assert len(index.test.facts) == 0
+    assert len(index.real.facts) == 1
+
+
+def test_patient_without_phenotype_gets_an_empty_row(index: MatchIndex, patient: Any) -> None:
+    index.add(record_of(patient("P1", genes=["SCN1A"])))
+    key = matrix_key(("clinic-a", "P1"))
+    assert key in index.real.observed
+    assert index.real.observed.terms(key) == ()
+
+
+def test_terms_unknown_to_the_active_release_are_left_out(index: MatchIndex, patient: Any) -> None:
+    """A patient normalised with another release may carry terms this one lacks."""
+    old = patient("P1", AUTISM, excluded=[VSD])
+    old = old.replace(
+        features=(*old.features, Feature("HP:9999999"), Feature("HP:9999998", observed=False))
+    )
+    index.add(record_of(old))
+    key = matrix_key(("clinic-a", "P1"))
+    assert index.real.observed.terms(key) == (AUTISM,)
+    assert index.real.facts[key].excluded == (VSD,)
+
+
+def test_clear_empties_both_partitions(index: MatchIndex, patient: Any) -> None:
+    index.add(record_of(patient("P1", AUTISM)))
+    index.add(record_of(patient("T1", AUTISM, test=True)))
+    index.clear()
+    assert len(index) == 0
+    assert index.counts()["numberOfCases"] == 0
