@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mme_node.errors import InvalidRequest
+from mme_node.errors import InvalidRequest, NotFound
 from mme_node.history import MatchHistory, RecordedMatch, RecordedResult
 from mme_node.matching.matcher import Matcher
 from mme_node.model import MatchResult, Patient
@@ -149,7 +149,11 @@ class MatchService:
             return list(self.peers.enabled())
         chosen = []
         for name in dict.fromkeys(names):
-            peer = self.peers.get(name)
+            try:
+                peer = self.peers.get(name)
+            except NotFound as error:
+                # The patient in the URL exists: an unknown peer in the body is a bad request.
+                raise InvalidRequest(f"{error.message}; see `mme-node peers list`") from error
             if not peer.enabled:
                 raise InvalidRequest(f"peer {name!r} is disabled; enable it or leave it out")
             chosen.append(peer)
