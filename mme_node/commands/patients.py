@@ -96,17 +96,18 @@ def import_patients(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequest(MISSING_CONTACT)
     cases = read_cases(args.path, format)
     report, warned = asyncio.run(_import(settings, args.owner, cases, contact))
-    rejected = len(report.rejected)
-    print(f"Imported {report.imported} patients for owner {args.owner!r}, rejected {rejected}.")
+    # Warnings first: the rejections and the totals stay in view at the end.
+    if warned:
+        print(f"Warnings ({_patients(len(warned))} changed on the way in):")
+        for label, warnings in warned:
+            for warning in warnings:
+                print(f"  {label}: {warning}")
     if report.rejected:
         print("Rejected:")
         for rejection in report.rejected:
             print(f"  {rejection.patient_id}: {rejection.reason}")
-    if warned:
-        print(f"Warnings ({len(warned)} patients changed on the way in):")
-        for label, warnings in warned:
-            for warning in warnings:
-                print(f"  {label}: {warning}")
+    rejected = len(report.rejected)
+    print(f"Imported {_patients(report.imported)} for owner {args.owner!r}, rejected {rejected}.")
     if report.imported:
         print(RESTART_NOTE)
     return 1 if report.rejected else 0
@@ -151,7 +152,7 @@ def export_patients(args: argparse.Namespace, settings: Settings) -> int:
     else:
         written = _export_to_file(settings, args.owner, args.output)
     where = "" if args.output is None else f" to {args.output}"
-    print(f"Exported {written} patients{where}.", file=sys.stderr)
+    print(f"Exported {_patients(written)}{where}.", file=sys.stderr)
     return 0
 
 
@@ -229,6 +230,10 @@ async def _stored(node: Node, owner: str | None) -> AsyncIterator[PatientRecord]
     async for record in node.store.iter_records():
         if owner is None or record.owner == owner:
             yield record
+
+
+def _patients(count: int) -> str:
+    return f"{count} patient" if count == 1 else f"{count} patients"
 
 
 @asynccontextmanager
