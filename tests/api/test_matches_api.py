@@ -1,0 +1,424 @@
+"""The match endpoints of the submitter API: local and external matches, history, emails.
+
+The node runs in-process on a real SQLite file, with its peers served by the
+fault peer server on 127.0.0.1 and its notifications sent to a real SMTP
+server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from api_samples import Tokens, patient_json
+from starlette.testclient import TestClient
+
+from mme_node.app import create_app
+from mme_node.history import MatchHistory, RecordedMatch
+from mme_node.peers import PeerRegistry
+from mme_node.settings import Settings
+from tests.federation.mail_sink import MailSink, body_of, free_port
+from tests.peers.fault_peers import FaultPeerServer
+
+CONTACT = "dr.example@example.org"  # the mailto href of api_samples.patient_json
+MME_JSON = "application/vnd.ga4gh.matchmaker.v1.0+json"
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[MailSink]:
+    server = MailSink()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_server() -> Iterator[FaultPeerServer]:
+    server = FaultPeerServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail(sink: MailSink) -> MailSink:
+    sink.clear()
+    return sink
+
+
+@pytest.fixture
+def node_settings(node_settings: Settings, mail: MailSink) -> Settings:
+    """The shared node settings, sending notifications to the SMTP sink."""
+    return node_settings.replace(
+        smtp_host="127.0.0.1", smtp_port=mail.port, smtp_from="mme@node.example.org"
+    )
+
+
+@pytest.fixture
+def registry(node_settings: Settings) -> PeerRegistry:
+    return PeerRegistry.in_data_dir(node_settings.data_dir)
+
+
+@pytest.fixture
+def healthy_peer(registry: PeerRegistry, fault_server: FaultPeerServer) -> str:
+    """A registered peer that answers remote-1 (0.9) and remote-2 (0.25) to every query."""
+    registry.add(fault_server.peer("healthy", name="healthy"))
+    return "healthy"
+
+
+def submitter(tokens: Tokens) -> dict[str, str]:
+    return {"X-Auth-Token": tokens.submitter}
+
+
+def submit(client: TestClient, tokens: Tokens, patient: dict[str, Any]) -> None:
+    answer = client.post("/api/patients", json={"patient": patient}, headers=submitter(tokens))
+    assert answer.status_code == 201, answer.text
+
+
+def match_locally(client: TestClient, tokens: Tokens, patient_id: str) -> Any:
+    return client.post(f"/api/patients/{patient_id}/match", headers=submitter(tokens))
+
+
+def match_externally(
+    client: TestClient, tokens: Tokens, patient_id: str, body: object = None
+) -> Any:
+    return client.post(
+        f"/api/patients/{patient_id}/match/external", json=body, headers=submitter(tokens)
+    )
+
+
+def history(client: TestClient, tokens: Tokens, patient_id: str) -> list[dict[str, Any]]:
+    answer = client.get(f"/api/patients/{patient_id}/matches", headers=submitter(tokens))
+    assert answer.status_code == 200, answer.text
+    matches: list[dict[str, Any]] = answer.json()["matches"]
+    return matches
+
+
+def stored_history(settings: Settings, owner: str, patient_id: str) -> list[RecordedMatch]:
+    """The history read straight from the node's SQLite file."""
+    match_history = MatchHistory(settings.database_path)
+    try:
+        return asyncio.run(match_history.for_patient(owner, patient_id))
+    finally:
+        match_history.close()
+
+
+def peer_query(client: TestClient, tokens: Tokens, patient: dict[str, Any]) -> Any:
+    """A peer's ``POST /match``."""
+    return client.post(
+        "/match",
+        json={"patient": patient},
+        headers={"X-Auth-Token": tokens.peer, "Content-Type": MME_JSON, "Accept": MME_JSON},
+    )
+
+
+def remote_query(patient_id: str = "Q1", **changes: object) -> dict[str, Any]:
+    contact = {"name": "Dr Peer", "href": "https://peer.example.org/dr-peer"}
+    return patient_json(patient_id, contact=contact, **changes)
+
+
+@pytest.fixture
+def two_similar(client: TestClient, tokens: Tokens) -> None:
+    """P1 and P2 of clinic-a, both with seizures and SCN1A."""
+    submit(client, tokens, patient_json("P1"))
+    submit(client, tokens, patient_json("P2", label="second"))
+
+
+# ---------------------------------------------------------------- local matches
+
+
+def test_local_match_returns_the_similar_patient_with_an_explanation(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    answer = match_locally(client, tokens, "P1")
+    assert answer.status_code == 200
+    (result,) = answer.json()["results"]
+    assert result["patient"]["id"] == "P2"
+    assert 0 < result["score"]["patient"] <= 1
+    assert result["explanation"]["sharedGenes"]
+
+
+def test_local_match_is_recorded_and_a_repeat_is_not_new(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    match_locally(client, tokens, "P1")
+    match_locally(client, tokens, "P1")
+    matches = history(client, tokens, "P1")
+    assert [(m["direction"], m["peer"]) for m in matches] == [("local", "local")] * 2
+    assert [[(r["patientId"], r["local"], r["new"]) for r in m["results"]] for m in matches] == [
+        [("P2", True, True)],
+        [("P2", True, False)],
+    ]
+
+
+def test_local_match_sends_no_email(
+    client: TestClient, tokens: Tokens, two_similar: None, mail: MailSink
+) -> None:
+    match_locally(client, tokens, "P1")
+    assert mail.messages == []
+
+
+def test_match_of_an_unknown_patient_is_404(client: TestClient, tokens: Tokens) -> None:
+    assert match_locally(client, tokens, "nobody").status_code == 404
+    assert match_externally(client, tokens, "nobody").status_code == 404
+
+
+def test_another_submitters_patient_cannot_be_matched_or_its_history_read(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    other = {"X-Auth-Token": tokens.other_submitter}
+    assert client.post("/api/patients/P1/match", headers=other).status_code == 404
+    assert client.post("/api/patients/P1/match/external", headers=other).status_code == 404
+    assert client.get("/api/patients/P1/matches", headers=other).status_code == 404
+
+
+def test_a_peer_token_cannot_use_the_match_endpoints(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    peer = {"X-Auth-Token": tokens.peer}
+    assert client.post("/api/patients/P1/match", headers=peer).status_code == 403
+    assert client.post("/api/patients/P1/match/external", headers=peer).status_code == 403
+    assert client.get("/api/patients/P1/matches", headers=peer).status_code == 403
+
+
+# ---------------------------------------------------------------- external matches
+
+
+def test_external_match_without_peers_answers_an_empty_list(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    answer = match_externally(client, tokens, "P1")
+    assert answer.status_code == 200
+    assert answer.json() == {"peers": []}
+
+
+def test_external_match_returns_each_peers_results(
+    client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str
+) -> None:
+    (outcome,) = match_externally(client, tokens, "P1").json()["peers"]
+    assert outcome["peer"] == "healthy"
+    assert outcome["error"] is None
+    assert [(r["patient"]["id"], r["score"]["patient"]) for r in outcome["results"]] == [
+        ("remote-1", 0.9),
+        ("remote-2", 0.25),
+    ]
+    assert outcome["elapsedMs"] >= 0
+
+
+def test_external_match_is_recorded_and_a_repeat_is_not_new(
+    client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str
+) -> None:
+    match_externally(client, tokens, "P1")
+    match_externally(client, tokens, "P1")
+    matches = history(client, tokens, "P1")
+    assert [(m["direction"], m["peer"], m["status"]) for m in matches] == [
+        ("outbound", "healthy", 200)
+    ] * 2
+    assert [[(r["patientId"], r["local"], r["new"]) for r in m["results"]] for m in matches] == [
+        [("remote-1", False, True), ("remote-2", False, True)],
+        [("remote-1", False, False), ("remote-2", False, False)],
+    ]
+
+
+def test_external_match_asks_only_the_named_peers(
+    client: TestClient,
+    tokens: Tokens,
+    two_similar: None,
+    healthy_peer: str,
+    registry: PeerRegistry,
+    fault_server: FaultPeerServer,
+) -> None:
+    registry.add(fault_server.peer("record/not-named", name="not-named"))
+    answer = match_externally(client, tokens, "P1", {"peers": [healthy_peer]})
+    assert [o["peer"] for o in answer.json()["peers"]] == [healthy_peer]
+    assert fault_server.state.requests["not-named"] == 0
+
+
+def test_external_match_reports_and_records_a_peers_error(
+    client: TestClient,
+    tokens: Tokens,
+    two_similar: None,
+    registry: PeerRegistry,
+    fault_server: FaultPeerServer,
+) -> None:
+    registry.add(fault_server.peer("status/500", name="failing"))
+    (outcome,) = match_externally(client, tokens, "P1").json()["peers"]
+    assert outcome["results"] == []
+    assert outcome["error"] == {
+        "kind": "http-status",
+        "message": "HTTP 500 Internal Server Error",
+        "status": 500,
+    }
+    (recorded,) = history(client, tokens, "P1")
+    assert (recorded["status"], recorded["error"], recorded["results"]) == (
+        500,
+        {"kind": "http-status", "message": "HTTP 500 Internal Server Error"},
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param({"peers": ["no-such-peer"]}, 400, id="unknown peer"),
+        pytest.param({"peers": ["off"]}, 400, id="disabled peer"),
+        pytest.param({"peers": "healthy"}, 400, id="not a list"),
+        pytest.param({"peers": [1]}, 400, id="not names"),
+    ],
+)
+def test_external_match_refuses_a_bad_peer_list(
+    client: TestClient,
+    tokens: Tokens,
+    two_similar: None,
+    registry: PeerRegistry,
+    fault_server: FaultPeerServer,
+    body: object,
+    status: int,
+) -> None:
+    registry.add(fault_server.peer("record/off", name="off", enabled=False))
+    answer = match_externally(client, tokens, "P1", body)
+    assert answer.status_code == status
+    assert answer.json()["message"]
+    assert fault_server.state.requests["off"] == 0
+
+
+# ---------------------------------------------------------------- inbound matches
+
+
+def test_inbound_match_is_recorded_in_our_patients_history(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    answer = peer_query(client, tokens, remote_query())
+    assert answer.status_code == 200
+    assert {r["patient"]["id"] for r in answer.json()["results"]} == {"P1", "P2"}
+    (recorded,) = history(client, tokens, "P1")
+    assert (recorded["direction"], recorded["peer"], recorded["queryPatientId"]) == (
+        "inbound",
+        "peer-node",
+        "Q1",
+    )
+    assert {(r["patientId"], r["local"], r["new"]) for r in recorded["results"]} == {
+        ("P1", True, True),
+        ("P2", True, True),
+    }
+
+
+# ---------------------------------------------------------------- deletion
+
+
+def test_deleting_a_patient_erases_its_own_history(
+    client: TestClient,
+    tokens: Tokens,
+    two_similar: None,
+    healthy_peer: str,
+    node_settings: Settings,
+) -> None:
+    match_locally(client, tokens, "P1")
+    match_externally(client, tokens, "P1")
+    assert client.delete("/api/patients/P1", headers=submitter(tokens)).status_code == 204
+    assert stored_history(node_settings, "clinic-a", "P1") == []
+    submit(client, tokens, patient_json("P1"))
+    assert history(client, tokens, "P1") == []
+
+
+def test_deleting_a_patient_removes_it_from_other_matches_results(
+    client: TestClient, tokens: Tokens, two_similar: None, node_settings: Settings
+) -> None:
+    match_locally(client, tokens, "P1")
+    peer_query(client, tokens, remote_query())
+    assert client.delete("/api/patients/P2", headers=submitter(tokens)).status_code == 204
+    assert client.get("/api/patients/P2/matches", headers=submitter(tokens)).status_code == 404
+    assert stored_history(node_settings, "clinic-a", "P2") == []
+    matches = history(client, tokens, "P1")
+    assert [[r["patientId"] for r in m["results"]] for m in matches] == [[], ["P1"]]
+    stored = stored_history(node_settings, "clinic-a", "P1")
+    assert [[r.patient_id for r in m.results] for m in stored] == [[], ["P1"]]
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def test_external_match_with_new_results_emails_the_patients_contact(
+    client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str, mail: MailSink
+) -> None:
+    match_externally(client, tokens, "P1")
+    (message,) = mail.messages
+    assert message["To"] == CONTACT
+    body = body_of(message)
+    assert "remote-1 at healthy, score 0.90: contact Dr Remote <mailto:remote@example.org>" in body
+    assert "remote-2 at healthy, score 0.25" in body
+
+
+def test_repeated_external_match_with_nothing_new_sends_nothing(
+    client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str, mail: MailSink
+) -> None:
+    match_externally(client, tokens, "P1")
+    mail.clear()
+    match_externally(client, tokens, "P1")
+    assert mail.messages == []
+
+
+def test_external_match_of_a_test_patient_notifies_nobody(
+    client: TestClient, tokens: Tokens, healthy_peer: str, mail: MailSink
+) -> None:
+    submit(client, tokens, patient_json("T1", test=True))
+    (outcome,) = match_externally(client, tokens, "T1").json()["peers"]
+    assert outcome["results"]
+    assert mail.messages == []
+
+
+def test_inbound_match_emails_the_contact_of_our_returned_patient_once(
+    client: TestClient, tokens: Tokens, mail: MailSink
+) -> None:
+    submit(client, tokens, patient_json("P1"))
+    peer_query(client, tokens, remote_query())
+    (message,) = mail.messages
+    assert message["To"] == CONTACT
+    body = body_of(message)
+    assert "Your patient P1 was returned" in body
+    assert "Q1 at peer-node" in body
+    assert "Dr Peer <https://peer.example.org/dr-peer>" in body
+    peer_query(client, tokens, remote_query())
+    assert len(mail.messages) == 1
+
+
+def test_inbound_test_query_notifies_nobody(
+    client: TestClient, tokens: Tokens, mail: MailSink
+) -> None:
+    submit(client, tokens, patient_json("T1", test=True))
+    answer = peer_query(client, tokens, remote_query(test=True))
+    assert [r["patient"]["id"] for r in answer.json()["results"]] == ["T1"]
+    assert mail.messages == []
+
+
+def test_match_succeeds_and_the_failure_is_logged_when_the_smtp_server_is_down(
+    node_settings: Settings,
+    tokens: Tokens,
+    healthy_peer: str,
+    mail: MailSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    smtp_down = node_settings.replace(smtp_port=free_port())
+    with (
+        TestClient(create_app(smtp_down)) as client,
+        caplog.at_level(logging.WARNING, logger="mme_node.notifications"),
+    ):
+        submit(client, tokens, patient_json("P1"))
+        answer = match_externally(client, tokens, "P1")
+        assert answer.status_code == 200
+        assert answer.json()["peers"][0]["results"]
+        assert peer_query(client, tokens, remote_query()).status_code == 200
+    assert caplog.text.count("could not send match notification for P1") == 2
+    assert mail.messages == []
+
+
+def test_match_succeeds_and_emails_for_a_patient_whose_label_has_a_line_break(
+    client: TestClient, tokens: Tokens, healthy_peer: str, mail: MailSink
+) -> None:
+    submit(client, tokens, patient_json("P1", label="twin A\r\nBcc: someone@example.org"))
+    assert match_externally(client, tokens, "P1").status_code == 200
+    assert [m["To"] for m in mail.messages] == [CONTACT]
+    assert mail.envelope_recipients == [[CONTACT]]
