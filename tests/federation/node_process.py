@@ -1,0 +1,125 @@
+"""A real ``mme-node serve`` process on 127.0.0.1, set up through the ``mme-node`` command line.
+
+Each node has its own data directory (its own SQLite file and ``peers.toml``)
+and port; all of them share one compiled HPO release through
+``MME_HPO_DIR_OVERRIDE``, so no node compiles the ontology again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from tests.federation.mail_sink import free_port
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class NodeProcess:
+    """One node: ``cli`` runs ``mme-node`` commands against it, ``start``/``stop`` the server."""
+
+    def __init__(
+        self, name: str, root: Path, hpo_dir: Path, extra_env: Mapping[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "MME_DATA_DIR": str(root / "data"),
+            "MME_PORT": str(self.port),
+            "MME_HPO_DIR_OVERRIDE": str(hpo_dir),
+            "MME_PUBLIC_URL": self.url,
+            **(extra_env or {}),
+        }
+        root.mkdir(parents=True, exist_ok=True)
+        self.log_path = root / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def database_path(self) -> Path:
+        return self.root / "data" / "mme-node.sqlite3"
+
+    def _command(self, *args: str) -> list[str]:
+        # -P: the working directory must not shadow the installed packages.
+        return [sys.executable, "-P", "-m", "mme_node.cli", *args]
+
+    def cli(self, *args: str) -> str:
+        """Run ``mme-node ARGS`` for this node; its standard output (fails on a non-zero exit)."""
+        completed = subprocess.run(
+            self._command(*args),
+            env=self._environment(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert completed.returncode == 0, completed.stderr
+        return completed.stdout
+
+    def create_token(self, name: str, role: str) -> str:
+        """``mme-node tokens create``: the new token is the last line printed."""
+        return self.cli("tokens", "create", "--name", name, "--role", role).splitlines()[-1]
+
+    def add_peer(self, name: str, url: str, token: str, timeout: float) -> None:
+        self.cli("peers", "add", name, "--url", url, "--token", token, "--timeout", f"{timeout:g}")
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            self._command("serve"),
+            env=self._environment(),
+            cwd=self.root,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_until_up(self, token: str) -> None:
+        """Poll ``/heartbeat`` (it needs a peer or admin token) until the node answers 200."""
+        deadline = time.monotonic() + START_TIMEOUT
+        with httpx.Client(base_url=self.url, timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                assert self._process is not None and self._process.poll() is None, (
+                    f"{self.name} exited during start-up:\n{self.log()}"
+                )
+                try:
+                    if http.get("/heartbeat", headers={"X-Auth-Token": token}).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        raise AssertionError(f"{self.name} did not answer /heartbeat:\n{self.log()}")
+
+    def stop(self) -> int | None:
+        """Terminate the server and wait for it to exit; its exit code."""
+        code = None
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                code = self._process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log is not None:
+            self._log.close()
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-Auth-Token": token}, timeout=30.0)
+
+    def _environment(self) -> dict[str, str]:
+        # Only the node's own MME_* settings: none leak in from the developer's shell.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MME_")}
+        return inherited | self.env
