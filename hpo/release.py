@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +71,14 @@ class ReleaseInfo:
     ic_source: str
     compiled_at: str
     bundled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> ReleaseInfo:
-        known = {name for name in cls.__dataclass_fields__ if name != "extra"}
-        return cls(
-            **{k: v for k, v in manifest.items() if k in known},
-            extra={k: v for k, v in manifest.items() if k not in known and k != "format"},
-        )
+        """The info stored in a compiled release's manifest (other keys are ignored)."""
+        return cls(**{k: v for k, v in manifest.items() if k in cls.__dataclass_fields__})
 
     def to_manifest(self) -> dict[str, Any]:
-        values = asdict(self)
-        values.update(values.pop("extra"))
-        return values
+        return asdict(self)
 
 
 class Release:
