@@ -124,7 +124,10 @@ class MatchService:
                     error_message=outcome.error.message if outcome.error else None,
                     results=tuple(
                         RecordedResult(
-                            m.score, m.patient.id, None, json.dumps(m.raw, ensure_ascii=False)
+                            m.score,
+                            m.patient.id,
+                            None,
+                            json.dumps(m.raw["patient"], ensure_ascii=False),
                         )
                         for m in outcome.results
                     ),
