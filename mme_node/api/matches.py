@@ -7,6 +7,7 @@ nodes, and ``GET /api/patients/{id}/matches`` shows the history.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -18,7 +19,7 @@ from mme_node.api.auth import authenticate
 from mme_node.api.bodies import read_json
 from mme_node.api.patients import JSON_MEDIA_TYPES
 from mme_node.errors import InvalidRequest
-from mme_node.history import RecordedMatch
+from mme_node.history import RecordedMatch, RecordedResult
 from mme_node.model import MatchResult
 from mme_node.node import Node
 from mme_node.peers import PeerOutcome
@@ -87,16 +88,25 @@ def recorded_json(match: RecordedMatch) -> dict[str, Any]:
         "error": None
         if match.error_kind is None
         else {"kind": match.error_kind, "message": match.error_message},
-        "results": [
-            {
-                "score": r.score,
-                "patientId": r.patient_id,
-                "local": r.owner is not None,
-                "new": r.new,
-            }
-            for r in match.results
-        ],
+        "results": [recorded_result_json(r) for r in match.results],
     }
+
+
+def recorded_result_json(result: RecordedResult) -> dict[str, Any]:
+    """One stored result; another node's patient comes with its JSON as received.
+
+    That JSON holds the remote contact, which the submitter needs long after
+    the notification email that named it.
+    """
+    shown: dict[str, Any] = {
+        "score": result.score,
+        "patientId": result.patient_id,
+        "local": result.owner is not None,
+        "new": result.new,
+    }
+    if result.patient_json is not None:
+        shown["patient"] = json.loads(result.patient_json)
+    return shown
 
 
 async def match_locally(request: Request) -> Response:
