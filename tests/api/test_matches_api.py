@@ -223,6 +223,26 @@ def test_external_match_is_recorded_and_a_repeat_is_not_new(
     ]
 
 
+def test_history_shows_the_remote_patient_as_received(
+    client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str
+) -> None:
+    match_externally(client, tokens, "P1")
+    (recorded,) = history(client, tokens, "P1")
+    first = recorded["results"][0]["patient"]
+    assert (first["id"], first["contact"]) == (
+        "remote-1",
+        {"name": "Dr Remote", "href": "mailto:remote@example.org"},
+    )
+
+
+def test_history_shows_no_patient_json_for_our_own_patients(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    match_locally(client, tokens, "P1")
+    (recorded,) = history(client, tokens, "P1")
+    assert "patient" not in recorded["results"][0]
+
+
 def test_external_match_asks_only_the_named_peers(
     client: TestClient,
     tokens: Tokens,
