@@ -1,9 +1,11 @@
 """MME API version negotiation from the ``Accept`` and ``Content-Type`` headers.
 
-A client names a version with ``application/vnd.ga4gh.matchmaker.vX.Y+json``.
-The node answers in exactly that version when it speaks it, in its latest
-version when none is named, and otherwise refuses with 406 listing the ones it
-speaks (the answer's ``Content-Type`` always names the latest, per spec).
+A client names a version with ``application/vnd.ga4gh.matchmaker.vX.Y+json``,
+in ``Accept`` or, failing that, in the request's ``Content-Type`` (the spec
+has every request name its version there, and many clients send a default
+``Accept: */*``). The node answers in the first named version it speaks, in
+its latest version when none is named, and otherwise refuses with 406 listing
+the ones it speaks (the answer's ``Content-Type`` then names the latest).
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ def negotiate_version(request: Request) -> str:
     """The version to answer in (see the module docstring); raises ``NotAcceptable``."""
     accept = request.headers.get("accept", "")
     named, unversioned = _named_versions(accept)
-    if not named and not accept.strip():
-        named, unversioned = _named_versions(request.headers.get("content-type", ""))
-        unversioned = unversioned or not named
+    if not accept.strip():
+        unversioned = True
+    if not named and unversioned:
+        # Accept takes any version: answer in the one the request is written in.
+        named, _ = _named_versions(request.headers.get("content-type", ""))
+        unversioned = not named
     for version in named:
         if version in SUPPORTED_VERSIONS:
             return version
