@@ -1,0 +1,406 @@
+"""The peer-facing MME API: POST /match, GET /heartbeat, GET /metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_samples import Tokens, patient_json
+from starlette.testclient import TestClient
+
+from mme_node.app import create_app
+from mme_node.settings import Settings, load_settings
+
+MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
+MME_V1_1 = "application/vnd.ga4gh.matchmaker.v1.1+json"
+LATEST = MME_V1_1
+AUTISM = "HP:0000717"
+GAIT_ATAXIA = "HP:0002066"
+HEARING_LOSS = "HP:0000407"
+
+
+def submit(client: TestClient, token: str, patient: dict[str, Any]) -> None:
+    answer = client.post(
+        "/api/patients", json={"patient": patient}, headers={"X-Auth-Token": token}
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def match(
+    client: TestClient,
+    token: str,
+    patient: dict[str, Any],
+    media_type: str = MME_V1_0,
+    **headers: str,
+) -> httpx.Response:
+    return client.post(
+        "/match",
+        content=json.dumps({"patient": patient}),
+        headers={
+            "X-Auth-Token": token,
+            "Content-Type": media_type,
+            "Accept": media_type,
+            **headers,
+        },
+    )
+
+
+def query(patient_id: str = "Q1", *terms: str, **changes: Any) -> dict[str, Any]:
+    """A peer's query patient (another node's contact)."""
+    features = [{"id": t} for t in terms or (AUTISM, GAIT_ATAXIA)]
+    contact = {"name": "Dr. Peer", "href": "https://peer.example.org/contact"}
+    return patient_json(patient_id, features=features, contact=contact, **changes)
+
+
+def stored(patient_id: str, *terms: str, **changes: Any) -> dict[str, Any]:
+    return patient_json(patient_id, features=[{"id": t} for t in terms], **changes)
+
+
+def ids(answer: httpx.Response) -> list[str]:
+    return [result["patient"]["id"] for result in answer.json()["results"]]
+
+
+@pytest.fixture
+def cohort(client: TestClient, tokens: Tokens) -> TestClient:
+    """Six real patients and one test patient of clinic-a, near the default query or not."""
+    for number, terms in enumerate(
+        [(AUTISM, GAIT_ATAXIA), (AUTISM,), (GAIT_ATAXIA,), (HEARING_LOSS,), (AUTISM, HEARING_LOSS)]
+    ):
+        submit(client, tokens.submitter, stored(f"P{number}", *terms))
+    submit(client, tokens.submitter, stored("P5", HEARING_LOSS, genomicFeatures=[]))
+    submit(client, tokens.submitter, stored("T1", AUTISM, GAIT_ATAXIA, test=True))
+    return client
+
+
+def custom_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+# ---------------------------------------------------------------- /match: versions
+
+
+@pytest.mark.parametrize("media_type", [MME_V1_0, MME_V1_1])
+def test_match_answers_in_the_version_asked(
+    cohort: TestClient, tokens: Tokens, media_type: str
+) -> None:
+    answer = match(cohort, tokens.peer, query(), media_type)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == media_type
+    assert ids(answer)[0] == "P0"
+
+
+def test_v1_0_answer_leaves_out_the_contact_fields_of_v1_1(
+    client: TestClient, tokens: Tokens
+) -> None:
+    contact = {
+        "name": "Dr. Example",
+        "href": "mailto:dr.example@example.org",
+        "email": "dr.example@example.org",
+        "roles": ["clinician"],
+    }
+    submit(client, tokens.submitter, stored("P1", AUTISM, contact=contact))
+    old = match(client, tokens.peer, query(), MME_V1_0).json()["results"][0]["patient"]
+    new = match(client, tokens.peer, query(), MME_V1_1).json()["results"][0]["patient"]
+    assert "email" not in old["contact"] and "roles" not in old["contact"]
+    assert new["contact"]["email"] == "dr.example@example.org"
+    assert new["contact"]["roles"] == ["clinician"]
+
+
+def test_match_without_a_version_answers_in_the_latest(cohort: TestClient, tokens: Tokens) -> None:
+    answer = match(cohort, tokens.peer, query(), "application/json")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == LATEST
+
+
+def test_match_answers_in_the_request_version_when_accept_names_none(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    """A v1.0 peer that sends ``Accept: */*`` (a client default) still gets v1.0."""
+    for accept in ("*/*", "application/json"):
+        answer = match(cohort, tokens.peer, query(), MME_V1_0, Accept=accept)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == MME_V1_0
+
+
+def test_accept_wins_over_the_request_version(cohort: TestClient, tokens: Tokens) -> None:
+    answer = match(cohort, tokens.peer, query(), MME_V1_0, Accept=MME_V1_1)
+    assert answer.headers["content-type"] == MME_V1_1
+
+
+@pytest.mark.parametrize("version", ["2.0", "1.9", "0.1"])
+def test_unsupported_accept_version_is_406_listing_supported_versions(
+    cohort: TestClient, tokens: Tokens, version: str
+) -> None:
+    asked = f"application/vnd.ga4gh.matchmaker.v{version}+json"
+    answer = match(cohort, tokens.peer, query(), MME_V1_0, Accept=asked)
+    assert answer.status_code == 406
+    assert answer.headers["content-type"] == LATEST
+    message = answer.json()["message"]
+    assert MME_V1_0 in message and MME_V1_1 in message
+    assert version in message
+
+
+def test_unsupported_request_version_is_406(cohort: TestClient, tokens: Tokens) -> None:
+    answer = match(
+        cohort, tokens.peer, query(), "application/vnd.ga4gh.matchmaker.v2.0+json", Accept="*/*"
+    )
+    assert answer.status_code == 406
+    assert answer.headers["content-type"] == LATEST
+
+
+def test_first_supported_version_in_accept_is_used(cohort: TestClient, tokens: Tokens) -> None:
+    accept = f"application/vnd.ga4gh.matchmaker.v2.0+json, {MME_V1_0};q=0.5"
+    answer = match(cohort, tokens.peer, query(), MME_V1_1, Accept=accept)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == MME_V1_0
+
+
+# ---------------------------------------------------------------- /match: errors
+
+
+def test_match_without_token_is_401_with_mme_content_type(client: TestClient) -> None:
+    answer = client.post(
+        "/match", content=json.dumps({"patient": query()}), headers={"Content-Type": MME_V1_0}
+    )
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == LATEST
+    assert "X-Auth-Token" in answer.json()["message"]
+
+
+def test_match_with_unknown_token_is_401(client: TestClient) -> None:
+    answer = match(client, "not-a-real-token", query())
+    assert answer.status_code == 401
+    assert "message" in answer.json()
+
+
+def test_submitter_token_cannot_match_as_a_peer(client: TestClient, tokens: Tokens) -> None:
+    answer = match(client, tokens.submitter, query())
+    assert answer.status_code == 403
+    assert "peer" in answer.json()["message"]
+
+
+def test_admin_token_may_match(cohort: TestClient, tokens: Tokens) -> None:
+    assert match(cohort, tokens.admin, query()).status_code == 200
+
+
+def test_malformed_json_is_400(client: TestClient, tokens: Tokens) -> None:
+    answer = client.post(
+        "/match",
+        content=b'{"patient": {',
+        headers={"X-Auth-Token": tokens.peer, "Content-Type": MME_V1_0},
+    )
+    assert answer.status_code == 400
+    assert "JSON" in answer.json()["message"]
+    assert answer.headers["content-type"] == LATEST
+
+
+def test_wrong_content_type_is_415(client: TestClient, tokens: Tokens) -> None:
+    answer = client.post(
+        "/match",
+        content=json.dumps({"patient": query()}),
+        headers={"X-Auth-Token": tokens.peer, "Content-Type": "text/plain"},
+    )
+    assert answer.status_code == 415
+    assert MME_V1_0 in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"contact": None}, "contact"),
+        ({"id": ""}, "patient.id"),
+        ({"features": [{"id": "HP:9999999"}]}, "features[0]"),
+        ({"features": [{"id": "not-a-term"}]}, "features[0]"),
+        ({"features": [], "genomicFeatures": []}, "features"),
+    ],
+)
+def test_invalid_query_patient_is_422_naming_the_field(
+    client: TestClient, tokens: Tokens, change: dict[str, Any], named: str
+) -> None:
+    patient = query()
+    patient.update(change)
+    answer = match(client, tokens.peer, {k: v for k, v in patient.items() if v is not None})
+    assert answer.status_code == 422, answer.text
+    assert named in answer.json()["message"]
+
+
+def test_body_without_patient_is_422(client: TestClient, tokens: Tokens) -> None:
+    answer = client.post(
+        "/match",
+        content=b'{"case": {}}',
+        headers={"X-Auth-Token": tokens.peer, "Content-Type": MME_V1_0},
+    )
+    assert answer.status_code == 422
+    assert "patient" in answer.json()["message"]
+
+
+def test_body_over_the_limit_is_413(client: TestClient, tokens: Tokens) -> None:
+    answer = match(client, tokens.peer, query(label="x" * (1024 * 1024)))
+    assert answer.status_code == 413
+    assert "1048576" in answer.json()["message"]
+
+
+def test_get_on_match_is_405(client: TestClient, tokens: Tokens) -> None:
+    answer = client.get("/match", headers={"X-Auth-Token": tokens.peer})
+    assert answer.status_code == 405
+
+
+# ---------------------------------------------------------------- /match: results
+
+
+def test_results_are_best_first_with_scores_in_the_unit_interval(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    results = match(cohort, tokens.peer, query()).json()["results"]
+    scores = [result["score"]["patient"] for result in results]
+    assert len(results) == 5
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= score <= 1 for score in scores)
+    assert results[0]["patient"]["id"] == "P0"
+    assert results[0]["score"]["patient"] == pytest.approx(1.0)
+
+
+def test_answer_carries_the_node_disclaimer_and_terms(cohort: TestClient, tokens: Tokens) -> None:
+    body = match(cohort, tokens.peer, query()).json()
+    defaults = load_settings(environ={})
+    assert body["disclaimer"] == defaults.disclaimer != ""
+    assert body["terms"] == defaults.terms != ""
+
+
+def test_no_similar_patient_gives_empty_results(client: TestClient, tokens: Tokens) -> None:
+    answer = match(client, tokens.peer, query())
+    assert answer.status_code == 200
+    assert answer.json()["results"] == []
+
+
+def test_test_query_matches_only_test_patients(cohort: TestClient, tokens: Tokens) -> None:
+    assert ids(match(cohort, tokens.peer, query(test=True))) == ["T1"]
+    assert "T1" not in ids(match(cohort, tokens.peer, query()))
+
+
+def test_query_with_a_stored_id_and_contact_does_not_match_itself(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    echo = stored("P0", AUTISM, GAIT_ATAXIA)
+    assert "P0" not in ids(match(cohort, tokens.peer, echo))
+
+
+def test_gene_given_as_ensembl_id_matches_a_symbol(client: TestClient, tokens: Tokens) -> None:
+    submit(client, tokens.submitter, stored("same-gene", HEARING_LOSS))  # SCN1A
+    other = stored("other-gene", HEARING_LOSS, genomicFeatures=[{"gene": {"id": "PTEN"}}])
+    submit(client, tokens.submitter, other)
+    ensembl = query(genomicFeatures=[{"gene": {"id": "ENSG00000144285"}}])
+    assert ids(match(client, tokens.peer, ensembl)) == ["same-gene", "other-gene"]
+
+
+@pytest.fixture
+def two_results_settings(node_settings: Settings) -> Settings:
+    return node_settings.replace(max_results=2)
+
+
+def test_max_results_setting_caps_the_answer(
+    two_results_settings: Settings, tokens: Tokens, cohort: TestClient
+) -> None:
+    everyone = ids(match(cohort, tokens.peer, query()))
+    for client in custom_client(two_results_settings):
+        assert ids(match(client, tokens.peer, query())) == everyone[:2]
+
+
+def test_max_results_from_the_environment_caps_the_answer(
+    node_settings: Settings, shared_hpo_dir: Path, tokens: Tokens, cohort: TestClient
+) -> None:
+    settings = load_settings(environ={"MME_MAX_RESULTS": "3"}).replace(
+        data_dir=node_settings.data_dir, hpo_dir_override=shared_hpo_dir
+    )
+    for client in custom_client(settings):
+        assert len(ids(match(client, tokens.peer, query()))) == 3
+
+
+# ---------------------------------------------------------------- /heartbeat
+
+
+def test_heartbeat_needs_a_token(client: TestClient) -> None:
+    answer = client.get("/heartbeat")
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == LATEST
+
+
+def test_heartbeat_lists_accepted_versions_and_production_flag(
+    client: TestClient, tokens: Tokens
+) -> None:
+    answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.peer})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == LATEST
+    heartbeat = answer.json()["heartbeat"]
+    assert heartbeat["accept"] == [MME_V1_0, MME_V1_1]
+    assert heartbeat["production"] is False
+    assert heartbeat["version"]
+    assert heartbeat["store"]["ok"] is True
+
+
+def test_heartbeat_of_a_production_node_says_so(node_settings: Settings, tokens: Tokens) -> None:
+    for client in custom_client(node_settings.replace(production=True)):
+        answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.peer})
+        assert answer.json()["heartbeat"]["production"] is True
+
+
+def test_heartbeat_refuses_a_submitter_token(client: TestClient, tokens: Tokens) -> None:
+    assert client.get("/heartbeat", headers={"X-Auth-Token": tokens.submitter}).status_code == 403
+
+
+# ---------------------------------------------------------------- /metrics
+
+
+def metrics(client: TestClient, token: str) -> dict[str, Any]:
+    answer = client.get("/metrics", headers={"X-Auth-Token": token})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == LATEST
+    body: dict[str, Any] = answer.json()
+    return body["metrics"]
+
+
+def test_metrics_need_a_token(client: TestClient, tokens: Tokens) -> None:
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"X-Auth-Token": "nope"}).status_code == 401
+    assert client.get("/metrics", headers={"X-Auth-Token": tokens.submitter}).status_code == 403
+
+
+def test_metrics_are_aggregate_counts_of_real_patients(cohort: TestClient, tokens: Tokens) -> None:
+    counts = metrics(cohort, tokens.peer)
+    assert set(counts) == {
+        "numberOfCases",
+        "numberOfSubmitters",
+        "numberOfGenes",
+        "numberOfUniqueGenes",
+        "numberOfVariants",
+        "numberOfUniqueVariants",
+        "numberOfFeatures",
+        "numberOfUniqueFeatures",
+        "numberOfCasesWithDiagnosis",
+        "numberOfRequestsReceived",
+        "numberOfPotentialMatchesSent",
+        "dateGenerated",
+    }
+    assert counts["numberOfCases"] == 6  # T1 is a test patient
+    assert counts["numberOfSubmitters"] == 1
+    assert counts["numberOfGenes"] == 5  # P5 has no gene
+    assert counts["numberOfUniqueGenes"] == 1
+    assert counts["numberOfFeatures"] == 8
+    assert counts["numberOfUniqueFeatures"] == 3
+    assert all(isinstance(v, int) for k, v in counts.items() if k != "dateGenerated")
+
+
+def test_metrics_count_real_match_requests_and_results_sent(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    before = metrics(cohort, tokens.peer)
+    sent = len(ids(match(cohort, tokens.peer, query())))
+    match(cohort, tokens.peer, query(test=True))
+    after = metrics(cohort, tokens.peer)
+    assert after["numberOfRequestsReceived"] == before["numberOfRequestsReceived"] + 1
+    assert after["numberOfPotentialMatchesSent"] == before["numberOfPotentialMatchesSent"] + sent
