@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mme-node patients list | head`): not an error.
+        sys.stderr.close()
+        return 0
     return code
 
 

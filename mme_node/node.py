@@ -80,7 +80,13 @@ def open_store(settings: Settings, release: Release) -> PatientStore:
     raise MMEError(f"setting 'store' must be 'sqlite' or 'elasticsearch', not {settings.store!r}")
 
 
-async def start_node(settings: Settings) -> Node:
+async def start_node(settings: Settings, *, serving: bool = True) -> Node:
+    """Open the store and build the services.
+
+    ``serving=False`` (the command line) skips the in-memory match index: a
+    command that imports or exports patients never matches, and building the
+    index costs seconds per 10,000 patients.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     release = ReleaseLibrary(settings.hpo_dir).active()
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
@@ -93,7 +99,7 @@ async def start_node(settings: Settings) -> Node:
         terms=release.ontology,
         genes=bundled_gene_index(),
         hpo_release=release.version,
-        listeners=[matcher],
+        listeners=[matcher] if serving else [],
         history=history,
     )
     matches = MatchService(
@@ -118,6 +124,8 @@ async def start_node(settings: Settings) -> Node:
     )
     if settings.demo:
         await load_demo_patients(node)
+    if not serving:
+        return node
     indexed = await matcher.load()
     if indexed:
         log.info("%d patients indexed for matching (%s store)", indexed, store.kind)

@@ -238,7 +238,7 @@ def _patients(count: int) -> str:
 
 @asynccontextmanager
 async def _running_node(settings: Settings) -> AsyncIterator[Node]:
-    node = await start_node(settings.replace(demo=False))
+    node = await start_node(settings.replace(demo=False), serving=False)
     try:
         yield node
     finally:

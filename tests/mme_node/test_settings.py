@@ -45,3 +45,10 @@ def test_badly_typed_environment_value_names_the_setting() -> None:
 def test_boolean_settings_accept_common_spellings() -> None:
     assert load_settings(environ={"MME_DEMO": "yes"}).demo is True
     assert load_settings(environ={"MME_DEMO": "0"}).demo is False
+
+
+def test_hpo_dir_defaults_to_data_dir_and_can_be_overridden() -> None:
+    assert load_settings(environ={"MME_DATA_DIR": "/srv/mme"}).hpo_dir == Path("/srv/mme/hpo")
+    shared = load_settings(environ={"MME_HPO_DIR_OVERRIDE": "/srv/hpo"})
+    assert shared.hpo_dir == Path("/srv/hpo")
+    assert isinstance(shared.hpo_dir_override, Path)
