@@ -78,8 +78,8 @@ class MatchHistory:
     async def record(self, match: RecordedMatch) -> RecordedMatch:
         """Store a match; returns it with ``id`` set and each result's ``new`` flag.
 
-        A result is new when the same patient (same peer, same id) was not in
-        the results of an earlier match of the same query patient.
+        A result is new when no earlier match in the same direction, with the
+        same peer, about the same query patient returned the same patient.
         """
         return await asyncio.to_thread(self._record, match)
 
@@ -88,7 +88,6 @@ class MatchHistory:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
-                seen = self._seen_before(db, match)
                 cursor = db.execute(
                     "INSERT INTO match_requests (direction, peer, created, owner, patient_id,"
                     " query_patient_id, test, status, error_kind, error_message)"
@@ -107,58 +106,27 @@ class MatchHistory:
                     ),
                 )
                 request_pk = cursor.lastrowid
-                results = []
-                for rank, result in enumerate(match.results):
-                    db.execute(
-                        "INSERT INTO match_results (request_pk, rank, score, owner, patient_id,"
-                        " patient_json) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            request_pk,
-                            rank,
-                            result.score,
-                            result.owner,
-                            result.patient_id,
-                            result.patient_json,
-                        ),
-                    )
-                    new = (result.owner, result.patient_id) not in seen
-                    results.append(_with_new(result, new))
+                db.executemany(
+                    "INSERT INTO match_results (request_pk, rank, score, owner, patient_id,"
+                    " patient_json) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        (request_pk, rank, r.score, r.owner, r.patient_id, r.patient_json)
+                        for rank, r in enumerate(match.results)
+                    ),
+                )
+                results = _stored_results(db, request_pk)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return _replace(match, id=request_pk, results=tuple(results))
-
-    def _seen_before(
-        self, db: sqlite3.Connection, match: RecordedMatch, before: int | None = None
-    ) -> set[tuple[str | None, str]]:
-        """Results that earlier matches of the same query with the same peer returned.
-
-        "The same query" is the peer's patient for an inbound match, and our
-        patient (owner and id) for an outbound or local one; directions never
-        mix, so a peer named like the local pseudo-peer has its own history.
-        ``before`` limits the search to matches recorded before that one.
-        """
-        conditions = ["q.direction = ?", "q.peer = ?"]
-        parameters: list[object] = [match.direction, match.peer]
-        if match.direction == "inbound":
-            conditions.append("q.query_patient_id = ?")
-            parameters.append(match.query_patient_id)
-        else:
-            conditions += ["q.owner = ?", "q.patient_id = ?"]
-            parameters += [match.owner, match.patient_id]
-        if before is not None:
-            conditions.append("q.pk < ?")
-            parameters.append(before)
-        rows = db.execute(
-            "SELECT r.owner, r.patient_id FROM match_requests q"
-            " JOIN match_results r ON r.request_pk = q.pk WHERE " + " AND ".join(conditions),
-            parameters,
-        )
-        return {(owner, patient_id) for owner, patient_id in rows}
+        return _replace(match, id=request_pk, results=results)
 
     async def for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
-        """Every match about this patient, oldest first: as the query, or as a result."""
+        """Every match about this patient, oldest first: as the query, or as a result.
+
+        Each result carries the ``new`` flag :meth:`record` gave it (results
+        erased since then aside).
+        """
         return await asyncio.to_thread(self._for_patient, owner, patient_id)
 
     def _for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
@@ -175,36 +143,9 @@ class MatchHistory:
                     " ORDER BY pk",
                     (owner, patient_id, owner, patient_id),
                 ).fetchall()
-                return [self._stored_match(db, row) for row in requests]
+                return [_stored_match(db, row) for row in requests]
             finally:
                 db.execute("COMMIT")
-
-    def _stored_match(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch:
-        """The match of one ``match_requests`` row, its results marked new as ``record`` did."""
-        match = RecordedMatch(
-            id=row[0],
-            direction=row[1],
-            peer=row[2],
-            created=datetime.datetime.fromisoformat(row[3]),
-            owner=row[4],
-            patient_id=row[5],
-            query_patient_id=row[6],
-            test=bool(row[7]),
-            status=row[8],
-            error_kind=row[9],
-            error_message=row[10],
-        )
-        seen = self._seen_before(db, match, before=match.id)
-        rows = db.execute(
-            "SELECT score, patient_id, owner, patient_json FROM match_results"
-            " WHERE request_pk = ? ORDER BY rank",
-            (match.id,),
-        )
-        results = tuple(
-            RecordedResult(score, result_id, owner, patient_json, (owner, result_id) not in seen)
-            for score, result_id, owner, patient_json in rows
-        )
-        return _replace(match, results=results)
 
     async def forget_patient(self, owner: str, patient_id: str) -> None:
         """Erase the patient's own matches and remove it from other matches' results."""
@@ -245,8 +186,54 @@ class MatchHistory:
         return HistoryCounts(requests_received=int(received), matches_sent=int(sent))
 
 
-def _with_new(result: RecordedResult, new: bool) -> RecordedResult:
-    return RecordedResult(result.score, result.patient_id, result.owner, result.patient_json, new)
+_RESULTS_MARKED_NEW = """
+SELECT r.score, r.patient_id, r.owner, r.patient_json, NOT EXISTS (
+    SELECT 1 FROM match_results earlier_result
+    JOIN match_requests earlier ON earlier.pk = earlier_result.request_pk
+    WHERE earlier_result.patient_id = r.patient_id AND earlier_result.owner IS r.owner
+    AND earlier.pk < q.pk AND earlier.direction = q.direction AND earlier.peer = q.peer
+    AND CASE WHEN q.direction = 'inbound'
+        THEN earlier.query_patient_id = q.query_patient_id
+        ELSE earlier.owner = q.owner AND earlier.patient_id = q.patient_id END
+)
+FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
+WHERE r.request_pk = ? ORDER BY r.rank
+"""
+"""The results of one match, each flagged new unless an earlier match returned it.
+
+"Earlier match" means one recorded before, in the same direction, with the
+same peer, about the same query: the peer's patient (by id) for an inbound
+match, our patient (owner and id) for an outbound or local one. Directions
+never mix, so a peer named like the local pseudo-peer has its own history.
+The lookup goes through the results naming the same patient (an index), so
+it costs what that patient's own history costs, not the size of the table.
+"""
+
+
+def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[RecordedResult, ...]:
+    rows = db.execute(_RESULTS_MARKED_NEW, (request_pk,))
+    return tuple(
+        RecordedResult(score, patient_id, owner, patient_json, bool(new))
+        for score, patient_id, owner, patient_json, new in rows
+    )
+
+
+def _stored_match(db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch:
+    """The match of one ``match_requests`` row, with its results."""
+    match = RecordedMatch(
+        id=row[0],
+        direction=row[1],
+        peer=row[2],
+        created=datetime.datetime.fromisoformat(row[3]),
+        owner=row[4],
+        patient_id=row[5],
+        query_patient_id=row[6],
+        test=bool(row[7]),
+        status=row[8],
+        error_kind=row[9],
+        error_message=row[10],
+    )
+    return _replace(match, results=_stored_results(db, match.id))
 
 
 def _replace(match: RecordedMatch, **changes: object) -> RecordedMatch:
