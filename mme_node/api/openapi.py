@@ -62,7 +62,7 @@ def _operation(
         "responses": responses,
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, **body}
+        operation["requestBody"] = {"required": True} | body
     if parameters:
         operation["parameters"] = parameters
     return operation
@@ -148,6 +148,40 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[PATIENT_ID],
         ),
     },
+    "/api/patients/{patient_id}/match": {
+        "post": _operation(
+            "Match one of your patients against this node's other patients, with explanations",
+            "submitter",
+            {
+                "200": {"description": "ranked results", **_json(_ref("LocalMatchResults"))},
+                **_errors(401, 403, 404),
+            },
+            parameters=[PATIENT_ID],
+        )
+    },
+    "/api/patients/{patient_id}/match/external": {
+        "post": _operation(
+            "Send one of your patients to peer nodes (all enabled peers unless named)",
+            "submitter",
+            {
+                "200": {"description": "each peer's outcome", **_json(_ref("PeerOutcomes"))},
+                **_errors(400, 401, 403, 404, 413, 415),
+            },
+            parameters=[PATIENT_ID],
+            body={"required": False, **_json(_ref("PeerSelection"))},
+        )
+    },
+    "/api/patients/{patient_id}/matches": {
+        "get": _operation(
+            "Every match about one of your patients, oldest first",
+            "submitter",
+            {
+                "200": {"description": "the match history", **_json(_ref("MatchHistory"))},
+                **_errors(401, 403, 404),
+            },
+            parameters=[PATIENT_ID],
+        )
+    },
     "/openapi.json": {
         "get": {
             "summary": "This description",
@@ -202,6 +236,26 @@ def _components() -> dict[str, Any]:
                 },
                 "required": ["results"],
             },
+            "LocalMatchResults": {
+                "type": "object",
+                "properties": {"results": {"type": "array", "items": _ref("LocalMatchResult")}},
+                "required": ["results"],
+            },
+            "LocalMatchResult": _local_match_result(),
+            "PeerSelection": {
+                "type": "object",
+                "properties": {"peers": {"type": "array", "items": {"type": "string"}}},
+            },
+            "PeerOutcomes": {
+                "type": "object",
+                "properties": {"peers": {"type": "array", "items": _peer_outcome()}},
+                "required": ["peers"],
+            },
+            "MatchHistory": {
+                "type": "object",
+                "properties": {"matches": {"type": "array", "items": _recorded_match()}},
+                "required": ["matches"],
+            },
             "Heartbeat": {"type": "object", "properties": {"heartbeat": {"type": "object"}}},
             "StoredPatient": stored_patient,
             "PatientPage": {
@@ -218,6 +272,105 @@ def _components() -> dict[str, Any]:
                 "properties": {"message": {"type": "string"}},
                 "required": ["message"],
             },
+        },
+    }
+
+
+def _unit_score(*parts: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {part: {"type": "number", "minimum": 0, "maximum": 1} for part in parts},
+        "required": ["patient"],
+    }
+
+
+def _local_match_result() -> dict[str, Any]:
+    term = {"type": "object", "properties": {"id": {"type": "string"}, "label": {"type": "string"}}}
+    term_match = {
+        "type": "object",
+        "properties": {
+            "queryTerm": term,
+            "candidateTerm": term,
+            "commonAncestor": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "label": {"type": "string"},
+                    "informationContent": {"type": "number", "minimum": 0},
+                },
+            },
+        },
+    }
+    strings = {"type": "array", "items": {"type": "string"}}
+    return {
+        "type": "object",
+        "properties": {
+            "score": _unit_score("patient", "phenotype", "genotype"),
+            "patient": _ref("Patient"),
+            "explanation": {
+                "type": ["object", "null"],
+                "properties": {
+                    "sharedGenes": strings,
+                    "sharedVariants": strings,
+                    "sharedDisorders": strings,
+                    "conflictingTerms": strings,
+                    "termMatches": {"type": "array", "items": term_match},
+                },
+            },
+        },
+        "required": ["score", "patient"],
+    }
+
+
+def _peer_outcome() -> dict[str, Any]:
+    error = {
+        "type": ["object", "null"],
+        "properties": {
+            "kind": {"type": "string"},
+            "message": {"type": "string"},
+            "status": {"type": ["integer", "null"]},
+        },
+    }
+    result = {
+        "type": "object",
+        "properties": {"score": _unit_score("patient"), "patient": {"type": "object"}},
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "peer": {"type": "string"},
+            "results": {"type": "array", "items": result},
+            "error": error,
+            "elapsedMs": {"type": "number"},
+        },
+        "required": ["peer", "results", "error"],
+    }
+
+
+def _recorded_match() -> dict[str, Any]:
+    result = {
+        "type": "object",
+        "properties": {
+            "score": {"type": "number"},
+            "patientId": {"type": "string"},
+            "local": {"type": "boolean", "description": "a patient of this node"},
+            "new": {"type": "boolean", "description": "not in an earlier match of the query"},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "direction": {"type": "string", "enum": ["inbound", "outbound", "local"]},
+            "peer": {"type": "string"},
+            "created": {"type": "string", "format": "date-time"},
+            "queryPatientId": {"type": "string"},
+            "test": {"type": "boolean"},
+            "status": {"type": ["integer", "null"]},
+            "error": {
+                "type": ["object", "null"],
+                "properties": {"kind": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "results": {"type": "array", "items": result},
         },
     }
 
