@@ -1,13 +1,16 @@
 """A real ``mme-node serve`` process on 127.0.0.1, set up through the ``mme-node`` command line.
 
-Each node has its own data directory (its own SQLite file and ``peers.toml``)
-and port; all of them share one compiled HPO release through
-``MME_HPO_DIR_OVERRIDE``, so no node compiles the ontology again.
+Each node has its own data directory (its own SQLite file and ``peers.toml``);
+all of them share one compiled HPO release through ``MME_HPO_DIR_OVERRIDE``,
+so no node compiles the ontology again. A node listens on a port the system
+picks (``MME_PORT=0``), read back from the server's log: no other process can
+take the port between choosing and binding it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,10 +20,9 @@ from typing import IO
 
 import httpx
 
-from tests.federation.mail_sink import free_port
-
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
 class NodeProcess:
@@ -31,13 +33,11 @@ class NodeProcess:
     ) -> None:
         self.name = name
         self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""  # known once the server has started
         self.env = {
             "MME_DATA_DIR": str(root / "data"),
-            "MME_PORT": str(self.port),
+            "MME_PORT": "0",
             "MME_HPO_DIR_OVERRIDE": str(hpo_dir),
-            "MME_PUBLIC_URL": self.url,
             **(extra_env or {}),
         }
         root.mkdir(parents=True, exist_ok=True)
@@ -84,34 +84,40 @@ class NodeProcess:
         )
 
     def wait_until_up(self, token: str) -> None:
-        """Poll ``/heartbeat`` (it needs a peer or admin token) until the node answers 200."""
+        """Learn the port from the log, then poll ``/heartbeat`` (it needs a peer token)."""
         deadline = time.monotonic() + START_TIMEOUT
+        while not self.url:
+            self._pause_while_starting(deadline)
+            if listening := LISTENING.search(self.log()):
+                self.url = f"http://127.0.0.1:{listening[1]}"
         with httpx.Client(base_url=self.url, timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                assert self._process is not None and self._process.poll() is None, (
-                    f"{self.name} exited during start-up:\n{self.log()}"
-                )
+            while True:
+                self._pause_while_starting(deadline)
                 try:
                     if http.get("/heartbeat", headers={"X-Auth-Token": token}).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
-                time.sleep(0.05)
-        raise AssertionError(f"{self.name} did not answer /heartbeat:\n{self.log()}")
 
-    def stop(self) -> int | None:
-        """Terminate the server and wait for it to exit; its exit code."""
-        code = None
+    def _pause_while_starting(self, deadline: float) -> None:
+        """Wait a moment; fail with the server's log if it exited or took too long."""
+        assert self._process is not None and self._process.poll() is None, (
+            f"{self.name} exited during start-up:\n{self.log()}"
+        )
+        assert time.monotonic() < deadline, f"{self.name} did not start:\n{self.log()}"
+        time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Terminate the server (uvicorn shuts down cleanly on SIGTERM) and wait for it."""
         if self._process is not None:
             self._process.terminate()
             try:
-                code = self._process.wait(STOP_TIMEOUT)
+                self._process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
         if self._log is not None:
             self._log.close()
-        return code
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

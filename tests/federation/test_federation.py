@@ -120,6 +120,7 @@ def federation(
                 "MME_SMTP_HOST": "127.0.0.1",
                 "MME_SMTP_PORT": str(mail.port),
                 "MME_SMTP_FROM": f"mme@{name}.example.org",
+                "MME_PUBLIC_URL": f"https://{name}.example.org",
             },
         )
         for name in ("node-a", "node-b")
@@ -132,13 +133,14 @@ def federation(
         a_peer_token=a.create_token("node-b", "peer"),
         b_peer_token=b.create_token("node-a", "peer"),
     )
-    a.add_peer("node-b", b.url, federation.b_peer_token, timeout=10)
-    b.add_peer("node-a", a.url, federation.a_peer_token, timeout=10)
     try:
         a.start()
         b.start()
         a.wait_until_up(federation.a_peer_token)
         b.wait_until_up(federation.b_peer_token)
+        # Running servers read the registry afresh, so peers can be added once the URLs are known.
+        a.add_peer("node-b", b.url, federation.b_peer_token, timeout=10)
+        b.add_peer("node-a", a.url, federation.a_peer_token, timeout=10)
         for client, patients in (
             (federation.submitter_a(), A_PATIENTS + A_REAL),
             (federation.submitter_b(), B_PATIENTS + B_REAL),
@@ -287,6 +289,7 @@ def test_outbound_email_names_the_new_remote_match_and_its_contact(exchange: Exc
     assert "A-real-SNRPB" in email["Subject"] + body
     assert "B-real-SNRPB at node-b" in body
     assert "Dr B <https://node-b.example.org/dr-b>" in body
+    assert "https://node-a.example.org/api/patients/A-real-SNRPB/matches" in body
 
 
 def test_inbound_email_tells_our_contact_who_asked(exchange: Exchange) -> None:
