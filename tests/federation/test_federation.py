@@ -182,18 +182,18 @@ class Exchange:
 def exchange(federation: Federation, mail: MailSink) -> Exchange:
     """Every match of the scenario, once, in order: test pairs, then the real pair twice."""
     a, b = federation.submitter_a(), federation.submitter_b()
-    steps = {
-        "test A->B": lambda: match_externally(a, A_TEST_QUERY),
-        "test B->A": lambda: match_externally(b, B_TEST_QUERY),
-        "real A->B": lambda: match_externally(a, "A-real-SNRPB"),
-        "real A->B again": lambda: match_externally(a, "A-real-SNRPB", peers=["node-b"]),
-        "real B->A": lambda: match_externally(b, "B-real-SNRPB"),
-    }
+    steps: list[tuple[str, httpx.Client, str, dict[str, Any]]] = [
+        ("test A->B", a, A_TEST_QUERY, {}),
+        ("test B->A", b, B_TEST_QUERY, {}),
+        ("real A->B", a, "A-real-SNRPB", {}),
+        ("real A->B again", a, "A-real-SNRPB", {"peers": ["node-b"]}),
+        ("real B->A", b, "B-real-SNRPB", {}),
+    ]
     recorded = Exchange()
     mail.clear()
-    for step, run in steps.items():
+    for step, client, patient_id, body in steps:
         before = len(mail.messages)
-        recorded.answers[step] = run()
+        recorded.answers[step] = match_externally(client, patient_id, **body)
         recorded.emails[step] = mail.messages[before:]
     return recorded
 
