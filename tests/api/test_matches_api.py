@@ -255,6 +255,8 @@ def test_external_match_asks_only_the_named_peers(
     answer = match_externally(client, tokens, "P1", {"peers": [healthy_peer]})
     assert [o["peer"] for o in answer.json()["peers"]] == [healthy_peer]
     assert fault_server.state.requests["not-named"] == 0
+    match_externally(client, tokens, "P1")
+    assert fault_server.state.requests["not-named"] == 1
 
 
 def test_external_match_reports_and_records_a_peers_error(
@@ -281,28 +283,29 @@ def test_external_match_reports_and_records_a_peers_error(
 
 
 @pytest.mark.parametrize(
-    ("body", "status"),
+    "body",
     [
-        pytest.param({"peers": ["no-such-peer"]}, 400, id="unknown peer"),
-        pytest.param({"peers": ["off"]}, 400, id="disabled peer"),
-        pytest.param({"peers": "healthy"}, 400, id="not a list"),
-        pytest.param({"peers": [1]}, 400, id="not names"),
+        pytest.param({"peers": ["on", "no-such-peer"]}, id="unknown peer"),
+        pytest.param({"peers": ["on", "off"]}, id="disabled peer"),
+        pytest.param({"peers": "on"}, id="not a list"),
+        pytest.param({"peers": ["on", 1]}, id="not names"),
     ],
 )
-def test_external_match_refuses_a_bad_peer_list(
+def test_external_match_refuses_a_bad_peer_list_and_asks_nobody(
     client: TestClient,
     tokens: Tokens,
     two_similar: None,
     registry: PeerRegistry,
     fault_server: FaultPeerServer,
     body: object,
-    status: int,
 ) -> None:
-    registry.add(fault_server.peer("record/off", name="off", enabled=False))
+    registry.add(fault_server.peer("record/refused-list-on", name="on"))
+    registry.add(fault_server.peer("record/refused-list-off", name="off", enabled=False))
     answer = match_externally(client, tokens, "P1", body)
-    assert answer.status_code == status
+    assert answer.status_code == 400
     assert answer.json()["message"]
-    assert fault_server.state.requests["off"] == 0
+    assert fault_server.state.requests["refused-list-on"] == 0
+    assert history(client, tokens, "P1") == []
 
 
 # ---------------------------------------------------------------- inbound matches
