@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -128,3 +129,44 @@ def test_clear_empties_both_partitions(index: MatchIndex, patient: Any) -> None:
     index.clear()
     assert len(index) == 0
     assert index.counts()["numberOfCases"] == 0
+
+
+def test_counts_after_many_changes_equal_those_of_a_fresh_index(
+    bundled_release: Release, patient: Any, annotated_terms: list[str]
+) -> None:
+    chance = random.Random(9)
+    index = MatchIndex(bundled_release.ontology)
+    final: dict[tuple[str, str], Any] = {}
+    for _ in range(400):
+        key = (chance.choice(["clinic-a", "clinic-b", "clinic-c"]), f"P{chance.randrange(60)}")
+        if chance.random() < 0.3:
+            index.remove(key)
+            final.pop(key, None)
+            continue
+        record = record_of(
+            patient(
+                key[1],
+                *chance.sample(annotated_terms[:40], chance.randint(0, 5)),
+                genes=chance.sample(["SCN1A", "PTEN", "KMT2D", "MECP2"], chance.randint(1, 2)),
+                variants=[("SCN1A", snv(chance.randrange(3)))] if chance.random() < 0.3 else [],
+                disorders=["MIM:607208"] if chance.random() < 0.3 else [],
+                test=chance.random() < 0.2,
+            ),
+            owner=key[0],
+        )
+        index.add(record)
+        final[key] = record
+    fresh = MatchIndex(bundled_release.ontology)
+    for record in final.values():
+        fresh.add(record)
+    assert index.counts() == fresh.counts()
+    assert index.counts()["numberOfCases"] == sum(not r.patient.test for r in final.values())
+
+
+def test_an_owner_whose_last_patient_is_removed_is_no_longer_a_submitter(
+    index: MatchIndex, patient: Any
+) -> None:
+    index.add(record_of(patient("P1", AUTISM), owner="clinic-a"))
+    index.add(record_of(patient("P1", AUTISM), owner="clinic-b"))
+    index.remove(("clinic-b", "P1"))
+    assert index.counts()["numberOfSubmitters"] == 1
