@@ -301,7 +301,7 @@ async def test_candidate_excluding_an_ancestor_of_a_query_term_ranks_lower(
     )
     results = await node.matcher.match(node.query(patient_json("Q", [AUTISM, VSD])), limit=10)
     assert [r.record.patient.id for r in results] == ["agrees", "contradicts"]
-    assert results[1].score == pytest.approx(results[0].score * 0.9)
+    assert results[1].score == pytest.approx(results[0].score * ScoringWeights().exclusion_penalty)
 
 
 async def test_each_contradicted_query_term_counts_once(node: MatchingNode) -> None:
