@@ -1,0 +1,375 @@
+"""Benchmark of matching: /match latency and throughput on a served node, and in-process ranking.
+
+    python bench/match_bench.py [--sizes 10000 100000] [--in-process 1000000]
+                                [--requests 300] [--concurrency 16] [--seconds 10]
+
+For every size in ``--sizes``: synthetic patients (about 8 annotated HPO
+terms and one gene from a pool of real HGNC genes each, 5 % of them test
+patients) are bulk-imported straight into a fresh SQLite store, a peer token
+is registered, and a real ``mme-node serve`` subprocess is started on
+127.0.0.1 with that data directory and a shared compiled HPO release. Then:
+
+* sequential ``POST /match`` latency (p50/p95/p99) over ``--requests``
+  random queries of about 10 terms and one gene, on one keep-alive connection;
+* throughput with ``--concurrency`` concurrent requests for ``--seconds``.
+
+Finally ``--in-process`` patients are put into a match index directly (one
+``ProfileMatrix.from_csr``) and ``Matcher.rank`` is timed alone: the scoring
+cost without HTTP, JSON, authentication or store reads. Prints the figures;
+nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime
+import gzip
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from hpo import ProfileMatrix, Release, ReleaseLibrary
+from mme_node.matching.index import MatchIndex, matrix_key
+from mme_node.matching.matcher import Matcher
+from mme_node.matching.scoring import ScoringWeights
+from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
+from mme_node.security import Role, TokenRegistry
+from mme_node.stores import SQLitePatientStore
+
+MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
+PHENOTYPIC_ABNORMALITY = "HP:0000118"
+OWNERS = ("clinic-a", "clinic-b", "clinic-c")
+CONTACT = Contact(name="Dr Bench", href="mailto:bench@example.org")
+GENE_POOL = 2_000
+TEST_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class GenePick:
+    hgnc_id: str
+    symbol: str
+
+
+@dataclass(frozen=True)
+class Pools:
+    """What synthetic patients and queries are drawn from."""
+
+    terms: list[str]
+    genes: list[GenePick]
+
+
+def annotated_terms(release: Release) -> list[str]:
+    """Phenotype terms diseases are annotated to (IC below that of unannotated terms)."""
+    ontology = release.ontology
+    ic = release.information_content.values
+    return [
+        ontology.term_id(int(index))
+        for index in ontology.descendants(PHENOTYPIC_ABNORMALITY)
+        if 0 < ic[index] < ic.max()
+    ]
+
+
+def gene_pool(size: int, seed: int) -> list[GenePick]:
+    """Approved protein-coding genes of the bundled HGNC table."""
+    table = resources.files("mme_node") / "data" / "hgnc_genes.tsv.gz"
+    with resources.as_file(table) as path, gzip.open(path, "rt", encoding="utf-8") as lines:
+        genes = [
+            GenePick(row["hgnc_id"], row["symbol"])
+            for row in csv.DictReader(lines, delimiter="\t")
+            if row["locus_group"] == "protein-coding gene"
+        ]
+    return random.Random(seed).sample(genes, size)
+
+
+def synthetic_records(pools: Pools, count: int, seed: int) -> Iterator[PatientRecord]:
+    chance = random.Random(seed)
+    for number in range(count):
+        gene = chance.choice(pools.genes)
+        patient = Patient(
+            id=f"P{number:08d}",
+            contact=CONTACT,
+            features=tuple(Feature(t) for t in chance.sample(pools.terms, chance.randint(6, 10))),
+            genomic_features=(
+                GenomicFeature(Gene(id=gene.symbol, hgnc_id=gene.hgnc_id, symbol=gene.symbol)),
+            ),
+            test=chance.random() < TEST_SHARE,
+        )
+        yield PatientRecord(
+            owner=OWNERS[number % len(OWNERS)],
+            patient=patient,
+            hpo_release="2025-01-16",
+            submitted_json="{}",
+        )
+
+
+def query_json(pools: Pools, chance: random.Random, number: int) -> dict[str, Any]:
+    return {
+        "patient": {
+            "id": f"Q{number}",
+            "contact": {"name": "Dr Peer", "href": "https://peer.example.org/contact"},
+            "features": [{"id": t} for t in chance.sample(pools.terms, chance.randint(8, 12))],
+            "genomicFeatures": [{"gene": {"id": chance.choice(pools.genes).symbol}}],
+        }
+    }
+
+
+def milliseconds(samples: list[float]) -> str:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return (
+        f"p50 {cuts[49] * 1e3:6.1f} ms  p95 {cuts[94] * 1e3:6.1f} ms  "
+        f"p99 {cuts[98] * 1e3:6.1f} ms  max {max(samples) * 1e3:6.1f} ms"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def fill_store(data_dir: Path, pools: Pools, count: int) -> float:
+    store = SQLitePatientStore(data_dir / "mme-node.sqlite3")
+    await store.open()
+    try:
+        started = time.perf_counter()
+        report = await store.import_many(synthetic_records(pools, count, seed=count))
+        if report.rejected:
+            raise SystemExit(f"{len(report.rejected)} synthetic patients rejected")
+        return time.perf_counter() - started
+    finally:
+        await store.close()
+
+
+class ServedNode:
+    """A ``mme-node serve`` subprocess on 127.0.0.1, stopped on exit."""
+
+    def __init__(self, data_dir: Path, hpo_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / "serve.log"
+        environment = os.environ | {
+            "MME_DATA_DIR": str(data_dir),
+            "MME_HPO_DIR_OVERRIDE": str(hpo_dir),
+            "MME_HOST": "127.0.0.1",
+            "MME_PORT": str(self.port),
+        }
+        command = shutil.which("mme-node")
+        arguments = [command] if command else [sys.executable, "-m", "mme_node.cli"]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*arguments, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, token: str, timeout: float = 900) -> float:
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the node exited; see {self.log}")
+            try:
+                answer = httpx.get(
+                    f"{self.url}/heartbeat", headers={"X-Auth-Token": token}, timeout=2
+                )
+                if answer.status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"the node did not start within {timeout} s; see {self.log}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def sequential_latencies(
+    node: ServedNode, token: str, pools: Pools, requests: int
+) -> tuple[list[float], int]:
+    chance = random.Random(requests)
+    headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
+    samples = []
+    results = 0
+    with httpx.Client(base_url=node.url, headers=headers, timeout=30) as client:
+        for number in range(20):  # warm-up: connection, caches
+            client.post("/match", content=json.dumps(query_json(pools, chance, number)))
+        for number in range(requests):
+            body = json.dumps(query_json(pools, chance, number))
+            started = time.perf_counter()
+            answer = client.post("/match", content=body)
+            samples.append(time.perf_counter() - started)
+            answer.raise_for_status()
+            results += len(answer.json()["results"])
+    return samples, results
+
+
+async def throughput(
+    node: ServedNode, token: str, pools: Pools, concurrency: int, seconds: float
+) -> tuple[int, int, float]:
+    headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    done = 0
+    failed = 0
+    async with httpx.AsyncClient(
+        base_url=node.url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def worker(seed: int) -> None:
+            nonlocal done, failed
+            chance = random.Random(seed)
+            number = 0
+            while time.perf_counter() < deadline:
+                body = json.dumps(query_json(pools, chance, number))
+                number += 1
+                answer = await client.post("/match", content=body)
+                if answer.status_code == 200:
+                    done += 1
+                else:
+                    failed += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(seed) for seed in range(concurrency)))
+        return done, failed, time.perf_counter() - started
+
+
+def bench_served(work: Path, hpo_dir: Path, pools: Pools, size: int, args: Any) -> None:
+    data_dir = work / f"node-{size}"
+    data_dir.mkdir()
+    imported = asyncio.run(fill_store(data_dir, pools, size))
+    with TokenRegistry(data_dir / "mme-node.sqlite3") as registry:
+        token = registry.create("bench-peer", Role.PEER)
+    node = ServedNode(data_dir, hpo_dir)
+    try:
+        startup = node.wait_ready(token)
+        print(
+            f"\n{size:,} patients: imported in {imported:.1f} s; node ready in {startup:.1f} s "
+            f"(index loaded from the store), RSS {resident_mb(node.process.pid):.0f} MB"
+        )
+        samples, results = sequential_latencies(node, token, pools, args.requests)
+        print(
+            f"  sequential /match  {args.requests} requests  {milliseconds(samples)}  "
+            f"({results / args.requests:.1f} results each)"
+        )
+        done, failed, elapsed = asyncio.run(
+            throughput(node, token, pools, args.concurrency, args.seconds)
+        )
+        print(
+            f"  concurrent /match  {args.concurrency} clients, {elapsed:.1f} s: "
+            f"{done / elapsed:,.0f} requests/s ({done} ok, {failed} failed)"
+        )
+    finally:
+        node.stop()
+
+
+def bench_in_process(release: Release, pools: Pools, size: int, queries: int) -> None:
+    """``Matcher.rank`` over ``size`` patients put into the index without a store."""
+    ontology = release.ontology
+    chance = np.random.default_rng(size)
+    started = time.perf_counter()
+    term_indices = ontology.indices_of(pools.terms)
+    lengths = chance.integers(6, 11, size=size)
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = term_indices[chance.integers(0, len(term_indices), size=int(indptr[-1]))]
+    keys = [matrix_key((OWNERS[n % 3], f"P{n:08d}")) for n in range(size)]
+    index = MatchIndex(ontology)
+    index.real.observed = ProfileMatrix.from_csr(ontology, keys, indptr, indices)
+    genes = chance.integers(0, len(pools.genes), size=size)
+    for key, gene in zip(keys, genes, strict=True):
+        index.real.by_gene[pools.genes[gene].hgnc_id].add(key)
+    matcher = Matcher(release, SQLitePatientStore(Path(os.devnull)), ScoringWeights())
+    matcher.index = index
+    built = time.perf_counter() - started
+
+    picks = random.Random(size)
+    timings = []
+    for number in range(queries + 2):
+        query = Patient(
+            id=f"Q{number}",
+            contact=CONTACT,
+            features=tuple(Feature(t) for t in picks.sample(pools.terms, 10)),
+            genomic_features=(
+                GenomicFeature(Gene(id="x", hgnc_id=picks.choice(pools.genes).hgnc_id)),
+            ),
+        )
+        started = time.perf_counter()
+        matcher.rank(query, limit=5)
+        if number >= 2:  # the first two warm caches
+            timings.append(time.perf_counter() - started)
+    print(
+        f"\nin-process Matcher.rank over {size:,} patients (index built in {built:.1f} s): "
+        f"median {statistics.median(timings) * 1e3:.0f} ms, "
+        f"min {min(timings) * 1e3:.0f} ms, max {max(timings) * 1e3:.0f} ms "
+        f"over {queries} queries of 10 terms + 1 gene"
+    )
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return (
+        f"{datetime.date.today()}  {os.cpu_count()} CPUs ({model}), python "
+        f"{platform.python_version()}, numpy {np.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--in-process", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--queries", type=int, default=15, help="in-process queries per size")
+    parser.add_argument("--hpo-dir", type=Path, help="compiled releases to reuse (default: temp)")
+    args = parser.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="match-bench-") as directory:
+        work = Path(directory)
+        hpo_dir = args.hpo_dir or work / "hpo"
+        release = ReleaseLibrary(hpo_dir).active()
+        pools = Pools(terms=annotated_terms(release), genes=gene_pool(GENE_POOL, seed=1))
+        print(
+            f"HPO {release.version}: {len(pools.terms)} annotated phenotype terms, "
+            f"{len(pools.genes)} genes in the pool"
+        )
+        for size in args.sizes:
+            bench_served(work, hpo_dir, pools, size, args)
+        for size in args.in_process:
+            bench_in_process(release, pools, size, args.queries)
+
+
+if __name__ == "__main__":
+    main()
