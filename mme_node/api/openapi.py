@@ -182,6 +182,15 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[PATIENT_ID],
         )
     },
+    "/health": {
+        "get": {
+            "summary": "Liveness, no token: 200 when the node and its store answer, else 503",
+            "responses": {
+                "200": {"description": "the node is up"},
+                "503": {"description": "the store does not answer"},
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This description",

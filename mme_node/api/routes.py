@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from mme_node.api import matches, mme, openapi, patients
+from mme_node.api import health, matches, mme, openapi, patients
 
-ROUTES: list[BaseRoute] = [*mme.ROUTES, *patients.ROUTES, *matches.ROUTES, *openapi.ROUTES]
+ROUTES: list[BaseRoute] = [
+    *health.ROUTES,
+    *mme.ROUTES,
+    *patients.ROUTES,
+    *matches.ROUTES,
+    *openapi.ROUTES,
+]

@@ -164,3 +164,9 @@ def test_delete_then_get_is_404(client: TestClient, tokens: Tokens) -> None:
     assert client.delete("/api/patients/P1", headers=headers).status_code == 204
     assert client.get("/api/patients/P1", headers=headers).status_code == 404
     assert client.delete("/api/patients/P1", headers=headers).status_code == 404
+
+
+def test_health_needs_no_token_and_reveals_no_data(client: TestClient) -> None:
+    answer = client.get("/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}
