@@ -341,8 +341,14 @@ def machine() -> str:
             break
     return (
         f"{datetime.date.today()}  {os.cpu_count()} CPUs ({model}), python "
-        f"{platform.python_version()}, numpy {np.__version__}"
+        f"{platform.python_version()}, numpy {np.__version__}; {load_average()}"
     )
+
+
+def load_average() -> str:
+    """Other processes share the CPUs with the node and the load generator: say how many."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def main() -> None:
@@ -369,6 +375,7 @@ def main() -> None:
             bench_served(work, hpo_dir, pools, size, args)
         for size in args.in_process:
             bench_in_process(release, pools, size, args.queries)
+    print(f"\nat the end: {load_average()}")
 
 
 if __name__ == "__main__":
