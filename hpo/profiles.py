@@ -115,6 +115,18 @@ class ProfileMatrix:
         """The current row of ``key`` (KeyError if absent; may change after :meth:`remove`)."""
         return self._row_of[key]
 
+    def count_in_rows(self, term_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """For each row, how many of its terms ``term_mask`` (indexed by term) marks.
+
+        One pass over the entries, no loop over rows; dead rows count 0.
+        """
+        csr = self.csr
+        running = np.zeros(len(csr.indices) + 1, dtype=np.int64)
+        np.cumsum(term_mask[csr.indices], out=running[1:])
+        counts: npt.NDArray[np.int64] = running[csr.indptr[1:]] - running[csr.indptr[:-1]]
+        counts[~self.live] = 0
+        return counts
+
     def terms(self, key: str) -> tuple[str, ...]:
         """The term ids of the profile stored under ``key`` (KeyError if absent)."""
         row = self._row_of[key]

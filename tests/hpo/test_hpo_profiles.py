@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny_hpo import B, D, E, F, G
+from tiny_hpo import B, D, E, F, G, H
 
 from hpo import ProfileMatrix, Release, UnknownTermError
 
@@ -96,3 +96,27 @@ def test_top_ranks_live_rows_by_score_then_row(tiny_release: Release) -> None:
     scores = np.array([0.5, 0.9, 0.7, 0.7, 0.1])
     assert matrix.top(scores, 3) == [("c", 0.7), ("d", 0.7), ("a", 0.5)]
     assert matrix.top(scores, 10, min_score=0.6) == [("c", 0.7), ("d", 0.7)]
+
+
+def test_count_in_rows_counts_marked_terms_and_ignores_dead_rows(tiny_release: Release) -> None:
+    ontology = tiny_release.ontology
+    matrix = ProfileMatrix.build(ontology, [("p", [D, E, F]), ("q", [F]), ("gone", [D])])
+    matrix.remove("gone")
+    mask = np.zeros(len(ontology), dtype=bool)
+    mask[[ontology.index_of(D), ontology.index_of(F)]] = True
+    counts = matrix.count_in_rows(mask)
+    assert counts[matrix.row("p")] == 2
+    assert counts[matrix.row("q")] == 1
+    assert counts.sum() == 3  # the removed profile's D is not counted
+
+
+def test_term_overlap_is_the_jaccard_index_of_exact_terms(tiny_release: Release) -> None:
+    matrix = ProfileMatrix.build(
+        tiny_release.ontology, [("p", [D, E, F]), ("q", [G]), ("empty", [])]
+    )
+    scores = tiny_release.similarity.term_overlap([D, F, H], matrix)
+    # p: shared {D, F}, union {D, E, F, H} -> 2/4; q: nothing shared (G is below D,
+    # but the overlap ignores the hierarchy); an empty profile scores 0.
+    assert scores[matrix.row("p")] == 0.5
+    assert scores[matrix.row("q")] == 0.0
+    assert scores[matrix.row("empty")] == 0.0
