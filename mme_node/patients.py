@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from mme_node.errors import MMEError
-from mme_node.genes import GeneIndex
+from hpo import HPOError
+from mme_node.errors import InvalidPatient, MMEError
+from mme_node.genes import GeneIndex, GeneLookupError
 from mme_node.history import MatchHistory
 from mme_node.model import Patient, PatientRecord
 from mme_node.normalise import TermResolver, normalise_patient
@@ -56,6 +57,53 @@ class PatientService:
     def normalise(self, patient: Patient) -> tuple[Patient, list[str]]:
         """Primary HPO ids and HGNC genes, as every comparison needs (``InvalidPatient``)."""
         return normalise_patient(patient, self.terms, self.genes)
+
+    def normalise_query(self, patient: Patient) -> tuple[Patient, list[str]]:
+        """Normalise a peer's query, leaving out what this node cannot read.
+
+        A peer on a newer HPO release or gene table sends ids we do not know
+        yet; refusing its whole query would hide every match, so unknown
+        terms and genes are dropped with a warning. Only a query left with
+        nothing to compare is refused (``InvalidPatient``).
+        """
+        warnings: list[str] = []
+        features = []
+        for i, feature in enumerate(patient.features):
+            try:
+                self.terms.resolve(feature.id)
+            except HPOError as error:
+                warnings.append(f"patient.features[{i}].id {feature.id} ignored: {error}")
+                continue
+            features.append(feature)
+        genomic_features = []
+        for i, genomic in enumerate(patient.genomic_features):
+            try:
+                self.genes.resolve(genomic.gene.id)
+            except GeneLookupError as error:
+                warnings.append(f"patient.genomicFeatures[{i}].gene.id ignored: {error.message}")
+                continue
+            genomic_features.append(genomic)
+        if not features and not genomic_features:
+            raise InvalidPatient(
+                "patient: none of its features or genes are known to this node: "
+                + "; ".join(warnings)
+            )
+        usable = patient.replace(
+            features=tuple(features),
+            genomic_features=tuple(genomic_features),
+            age_of_onset=self._known_term(patient.age_of_onset),
+            inheritance_mode=self._known_term(patient.inheritance_mode),
+        )
+        normalised, more_warnings = self.normalise(usable)
+        return normalised, warnings + more_warnings
+
+    def _known_term(self, term_id: str | None) -> str | None:
+        if term_id is None:
+            return None
+        try:
+            return self.terms.resolve(term_id)
+        except HPOError:
+            return None
 
     def prepare(self, patient_json: object) -> Submission:
         """Validate and normalise one MME patient object; raise ``InvalidPatient``."""

@@ -86,7 +86,7 @@ async def match(request: Request) -> Response:
     version = negotiate_version(request)
     body = await read_json(request, node.settings.max_body_bytes, ACCEPTED_REQUEST_TYPES)
     submitted, _warnings = load_match_request(body)
-    query, _warnings = node.patients.normalise(submitted)
+    query, _warnings = node.patients.normalise_query(submitted)
     results = await node.inbound_match(client.name, query)
     return mme_response(match_response(results, node, version), version)
 

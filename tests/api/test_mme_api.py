@@ -214,7 +214,7 @@ def test_wrong_content_type_is_415(client: TestClient, tokens: Tokens) -> None:
     [
         ({"contact": None}, "contact"),
         ({"id": ""}, "patient.id"),
-        ({"features": [{"id": "HP:9999999"}]}, "features[0]"),
+        ({"features": [{"id": "HP:9999999"}], "genomicFeatures": []}, "features[0]"),
         ({"features": [{"id": "not-a-term"}]}, "features[0]"),
         ({"features": [], "genomicFeatures": []}, "features"),
     ],
@@ -404,3 +404,28 @@ def test_metrics_count_real_match_requests_and_results_sent(
     after = metrics(cohort, tokens.peer)
     assert after["numberOfRequestsReceived"] == before["numberOfRequestsReceived"] + 1
     assert after["numberOfPotentialMatchesSent"] == before["numberOfPotentialMatchesSent"] + sent
+
+
+def test_query_terms_and_genes_unknown_here_are_ignored_not_refused(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    # A peer on a newer HPO release or gene table: HP:9999999 and NOTAGENE1 are
+    # unknown here; the rest of its query still finds our patients.
+    peer_query = query(
+        "Q1",
+        AUTISM,
+        "HP:9999999",
+        genomicFeatures=[{"gene": {"id": "NOTAGENE1"}}],
+    )
+    answer = match(cohort, tokens.peer, peer_query)
+    assert answer.status_code == 200, answer.text
+    assert ids(answer)[0] in {"P0", "P1", "P4"}
+
+
+def test_query_with_nothing_known_here_is_422_naming_what_was_ignored(
+    client: TestClient, tokens: Tokens
+) -> None:
+    peer_query = query("Q1", "HP:9999999", genomicFeatures=[])
+    answer = match(client, tokens.peer, peer_query)
+    assert answer.status_code == 422
+    assert "HP:9999999" in answer.json()["message"]
