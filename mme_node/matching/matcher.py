@@ -1,7 +1,9 @@
 """Ranking the stored patients against a query patient, exactly, and explaining the result.
 
 Every patient of the partition (real or test) is scored; nothing is pre-filtered,
-so no candidate can be missed. The vectorised work happens in
+so no candidate can be missed. On a store that retrieves candidates itself
+(Elasticsearch, see :mod:`.retrieval`) only those are scored, by the same
+code. The vectorised work happens in
 :mod:`hpo.similarity` and in the row counts below; Python loops only run over
 query terms and over the few candidates that share a gene, variant or
 disorder with the query.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,12 @@ from hpo._csr import Csr
 from mme_node.errors import NotFound
 from mme_node.matching.explain import explain
 from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_key, patient_key
+from mme_node.matching.retrieval import (
+    DEFAULT_RETRIEVAL_DEPTH,
+    CandidateRetrieval,
+    Candidates,
+    candidate_source,
+)
 from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
 from mme_node.model import MatchResult, Patient, PatientRecord
 from mme_node.stores.base import PatientStore
@@ -46,12 +54,25 @@ class Matcher:
     calls it after every acknowledged write, so the index always holds what
     the store holds. Ranking runs in a worker thread; a lock keeps writes from
     changing the index while a query is being scored.
+
+    When the store is a :class:`~mme_node.stores.base.CandidateSource`, the
+    index stays empty: each match scores the ``retrieval_depth`` best
+    candidates per search the store returns, and writes need no index update.
     """
 
-    def __init__(self, release: Release, store: PatientStore, weights: ScoringWeights) -> None:
+    def __init__(
+        self,
+        release: Release,
+        store: PatientStore,
+        weights: ScoringWeights,
+        *,
+        retrieval_depth: int = DEFAULT_RETRIEVAL_DEPTH,
+    ) -> None:
         self.release = release
         self.store = store
         self.weights = weights
+        source = candidate_source(store)
+        self.retrieval = None if source is None else CandidateRetrieval(source, retrieval_depth)
         self.index = MatchIndex(release.ontology)
         self._lock = threading.Lock()
         self._reloads: list[list[IndexChange]] = []
@@ -62,7 +83,10 @@ class Matcher:
         The store's scan is not a snapshot: a write acknowledged while it runs
         may be missed (a replaced or deleted patient already read), so such
         writes are replayed on the new index before it replaces the old one.
+        A store that retrieves candidates is only counted: nothing is loaded.
         """
+        if self.retrieval is not None:
+            return await self.store.count()
         fresh = MatchIndex(self.release.ontology)
         missed: list[IndexChange] = []
         with self._lock:
@@ -86,6 +110,8 @@ class Matcher:
         self._apply(lambda index: index.remove((owner, patient_id)))
 
     def _apply(self, change: IndexChange) -> None:
+        if self.retrieval is not None:
+            return  # the store is searched on every match: nothing in memory to update
         with self._lock:
             change(self.index)
             for missed in self._reloads:
@@ -110,8 +136,7 @@ class Matcher:
         a query never matches a patient with its own id and contact either
         (a peer echoing one of our patients back).
         """
-        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude)
-        records = await asyncio.gather(*(self._stored(candidate.key) for candidate in ranked))
+        ranked, records = await self._ranked_records(query, limit, min_score, exclude)
         results = []
         for candidate, record in zip(ranked, records, strict=True):
             if record is None:
@@ -130,6 +155,18 @@ class Matcher:
             )
         return results
 
+    async def _ranked_records(
+        self, query: Patient, limit: int, min_score: float, exclude: PatientKey | None
+    ) -> tuple[list[RankedCandidate], Sequence[PatientRecord | None]]:
+        """The best candidates and their records (None for one deleted meanwhile)."""
+        if self.retrieval is not None:
+            retrieved = await self.retrieval.records(query, limit)
+            return await run_in_threadpool(
+                self.rank_retrieved, retrieved, query, limit, min_score, exclude
+            )
+        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude)
+        return ranked, await asyncio.gather(*(self._stored(c.key) for c in ranked))
+
     async def _stored(self, key: PatientKey) -> PatientRecord | None:
         try:
             return await self.store.get(*key)
@@ -147,6 +184,20 @@ class Matcher:
         with self._lock:
             partition = self.index.partition(query.test)
             return self._rank(partition, query, limit, min_score, exclude)
+
+    def rank_retrieved(
+        self,
+        records: Iterable[PatientRecord],
+        query: Patient,
+        limit: int,
+        min_score: float = 0.0,
+        exclude: PatientKey | None = None,
+    ) -> tuple[list[RankedCandidate], list[PatientRecord]]:
+        """:meth:`rank` over ``records`` only (a store's candidates), with the records ranked."""
+        candidates = Candidates.of(self.release.ontology, records)
+        partition = candidates.index.partition(query.test)
+        ranked = self._rank(partition, query, limit, min_score, exclude)
+        return ranked, [candidates.records[candidate.key] for candidate in ranked]
 
     def _rank(
         self,
@@ -169,9 +220,7 @@ class Matcher:
         )
         phenotype = np.zeros(rows)
         if observed and rows:
-            phenotype = self.release.similarity.score_profiles(
-                observed, matrix, self.weights.method, normalized=True
-            )
+            phenotype = self._phenotype(observed, matrix)
             conflicts = self._conflicts(partition, observed, excluded)
             if conflicts is not None:
                 phenotype *= np.power(self.weights.exclusion_penalty, conflicts)
@@ -194,6 +243,17 @@ class Matcher:
             )
             for position, ((key, value), row) in enumerate(zip(best, chosen, strict=True))
         ]
+
+    def _phenotype(self, observed: list[str], matrix: ProfileMatrix) -> Scores:
+        """Semantic similarity blended with exact-term overlap (see :mod:`.scoring`)."""
+        similarity = self.release.similarity
+        semantic = similarity.score_profiles(observed, matrix, self.weights.method, normalized=True)
+        share = self.weights.exact_terms
+        if share == 0:
+            return semantic
+        overlap = similarity.term_overlap(observed, matrix)
+        blended: Scores = (1 - share) * semantic + share * overlap
+        return blended
 
     def _conflicts(
         self, partition: Partition, observed: list[str], excluded: list[str]

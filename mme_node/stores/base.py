@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from mme_node.model import PatientRecord
+from mme_node.model import Patient, PatientRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +109,20 @@ class PatientStore(Protocol):
     async def count(self) -> int: ...
 
     async def health(self) -> StoreHealth: ...
+
+
+@runtime_checkable
+class CandidateSource(Protocol):
+    """A store that narrows a match down to a few candidates by itself (Elasticsearch).
+
+    The matcher then keeps no patient in memory: it asks for candidates on
+    every match and scores only those, exactly. A store without this method
+    (SQLite) is matched from the in-memory index of every patient.
+    """
+
+    async def candidates(self, patient: Patient, limit: int, *, test: bool) -> list[PatientRecord]:
+        """Stored patients worth scoring against ``patient``, at most ``limit`` per search kind.
+
+        Only test patients when ``test``, only real patients otherwise; no repeats.
+        """
+        ...
