@@ -70,7 +70,7 @@ ELASTICSEARCH_SKIP_REASON = "ELASTICSEARCH_URL not set: Elasticsearch recall tes
 
 @dataclass(frozen=True)
 class Disease:
-    """A synthetic disease: a pool of related terms from two or three organ systems, a gene."""
+    """A synthetic disease: terms of one to three organ systems, a gene and its variants."""
 
     terms: tuple[str, ...]
     gene: Gene
