@@ -92,7 +92,12 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
     store = open_store(settings, release)
     await store.open()
-    matcher = Matcher(release, store, ScoringWeights.from_settings(settings))
+    matcher = Matcher(
+        release,
+        store,
+        ScoringWeights.from_settings(settings),
+        retrieval_depth=settings.match_retrieval_depth,
+    )
     history = MatchHistory(settings.database_path)
     patients = PatientService(
         store=store,

@@ -40,6 +40,7 @@ class Settings:
     terms: str = ""
     demo: bool = False
     production: bool = False
+    access_log: bool = False
     public_url: str = ""
     smtp_host: str = ""
     smtp_port: int = 25
@@ -52,7 +53,9 @@ class Settings:
     weight_gene: float = 1.0
     weight_variant: float = 0.25
     weight_disorder: float = 0.25
-    exclusion_penalty: float = 0.9
+    exclusion_penalty: float = 0.99
+    weight_exact_terms: float = 0.5
+    match_retrieval_depth: int = 500
     hpo_dir_override: Path | None = None
 
     @property

@@ -6,9 +6,10 @@ has: phenotype (if it has observed terms), gene (if it has genes), variant
 lies in [0, 1], so the score does too, and a query that only has phenotypes
 is ranked by phenotype alone. A candidate that lacks a part scores 0 on it.
 
-The phenotype part is the normalised semantic similarity of the observed
-terms (``method``), multiplied by ``exclusion_penalty`` once for every
-contradiction: a query term the candidate explicitly excludes (or excludes
+The phenotype part blends the normalised semantic similarity of the
+observed terms (``method``) with the Jaccard overlap of the exact terms,
+``(1 - exact_terms) * semantic + exact_terms * overlap``, multiplied by
+``exclusion_penalty`` once for every contradiction: a query term the candidate explicitly excludes (or excludes
 an ancestor of), or a candidate term the query excludes (or excludes an
 ancestor of).
 """
@@ -36,7 +37,8 @@ class ScoringWeights:
     gene: float = 1.0
     variant: float = 0.25
     disorder: float = 0.25
-    exclusion_penalty: float = 0.9
+    exclusion_penalty: float = 0.99
+    exact_terms: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringWeights:
@@ -52,11 +54,14 @@ class ScoringWeights:
             variant=settings.weight_variant,
             disorder=settings.weight_disorder,
             exclusion_penalty=settings.exclusion_penalty,
+            exact_terms=settings.weight_exact_terms,
         )
         if min(weights.phenotype, weights.gene, weights.variant, weights.disorder) < 0:
             raise MMEError("match weights must not be negative")
         if not 0 <= weights.exclusion_penalty <= 1:
             raise MMEError("setting exclusion_penalty must lie between 0 and 1")
+        if not 0 <= weights.exact_terms <= 1:
+            raise MMEError("setting weight_exact_terms must lie between 0 and 1")
         return weights
 
 

@@ -55,9 +55,12 @@ def naive_score(release: Release, weights: ScoringWeights, query: Patient, other
     """The combined score of one candidate, written out plainly from the scoring rules."""
     phenotype = 0.0
     if other.observed_terms:
-        phenotype = release.similarity.profile_similarity(
+        semantic = release.similarity.profile_similarity(
             query.observed_terms, other.observed_terms, weights.method, normalized=True
         ).score
+        mine, theirs = set(query.observed_terms), set(other.observed_terms)
+        overlap = len(mine & theirs) / len(mine | theirs)
+        phenotype = (1 - weights.exact_terms) * semantic + weights.exact_terms * overlap
     phenotype *= weights.exclusion_penalty ** contradictions(release, query, other)
     parts = []
     if query.observed_terms:
