@@ -9,9 +9,9 @@ is ranked by phenotype alone. A candidate that lacks a part scores 0 on it.
 The phenotype part blends the normalised semantic similarity of the
 observed terms (``method``) with the Jaccard overlap of the exact terms,
 ``(1 - exact_terms) * semantic + exact_terms * overlap``, multiplied by
-``exclusion_penalty`` once for every contradiction: a query term the candidate explicitly excludes (or excludes
-an ancestor of), or a candidate term the query excludes (or excludes an
-ancestor of).
+``exclusion_penalty`` once for every contradiction: a query term the
+candidate explicitly excludes (or excludes an ancestor of), or a candidate
+term the query excludes (or excludes an ancestor of).
 """
 
 from __future__ import annotations
