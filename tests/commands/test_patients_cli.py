@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from mme_node.importing import MISSING_CONTACT
 from mme_node.model import PatientRecord
 from mme_node.stores.sqlite import SQLitePatientStore
 
-BENCHMARK = Path("/work/shared/mme/benchmark_patients.json")
+BENCHMARK = Path(str(resources.files("mme_node") / "data" / "benchmark_patients.json"))
 CONTACT_FLAGS = ("--contact-name", "Genetics team", "--contact-href", "mailto:gen@example.org")
 
 
