@@ -52,8 +52,13 @@ class Node:
         return await self.matches.inbound(peer, query)
 
     async def metrics(self) -> dict[str, Any]:
-        """The MME metrics: aggregate counts of real (non-test) patients and matches."""
-        counts = self.matcher.index.counts()
+        """The MME metrics: aggregate counts of real (non-test) patients and matches.
+
+        Patient counts come from the in-memory match index; a store that
+        retrieves candidates itself (Elasticsearch) keeps no such index, so
+        there only the match counts are reported (every metric is optional).
+        """
+        counts = self.matcher.index.counts() if self.matcher.retrieval is None else {}
         history = await self.history.counts()
         return counts | {
             "numberOfRequestsReceived": history.requests_received,
