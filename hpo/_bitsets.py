@@ -14,17 +14,20 @@ a profile's terms yields, in one pass over the profile matrix, the set
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
-from hpo._csr import Indices
+from hpo._csr import Indices, expand
 from hpo.ontology import Ontology
 
 Bits = npt.NDArray[np.uint64]
 Floats = npt.NDArray[np.float64]
 
 WORD = 64
-_LOW_HALF = np.uint64(0xFFFFFFFF)
+_ONE = np.uint64(1)
+_EXPONENT_BIAS = 1023
 _BYTE_VALUES = np.arange(256, dtype=np.uint64)
 
 
@@ -35,19 +38,28 @@ class TrackedBits:
         self.terms = tracked[np.lexsort((tracked, ic[tracked]))]
         self.words = max(1, -(-len(self.terms) // WORD))
         self._position = {int(term): bit for bit, term in enumerate(self.terms)}
-        self.term_bits = np.zeros((self.words, len(ontology)), dtype=np.uint64)
-        for bit, term in enumerate(self.terms):
-            descendants = ontology.descendants(int(term))
-            self.term_bits[bit // WORD, descendants] |= np.uint64(1 << (bit % WORD))
-        padded = np.zeros(self.words * WORD)
-        padded[: len(self.terms)] = ic[self.terms]
-        # One row per word; the extra last column (index -1) is the IC of "no bit set".
-        self._bit_ic = np.zeros((self.words, WORD + 1))
-        self._bit_ic[:, :WORD] = padded.reshape(self.words, WORD)
-        # IC sums of every byte value at every byte position, for weighted popcounts.
-        byte_bits = (_BYTE_VALUES[:, None] >> np.arange(8, dtype=np.uint64)) & np.uint64(1)
-        per_byte = padded.reshape(self.words, WORD // 8, 8)
-        self._byte_ic = np.einsum("bk,wjk->wjb", byte_bits.astype(np.float64), per_byte)
+        # Each (descendant, tracked term) pair adds a distinct bit, so adding ORs, in one call.
+        bit, descendant = expand(ontology.descendant_closure, self.terms)
+        flat = np.zeros(self.words * len(ontology), dtype=np.uint64)
+        word, within = np.divmod(bit, WORD)
+        np.add.at(flat, word * len(ontology) + descendant, _ONE << within.astype(np.uint64))
+        self.term_bits = flat.reshape(self.words, len(ontology))
+        self._padded_ic = np.zeros(self.words * WORD)
+        self._padded_ic[: len(self.terms)] = ic[self.terms]
+        # Indexed by the float64 exponent field of a highest bit (see _highest_bit_exponent):
+        # bit k at _EXPONENT_BIAS + k, and 0 ("no bit set") at 0.
+        self._exponent_ic = np.zeros((self.words, _EXPONENT_BIAS + WORD))
+        self._exponent_ic[:, _EXPONENT_BIAS:] = self._padded_ic.reshape(self.words, WORD)
+
+    @functools.cached_property
+    def _byte_ic(self) -> npt.NDArray[np.float64]:
+        """IC sums of every byte value at every byte position, for weighted popcounts."""
+        byte_bits = (_BYTE_VALUES[:, None] >> np.arange(8, dtype=np.uint64)) & _ONE
+        per_byte = self._padded_ic.reshape(self.words, WORD // 8, 8)
+        table: npt.NDArray[np.float64] = np.einsum(
+            "bk,wjk->wjb", byte_bits.astype(np.float64), per_byte
+        )
+        return table
 
     def mask(self, terms: Indices) -> Bits:
         """The bitset (one value per word) of those ``terms`` that are tracked."""
@@ -76,7 +88,7 @@ class TrackedBits:
             if mask is not None and not mask[word]:
                 continue
             values = bits[word] if mask is None else bits[word] & mask[word]
-            np.maximum(best, self._bit_ic[word][_highest_bit(values)], out=best)
+            np.maximum(best, self._exponent_ic[word][_highest_bit_exponent(values)], out=best)
         return best
 
     def weight(self, bits: Bits) -> Floats:
@@ -90,10 +102,13 @@ class TrackedBits:
         return total
 
 
-def _highest_bit(values: Bits) -> npt.NDArray[np.int64]:
-    """Index of the highest set bit of each value, -1 for 0 (exact, via float exponents)."""
-    # Each 32-bit half converts to float64 exactly, so frexp's exponent is exact.
-    high = np.frexp((values >> np.uint64(32)).astype(np.float64))[1]
-    low = np.frexp((values & _LOW_HALF).astype(np.float64))[1]
-    result: npt.NDArray[np.int64] = np.where(high > 0, high + 31, low - 1).astype(np.int64)
-    return result
+def _highest_bit_exponent(values: Bits) -> npt.NDArray[np.int64]:
+    """The float64 exponent field of each value's highest bit: bias + k for bit k, 0 for 0.
+
+    Clearing the bit below every set bit keeps the highest bit ``k`` and leaves
+    the value below ``1.5 * 2**k``, so the conversion to float64 cannot round
+    it up to ``2**(k + 1)``: the exponent is exact.
+    """
+    cleared = values & ~(values >> _ONE)
+    exponents: npt.NDArray[np.int64] = cleared.astype(np.float64).view(np.int64) >> 52
+    return exponents
