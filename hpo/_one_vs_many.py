@@ -103,17 +103,21 @@ def shared_closure_weights(
     return shared
 
 
-def closure_weights(ontology: Ontology, ic: Scores, profiles: Csr, first_row: int) -> Scores:
-    """IC sum over the distinct ancestors of each row from ``first_row`` on.
+def rows_from(profiles: Csr, first_row: int) -> Csr:
+    """The rows from ``first_row`` on, as a :class:`Csr` of their own (views)."""
+    start = profiles.indptr[first_row]
+    return Csr(profiles.indptr[first_row:] - start, profiles.indices[int(start) :])
+
+
+def closure_weights(ontology: Ontology, ic: Scores, profiles: Csr) -> Scores:
+    """IC sum over the distinct ancestors of each row.
 
     Sorts every row's expanded ancestors, so it is the slow part of simGIC
     (seconds per million rows); callers cache it.
     """
     terms = len(ontology)
-    start = profiles.indptr[first_row]
-    tail = Csr(profiles.indptr[first_row:] - start, profiles.indices[int(start) :])
-    weights = np.zeros(tail.rows)
-    for chunk in _chunks(tail):
+    weights = np.zeros(profiles.rows)
+    for chunk in _chunks(profiles):
         local = np.repeat(np.arange(len(chunk.rows), dtype=np.int64), chunk.lengths)
         owner, ancestor = expand(ontology.ancestor_closure, chunk.entries)
         cells = np.sort(local[owner] * terms + ancestor)

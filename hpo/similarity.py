@@ -28,7 +28,7 @@ measures already lie in ``[0, 1]`` and are returned unchanged.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hpo import _one_vs_many
-from hpo._csr import Indices, expand
+from hpo._csr import Csr, Indices, expand
 from hpo.information import InformationContent
 from hpo.ontology import Ontology
 from hpo.profiles import ProfileMatrix, profile_indices
@@ -83,9 +83,8 @@ class SimilarityEngine:
             raise ValueError("information content and ontology have different term counts")
         self.ontology = ontology
         self.ic = information_content.values
-        self._closure_cache: weakref.WeakKeyDictionary[ProfileMatrix, tuple[int, Scores]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._closure_cache: _RowCache = weakref.WeakKeyDictionary()
+        self._mean_ic_cache: _RowCache = weakref.WeakKeyDictionary()
 
     def most_informative_common_ancestor(self, a: str, b: str) -> tuple[str, float]:
         """The common ancestor of highest IC and that IC (ties: lowest term id)."""
@@ -146,7 +145,7 @@ class SimilarityEngine:
         wanted = profile_indices(self.ontology, query)
         scores = self._scores(wanted, matrix, method).score
         if normalized and method is Method.RESNIK and len(wanted):
-            own = _one_vs_many.row_means(self.ic, matrix.csr)
+            own = self._mean_ic(matrix)
             bound = (float(self.ic[wanted].mean()) + own) / 2
             np.divide(scores, bound, out=scores, where=bound > 0)
             scores[bound <= 0] = 0.0
@@ -262,12 +261,36 @@ class SimilarityEngine:
         return closure[self.ic[closure] > 0]
 
     def _closure_weights(self, matrix: ProfileMatrix) -> Scores:
-        """IC sum of each row's ancestor closure; cached, extended as rows are appended."""
-        generation, weights = self._closure_cache.get(matrix, (-1, np.zeros(0)))
-        if generation != matrix.generation:
-            weights = np.zeros(0)
-        if len(weights) < matrix.rows:
-            extra = _one_vs_many.closure_weights(self.ontology, self.ic, matrix.csr, len(weights))
-            weights = np.concatenate([weights, extra])
-            self._closure_cache[matrix] = (matrix.generation, weights)
-        return weights[: matrix.rows]
+        """IC sum of each row's ancestor closure (see :func:`_per_row`)."""
+        return _per_row(
+            self._closure_cache,
+            matrix,
+            lambda rows: _one_vs_many.closure_weights(self.ontology, self.ic, rows),
+        )
+
+    def _mean_ic(self, matrix: ProfileMatrix) -> Scores:
+        """Mean IC of each row's terms, its Resnik self-similarity (see :func:`_per_row`)."""
+        return _per_row(
+            self._mean_ic_cache, matrix, lambda rows: _one_vs_many.row_means(self.ic, rows)
+        )
+
+
+_RowCache = weakref.WeakKeyDictionary[ProfileMatrix, tuple[int, Scores]]
+"""Per matrix: its generation and one value per row, as computed then."""
+
+
+def _per_row(cache: _RowCache, matrix: ProfileMatrix, compute: Callable[[Csr], Scores]) -> Scores:
+    """``compute`` of every row of ``matrix``, cached: the same for every query.
+
+    Rows only change by appending (a replaced profile is a new row) until the
+    matrix is compacted, which bumps its generation; so only appended rows
+    are computed, and everything again after a compaction.
+    """
+    generation, values = cache.get(matrix, (-1, np.zeros(0)))
+    if generation != matrix.generation:
+        values = np.zeros(0)
+    if len(values) < matrix.rows:
+        extra = compute(_one_vs_many.rows_from(matrix.csr, len(values)))
+        values = np.concatenate([values, extra])
+        cache[matrix] = (matrix.generation, values)
+    return values[: matrix.rows]
