@@ -28,6 +28,8 @@ Floats = npt.NDArray[np.float64]
 WORD = 64
 _ONE = np.uint64(1)
 _EXPONENT_BIAS = 1023
+_FRACTION_BITS = 52
+"""float64 stores 52 bits after the leading one: 53 significant bits."""
 _BYTE_VALUES = np.arange(256, dtype=np.uint64)
 
 
@@ -87,8 +89,12 @@ class TrackedBits:
         for word in range(self.words):
             if mask is not None and not mask[word]:
                 continue
-            values = bits[word] if mask is None else bits[word] & mask[word]
-            np.maximum(best, self._exponent_ic[word][_highest_bit_exponent(values)], out=best)
+            if mask is None:
+                exponents = _highest_bit_exponent(bits[word], few_bits=False)
+            else:
+                few_bits = int(np.bitwise_count(mask[word])) <= _FRACTION_BITS
+                exponents = _highest_bit_exponent(bits[word] & mask[word], few_bits)
+            np.maximum(best, self._exponent_ic[word][exponents], out=best)
         return best
 
     def weight(self, bits: Bits) -> Floats:
@@ -102,13 +108,17 @@ class TrackedBits:
         return total
 
 
-def _highest_bit_exponent(values: Bits) -> npt.NDArray[np.int64]:
+def _highest_bit_exponent(values: Bits, few_bits: bool) -> npt.NDArray[np.int64]:
     """The float64 exponent field of each value's highest bit: bias + k for bit k, 0 for 0.
 
-    Clearing the bit below every set bit keeps the highest bit ``k`` and leaves
-    the value below ``1.5 * 2**k``, so the conversion to float64 cannot round
-    it up to ``2**(k + 1)``: the exponent is exact.
+    Converting to float64 rounds to 53 significant bits, which moves the
+    exponent up only when the 53 bits from the highest one down are all set.
+    With ``few_bits`` no value has more than 52 set bits, so the conversion is
+    exact enough as it is; otherwise clearing the bit below every set bit
+    keeps the highest bit ``k`` and leaves the value below ``1.5 * 2**k``,
+    which cannot round up to ``2**(k + 1)``.
     """
-    cleared = values & ~(values >> _ONE)
-    exponents: npt.NDArray[np.int64] = cleared.astype(np.float64).view(np.int64) >> 52
+    if not few_bits:
+        values = values & ~(values >> _ONE)
+    exponents: npt.NDArray[np.int64] = values.astype(np.float64).view(np.int64) >> _FRACTION_BITS
     return exponents
