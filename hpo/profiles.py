@@ -118,12 +118,13 @@ class ProfileMatrix:
     def count_in_rows(self, term_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         """For each row, how many of its terms ``term_mask`` (indexed by term) marks.
 
-        One pass over the entries, no loop over rows; dead rows count 0.
+        One pass over the entries, no loop over rows; dead rows count 0. The
+        marked entries are usually few, so only they are located in their rows.
         """
         csr = self.csr
-        running = np.zeros(len(csr.indices) + 1, dtype=np.int64)
-        np.cumsum(term_mask[csr.indices], out=running[1:])
-        counts: npt.NDArray[np.int64] = running[csr.indptr[1:]] - running[csr.indptr[:-1]]
+        marked = np.flatnonzero(term_mask[csr.indices])
+        owners = np.searchsorted(csr.indptr, marked, side="right") - 1
+        counts = np.bincount(owners, minlength=self._rows)
         counts[~self.live] = 0
         return counts
 
