@@ -19,7 +19,7 @@ import functools
 import numpy as np
 import numpy.typing as npt
 
-from hpo._csr import Indices, expand
+from hpo._csr import Indices
 from hpo.ontology import Ontology
 
 Bits = npt.NDArray[np.uint64]
@@ -40,12 +40,7 @@ class TrackedBits:
         self.terms = tracked[np.lexsort((tracked, ic[tracked]))]
         self.words = max(1, -(-len(self.terms) // WORD))
         self._position = {int(term): bit for bit, term in enumerate(self.terms)}
-        # Each (descendant, tracked term) pair adds a distinct bit, so adding ORs, in one call.
-        bit, descendant = expand(ontology.descendant_closure, self.terms)
-        flat = np.zeros(self.words * len(ontology), dtype=np.uint64)
-        word, within = np.divmod(bit, WORD)
-        np.add.at(flat, word * len(ontology) + descendant, _ONE << within.astype(np.uint64))
-        self.term_bits = flat.reshape(self.words, len(ontology))
+        self.term_bits = _descendant_bits(ontology, self.terms, self.words)
         self._padded_ic = np.zeros(self.words * WORD)
         self._padded_ic[: len(self.terms)] = ic[self.terms]
         # Indexed by the float64 exponent field of a highest bit (see _highest_bit_exponent):
@@ -106,6 +101,28 @@ class TrackedBits:
             for position in range(8):
                 total += self._byte_ic[word, position][as_bytes[:, position]]
         return total
+
+
+def _descendant_bits(ontology: Ontology, terms: Indices, words: int) -> Bits:
+    """``(words, len(ontology))``: for every term, the bits of those of ``terms`` above it.
+
+    Bit ``b`` stands for ``terms[b]``. Each (descendant, term) pair adds a
+    distinct bit, so adding is OR-ing, in one call per word.
+    """
+    closure = ontology.descendant_closure
+    starts = closure.indptr[terms].tolist()
+    stops = closure.indptr[terms + 1].tolist()
+    bits = np.zeros((words, len(ontology)), dtype=np.uint64)
+    for word in range(words):
+        first, last = word * WORD, min((word + 1) * WORD, len(terms))
+        if first == last:
+            continue
+        spans = zip(starts[first:last], stops[first:last], strict=True)
+        descendants = np.concatenate([closure.indices[start:stop] for start, stop in spans])
+        sizes = np.subtract(stops[first:last], starts[first:last])
+        values = np.repeat(_ONE << np.arange(last - first, dtype=np.uint64), sizes)
+        np.add.at(bits[word], descendants, values)
+    return bits
 
 
 def _highest_bit_exponent(values: Bits, few_bits: bool) -> npt.NDArray[np.int64]:
