@@ -429,3 +429,19 @@ def test_query_with_nothing_known_here_is_422_naming_what_was_ignored(
     answer = match(client, tokens.peer, peer_query)
     assert answer.status_code == 422
     assert "HP:9999999" in answer.json()["message"]
+
+
+def test_a_replaced_patient_is_answered_as_it_is_now(client: TestClient, tokens: Tokens) -> None:
+    submit(client, tokens.submitter, stored("P1", AUTISM, label="first label"))
+    assert match(client, tokens.peer, query()).json()["results"][0]["patient"]["label"] == (
+        "first label"
+    )
+    replaced = client.post(
+        "/api/patients",
+        json={"patient": stored("P1", AUTISM, label="second label")},
+        headers={"X-Auth-Token": tokens.submitter},
+    )
+    assert replaced.status_code == 200
+    assert match(client, tokens.peer, query()).json()["results"][0]["patient"]["label"] == (
+        "second label"
+    )
