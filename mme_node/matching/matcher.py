@@ -21,7 +21,6 @@ import numpy.typing as npt
 from starlette.concurrency import run_in_threadpool
 
 from hpo import ProfileMatrix, Release
-from hpo._csr import Csr
 from mme_node.errors import NotFound
 from mme_node.matching.explain import explain
 from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_key, patient_key
@@ -271,14 +270,14 @@ class Matcher:
         if excluded:
             # The candidate observes a term the query excludes, or a term below one.
             excluded_below = _term_mask(len(ontology), (ontology.descendants(t) for t in excluded))
-            conflicts += _row_counts(matrix.csr, excluded_below)
+            conflicts += matrix.count_in_rows(excluded_below)
         if partition.excluded.rows:
             # Query terms the candidate excludes, directly or through an ancestor: each counts
             # once, however many of its ancestors the candidate excludes.
             counts = np.zeros(partition.excluded.rows, dtype=np.int64)
             for term in observed:
                 above = _term_mask(len(ontology), [ontology.ancestors(term)])
-                counts += _row_counts(partition.excluded.csr, above) > 0
+                counts += partition.excluded.count_in_rows(above) > 0
             for row in np.flatnonzero(counts):
                 key = partition.excluded.key(int(row))
                 if key is not None:
@@ -319,14 +318,6 @@ def _term_mask(terms: int, rows: Iterable[npt.NDArray[np.int32]]) -> npt.NDArray
     for row in rows:
         mask[row] = True
     return mask
-
-
-def _row_counts(csr: Csr, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """How many entries of each CSR row fall in ``mask``."""
-    running = np.zeros(len(csr.indices) + 1, dtype=np.int64)
-    np.cumsum(mask[csr.indices], out=running[1:])
-    counts: npt.NDArray[np.int64] = running[csr.indptr[1:]] - running[csr.indptr[:-1]]
-    return counts
 
 
 def _membership(
