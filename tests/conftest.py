@@ -9,6 +9,7 @@ import pytest
 
 from hpo import Release, ReleaseLibrary
 from mme_node.settings import Settings, load_settings
+from tests.federation.mail_sink import MailSink
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,19 @@ def node_settings(tmp_path: Path, shared_hpo_dir: Path) -> Iterator[Settings]:
     yield load_settings(environ={}).replace(
         data_dir=tmp_path / "node-data", hpo_dir_override=shared_hpo_dir
     )
+
+
+@pytest.fixture(scope="session")
+def mail_server() -> Iterator[MailSink]:
+    """One real SMTP server on 127.0.0.1 for every notification test of the run."""
+    server = MailSink()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail(mail_server: MailSink) -> MailSink:
+    """The SMTP server, emptied of earlier tests' messages."""
+    mail_server.clear()
+    return mail_server

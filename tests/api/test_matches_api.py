@@ -28,25 +28,11 @@ MME_JSON = "application/vnd.ga4gh.matchmaker.v1.0+json"
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[MailSink]:
-    server = MailSink()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def fault_server() -> Iterator[FaultPeerServer]:
     server = FaultPeerServer()
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def mail(sink: MailSink) -> MailSink:
-    sink.clear()
-    return sink
 
 
 @pytest.fixture

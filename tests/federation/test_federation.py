@@ -99,16 +99,8 @@ class Federation:
 
 
 @pytest.fixture(scope="module")
-def mail() -> Iterator[MailSink]:
-    sink = MailSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture(scope="module")
 def federation(
-    tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path, mail: MailSink
+    tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path, mail_server: MailSink
 ) -> Iterator[Federation]:
     root = tmp_path_factory.mktemp("federation")
     a, b = (
@@ -118,7 +110,7 @@ def federation(
             shared_hpo_dir,
             {
                 "MME_SMTP_HOST": "127.0.0.1",
-                "MME_SMTP_PORT": str(mail.port),
+                "MME_SMTP_PORT": str(mail_server.port),
                 "MME_SMTP_FROM": f"mme@{name}.example.org",
                 "MME_PUBLIC_URL": f"https://{name}.example.org",
             },
@@ -179,7 +171,7 @@ class Exchange:
 
 
 @pytest.fixture(scope="module")
-def exchange(federation: Federation, mail: MailSink) -> Exchange:
+def exchange(federation: Federation, mail_server: MailSink) -> Exchange:
     """Every match of the scenario, once, in order: test pairs, then the real pair twice."""
     a, b = federation.submitter_a(), federation.submitter_b()
     steps: list[tuple[str, httpx.Client, str, dict[str, Any]]] = [
@@ -190,11 +182,11 @@ def exchange(federation: Federation, mail: MailSink) -> Exchange:
         ("real B->A", b, "B-real-SNRPB", {}),
     ]
     recorded = Exchange()
-    mail.clear()
+    mail_server.clear()
     for step, client, patient_id, body in steps:
-        before = len(mail.messages)
+        before = len(mail_server.messages)
         recorded.answers[step] = match_externally(client, patient_id, **body)
-        recorded.emails[step] = mail.messages[before:]
+        recorded.emails[step] = mail_server.messages[before:]
     return recorded
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,20 +11,6 @@ from mme_node.model import Contact, Feature, Patient
 from mme_node.notifications import NewMatch, Notifier, contact_address
 from mme_node.settings import Settings
 from tests.federation.mail_sink import MailSink, body_of, free_port
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[MailSink]:
-    server = MailSink()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mail(sink: MailSink) -> MailSink:
-    sink.clear()
-    return sink
 
 
 @pytest.fixture
