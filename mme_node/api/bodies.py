@@ -55,6 +55,10 @@ async def read_json(request: Request, max_bytes: int, accepted: Collection[str])
     body = await read_body(request, max_bytes)
     if not body.strip():
         raise InvalidRequest("request body is empty; a JSON object was expected")
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> object:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node.api.auth import authenticate
-from mme_node.api.bodies import read_json
+from mme_node.api.bodies import check_media_type, parse_json, read_body
 from mme_node.api.patients import JSON_MEDIA_TYPES
 from mme_node.errors import InvalidRequest
 from mme_node.history import RecordedMatch, RecordedResult
@@ -133,10 +133,15 @@ async def match_history(request: Request) -> Response:
 
 
 async def _peer_names(request: Request, node: Node) -> list[str] | None:
-    """The optional ``{"peers": [...]}`` body; no body means every enabled peer."""
-    if not await request.body():
+    """The optional ``{"peers": [...]}`` body; no body means every enabled peer.
+
+    Read under the same size cap as every other body before anything else.
+    """
+    raw = await read_body(request, node.settings.max_body_bytes)
+    if not raw.strip():
         return None
-    body = await read_json(request, node.settings.max_body_bytes, JSON_MEDIA_TYPES)
+    check_media_type(request, JSON_MEDIA_TYPES)
+    body = parse_json(raw)
     peers = body.get("peers") if isinstance(body, dict) else None
     if peers is None:
         return None

@@ -294,6 +294,32 @@ def test_external_match_refuses_a_bad_peer_list_and_asks_nobody(
     assert history(client, tokens, "P1") == []
 
 
+def test_external_match_body_over_the_limit_is_413_and_asks_nobody(
+    client: TestClient,
+    tokens: Tokens,
+    two_similar: None,
+    registry: PeerRegistry,
+    fault_server: FaultPeerServer,
+) -> None:
+    registry.add(fault_server.peer("record/too-large-on", name="on"))
+    answer = match_externally(client, tokens, "P1", {"peers": ["on"] * 300_000})
+    assert answer.status_code == 413
+    assert "limit" in answer.json()["message"]
+    assert fault_server.state.requests["too-large-on"] == 0
+    assert history(client, tokens, "P1") == []
+
+
+def test_external_match_body_of_another_type_is_415(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    answer = client.post(
+        "/api/patients/P1/match/external",
+        content=b"peers=on",
+        headers={**submitter(tokens), "Content-Type": "text/plain"},
+    )
+    assert answer.status_code == 415
+
+
 # ---------------------------------------------------------------- inbound matches
 
 
