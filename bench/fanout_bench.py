@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
+from mme_node.formats.schemas import load_patient
 from mme_node.peers import Peer, match_peers
-from mme_node.schemas import load_patient
 
 PEER_COUNT = 8
 MIN_LATENCY = 0.050

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpo import HPOError, Method, Release, ReleaseLibrary
-from mme_node.genes import bundled_gene_index
+from mme_node.formats.schemas import load_patient
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
-from mme_node.normalise import normalise_patient
-from mme_node.schemas import load_patient
 from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import bundled_gene_index
+from mme_node.vocabulary.normalise import normalise_patient
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OWNER = "bench"

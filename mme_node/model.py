@@ -1,6 +1,6 @@
 """The domain objects of the node: what a patient is once validated.
 
-JSON is turned into these by :mod:`mme_node.schemas` at the edge; everything
+JSON is turned into these by :mod:`mme_node.formats.schemas` at the edge; everything
 inside the node works on these frozen dataclasses and never on raw dicts.
 Field names follow the MME API, in Python spelling.
 """

@@ -17,20 +17,20 @@ import httpx
 
 from hpo import Release, ReleaseLibrary
 from mme_node.errors import MMEError
-from mme_node.genes import bundled_gene_index
-from mme_node.history import MatchHistory
-from mme_node.matches import MatchService
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import MatchResult, Patient
-from mme_node.notifications import Notifier
-from mme_node.patients import PatientService
 from mme_node.peers import CircuitBreaker, PeerRegistry
 from mme_node.security.tokens import TokenRegistry
+from mme_node.services.history import MatchHistory
+from mme_node.services.matches import MatchService
+from mme_node.services.notifications import Notifier
+from mme_node.services.patients import PatientService
 from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import bundled_gene_index
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from mme_node.api.auth import authenticate
 from mme_node.api.bodies import check_media_type, parse_json, read_body
 from mme_node.api.patients import JSON_MEDIA_TYPES
 from mme_node.errors import InvalidRequest
-from mme_node.history import RecordedMatch, RecordedResult
+from mme_node.formats.schemas import dump_patient
 from mme_node.model import MatchResult
 from mme_node.node import Node
 from mme_node.peers import PeerOutcome
-from mme_node.schemas import dump_patient
 from mme_node.security import Role
+from mme_node.services.history import RecordedMatch, RecordedResult
 
 
 def _node(request: Request) -> Node:

@@ -27,9 +27,9 @@ from mme_node.api.versions import (
     negotiate_version,
 )
 from mme_node.errors import MMEError
+from mme_node.formats.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
 from mme_node.model import MatchResult, Patient
 from mme_node.node import Node
-from mme_node.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
 from mme_node.security import Role
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
-from mme_node.schemas import patient_openapi_schema
+from mme_node.formats.schemas import patient_openapi_schema
 
 MME_MEDIA_TYPES = (
     "application/vnd.ga4gh.matchmaker.v1.0+json",

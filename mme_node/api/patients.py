@@ -17,9 +17,9 @@ from starlette.routing import Route
 from mme_node.api.auth import authenticate
 from mme_node.api.bodies import read_json
 from mme_node.errors import InvalidPatient, InvalidRequest
+from mme_node.formats.schemas import dump_patient
 from mme_node.model import PatientRecord
 from mme_node.node import Node
-from mme_node.schemas import dump_patient
 from mme_node.security.tokens import Role
 
 JSON_MEDIA_TYPES = frozenset({"application/json"})

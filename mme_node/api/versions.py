@@ -15,7 +15,7 @@ import re
 from starlette.requests import Request
 
 from mme_node.errors import NotAcceptable
-from mme_node.schemas import SUPPORTED_VERSIONS
+from mme_node.formats.schemas import SUPPORTED_VERSIONS
 
 LATEST_VERSION = SUPPORTED_VERSIONS[-1]
 _MME_TYPE = re.compile(r"application/vnd\.ga4gh\.matchmaker(?:\.v(\d+\.\d+))?\+json")

@@ -20,11 +20,17 @@ from typing import TextIO
 from marshmallow import ValidationError
 
 from mme_node.errors import InvalidRequest
-from mme_node.importing import MISSING_CONTACT, Case, CasePreparer, ImportFormat, read_cases
+from mme_node.formats.schemas import ContactSchema, dump_patient
 from mme_node.model import Contact, PatientRecord
 from mme_node.node import Node, start_node
 from mme_node.progress import ProgressBar
-from mme_node.schemas import ContactSchema, dump_patient
+from mme_node.services.importing import (
+    MISSING_CONTACT,
+    Case,
+    CasePreparer,
+    ImportFormat,
+    read_cases,
+)
 from mme_node.settings import Settings
 from mme_node.stores.base import ImportReport
 

@@ -132,7 +132,9 @@ def _current(terms: Iterable[str], ontology: Ontology) -> tuple[str, ...]:
 
 
 class MatchIndex:
-    """Both partitions, updated through the :class:`~mme_node.patients.PatientListener` calls."""
+    """Both partitions, updated through the
+    :class:`~mme_node.services.patients.PatientListener` calls.
+    """
 
     def __init__(self, ontology: Ontology) -> None:
         self.ontology = ontology

@@ -49,7 +49,7 @@ class RankedCandidate:
 class Matcher:
     """Scores queries against the :class:`MatchIndex` and keeps the index in step with writes.
 
-    It is a :class:`~mme_node.patients.PatientListener`: the patient service
+    It is a :class:`~mme_node.services.patients.PatientListener`: the patient service
     calls it after every acknowledged write, so the index always holds what
     the store holds. Ranking runs in a worker thread; a lock keeps writes from
     changing the index while a query is being scored.

@@ -14,7 +14,7 @@ bad peer cannot spoil a fan-out. The guarantees a caller may rely on:
 * redirects are not followed (``X-Auth-Token`` must not reach another host)
   and TLS certificates are verified by the client (never ``verify=False``);
 * every result must carry ``score.patient`` in [0, 1] and a patient that
-  :func:`~mme_node.schemas.load_patient` accepts, else the whole answer of
+  :func:`~mme_node.formats.schemas.load_patient` accepts, else the whole answer of
   that peer is rejected as ``invalid-response``;
 * the token is sent only in the header; it never appears in a message.
 """
@@ -33,9 +33,9 @@ import httpx
 
 from mme_node import __version__
 from mme_node.errors import InvalidPatient
+from mme_node.formats.schemas import load_patient
 from mme_node.model import Patient
 from mme_node.peers.registry import Peer
-from mme_node.schemas import load_patient
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 RETRY_STATUSES = frozenset({502, 503, 504})

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from mme_node.formats.schemas import dump_patient
 from mme_node.model import Patient
 from mme_node.peers.breaker import CircuitBreaker
 from mme_node.peers.client import (
@@ -29,7 +30,6 @@ from mme_node.peers.client import (
     match_request_body,
 )
 from mme_node.peers.registry import Peer
-from mme_node.schemas import dump_patient
 
 logger = logging.getLogger(__name__)
 

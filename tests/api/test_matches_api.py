@@ -17,8 +17,8 @@ from api_samples import Tokens, patient_json
 from starlette.testclient import TestClient
 
 from mme_node.app import create_app
-from mme_node.history import MatchHistory, RecordedMatch
 from mme_node.peers import PeerRegistry
+from mme_node.services.history import MatchHistory, RecordedMatch
 from mme_node.settings import Settings
 from tests.federation.mail_sink import MailSink, body_of, free_port
 from tests.peers.fault_peers import FaultPeerServer
@@ -439,7 +439,7 @@ def test_match_succeeds_and_the_failure_is_logged_when_the_smtp_server_is_down(
     smtp_down = node_settings.replace(smtp_port=free_port())
     with (
         TestClient(create_app(smtp_down)) as client,
-        caplog.at_level(logging.WARNING, logger="mme_node.notifications"),
+        caplog.at_level(logging.WARNING, logger="mme_node.services.notifications"),
     ):
         submit(client, tokens, patient_json("P1"))
         answer = match_externally(client, tokens, "P1")

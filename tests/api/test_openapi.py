@@ -15,10 +15,10 @@ from starlette.testclient import TestClient
 
 from mme_node.api.openapi import openapi_document
 from mme_node.app import create_app
-from mme_node.genes import bundled_gene_index
-from mme_node.normalise import normalise_patient
-from mme_node.schemas import dump_patient, load_patient
+from mme_node.formats.schemas import dump_patient, load_patient
 from mme_node.settings import load_settings
+from mme_node.vocabulary.genes import bundled_gene_index
+from mme_node.vocabulary.normalise import normalise_patient
 
 DOCUMENT = "urn:mme-node:openapi"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}

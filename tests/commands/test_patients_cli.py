@@ -14,8 +14,8 @@ import pytest
 
 from mme_node.cli import main
 from mme_node.commands.patients import RESTART_NOTE
-from mme_node.importing import MISSING_CONTACT
 from mme_node.model import PatientRecord
+from mme_node.services.importing import MISSING_CONTACT
 from mme_node.stores.sqlite import SQLitePatientStore
 
 BENCHMARK = Path(str(resources.files("mme_node") / "data" / "benchmark_patients.json"))

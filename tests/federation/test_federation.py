@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mme_node.history import MatchHistory
 from mme_node.peers import Peer, PeerRegistry
+from mme_node.services.history import MatchHistory
 from tests.federation.mail_sink import MailSink, body_of, free_port
 from tests.federation.node_process import NodeProcess
 from tests.peers.fault_peers import TOKEN as FAULT_TOKEN

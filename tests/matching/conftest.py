@@ -9,11 +9,11 @@ import pytest
 from matching_samples import MatchingNode
 
 from hpo import Release
-from mme_node.genes import GeneIndex, bundled_gene_index
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
-from mme_node.patients import PatientService
+from mme_node.services.patients import PatientService
 from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import GeneIndex, bundled_gene_index
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mme_node.genes import GeneIndex
+from mme_node.formats.schemas import load_patient
 from mme_node.matching.matcher import Matcher
 from mme_node.model import Patient, PatientRecord
-from mme_node.normalise import TermResolver, normalise_patient
-from mme_node.patients import PatientService
-from mme_node.schemas import load_patient
+from mme_node.services.patients import PatientService
 from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import GeneIndex
+from mme_node.vocabulary.normalise import TermResolver, normalise_patient
 
 CONTACT_HREF = "mailto:clinic@example.org"
 

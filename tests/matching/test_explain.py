@@ -9,9 +9,9 @@ import pytest
 from matching_samples import patient_json, prepared, snv
 
 from hpo import Release
-from mme_node.genes import GeneIndex
 from mme_node.matching.explain import explain
 from mme_node.model import Patient
+from mme_node.vocabulary.genes import GeneIndex
 
 SEIZURE = "HP:0001250"
 TONIC_CLONIC_SEIZURE = "HP:0002069"

@@ -9,9 +9,9 @@ import pytest
 from matching_samples import patient_json, prepared, record_of, snv
 
 from hpo import Release
-from mme_node.genes import GeneIndex
 from mme_node.matching.index import MatchIndex, matrix_key, patient_key
 from mme_node.model import Feature, Patient
+from mme_node.vocabulary.genes import GeneIndex
 
 AUTISM = "HP:0000717"
 GAIT_ATAXIA = "HP:0002066"

@@ -12,12 +12,12 @@ import pytest
 from matching_samples import CONTACT_HREF, MatchingNode, patient_json, snv
 
 from hpo import Method, Release
-from mme_node.genes import GeneIndex
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.model import Patient, PatientRecord
-from mme_node.patients import PatientService
+from mme_node.services.patients import PatientService
 from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import GeneIndex
 
 pytestmark = pytest.mark.anyio
 

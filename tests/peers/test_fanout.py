@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fault_peers import MEDIA_1_0, TOKEN, FaultPeerServer, remote_patient
 
+from mme_node.formats.schemas import load_patient
 from mme_node.model import Patient
 from mme_node.peers import Peer, PeerOutcome, RetryPolicy, match_peers
-from mme_node.schemas import load_patient
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 DEADLINE = 1.0

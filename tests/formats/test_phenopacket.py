@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from mme_node.errors import InvalidPatient
+from mme_node.formats.phenopacket import patient_from_phenopacket
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, OntologyClass, Sex, Variant
-from mme_node.phenopacket import patient_from_phenopacket
 
 CONTACT = Contact("Dr Who", "mailto:who@example.org", institution="Clinic")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mme_node.history import Direction, MatchHistory, RecordedMatch, RecordedResult
+from mme_node.services.history import Direction, MatchHistory, RecordedMatch, RecordedResult
 
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
 

@@ -15,12 +15,12 @@ from typing import Protocol, TypeVar
 
 from hpo import HPOError
 from mme_node.errors import InvalidPatient, MMEError
-from mme_node.genes import GeneIndex, GeneLookupError
-from mme_node.history import MatchHistory
+from mme_node.formats.schemas import load_patient
 from mme_node.model import Patient, PatientRecord
-from mme_node.normalise import TermResolver, normalise_patient
-from mme_node.schemas import load_patient
+from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
+from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
+from mme_node.vocabulary.normalise import TermResolver, normalise_patient
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from mme_node.model import Contact, Feature, Patient
-from mme_node.notifications import NewMatch, Notifier, contact_address
+from mme_node.services.notifications import NewMatch, Notifier, contact_address
 from mme_node.settings import Settings
 from tests.federation.mail_sink import MailSink, body_of, free_port
 
@@ -143,7 +143,7 @@ def test_notify_sends_nothing_when_no_smtp_host_is_set(settings: Settings, mail:
 def test_notify_logs_and_returns_false_when_the_smtp_server_is_down(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="mme_node.notifications"):
+    with caplog.at_level(logging.WARNING, logger="mme_node.services.notifications"):
         assert notify(settings.replace(smtp_port=free_port()), patient(), [REMOTE]) is False
     assert "could not send match notification for P1" in caplog.text
 

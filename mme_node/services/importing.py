@@ -13,9 +13,9 @@ parsed becomes a single case carrying its problem: it is rejected like an
 invalid patient and never stops the files after it.
 
 :class:`CasePreparer` turns cases into submissions for
-:meth:`~mme_node.patients.PatientService.import_many`: MME JSON through the
+:meth:`~mme_node.services.patients.PatientService.import_many`: MME JSON through the
 same validation and normalisation as the submitter API, phenopackets
-translated by :func:`~mme_node.phenopacket.patient_from_phenopacket` with the
+translated by :func:`~mme_node.formats.phenopacket.patient_from_phenopacket` with the
 contact the caller gives, then normalised the same way.
 """
 
@@ -29,9 +29,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from mme_node.errors import InvalidRequest
+from mme_node.formats.phenopacket import patient_from_phenopacket
 from mme_node.model import Contact
-from mme_node.patients import PatientService, Submission
-from mme_node.phenopacket import patient_from_phenopacket
+from mme_node.services.patients import PatientService, Submission
 
 MISSING_CONTACT = "a phenopacket names no contact: give one with --contact-name and --contact-href"
 

@@ -1,7 +1,7 @@
 """Import a GA4GH Phenopacket (schema v2) as an MME patient.
 
 The phenopacket is translated field by field into MME patient JSON, which
-then goes through :func:`mme_node.schemas.load_patient` like any other
+then goes through :func:`mme_node.formats.schemas.load_patient` like any other
 submission: one validator, the same leniencies and the same error messages
 (they name the MME field the phenopacket value became). What maps where:
 
@@ -34,8 +34,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mme_node.errors import InvalidPatient
+from mme_node.formats.schemas import ContactSchema, load_patient
 from mme_node.model import Contact, Patient
-from mme_node.schemas import ContactSchema, load_patient
 
 _SEX = {"MALE": "MALE", "FEMALE": "FEMALE", "OTHER_SEX": "OTHER"}
 #: GENO allelic states; hemizygous counts as 1 as the MME spec says.

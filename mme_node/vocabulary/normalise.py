@@ -14,8 +14,8 @@ from typing import Protocol
 
 from hpo.errors import HPOError
 from mme_node.errors import InvalidPatient
-from mme_node.genes import GeneIndex, GeneLookupError
 from mme_node.model import Feature, Gene, Patient
+from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
 
 
 class TermResolver(Protocol):

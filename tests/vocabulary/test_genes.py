@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import InvalidPatient
-from mme_node.genes import (
+from mme_node.vocabulary.genes import (
     AmbiguousGeneError,
     GeneIndex,
     GeneLevel,

@@ -10,9 +10,9 @@ import pytest
 from hpo.errors import ObsoleteTermError, UnknownTermError
 from hpo.ontology import ROOT, ObsoleteTerm, Ontology, TermRecord
 from mme_node.errors import InvalidPatient
-from mme_node.genes import GeneIndex, bundled_gene_index
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, Variant
-from mme_node.normalise import normalise_patient
+from mme_node.vocabulary.genes import GeneIndex, bundled_gene_index
+from mme_node.vocabulary.normalise import normalise_patient
 
 
 class DictTerms:

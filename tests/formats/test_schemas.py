@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from mme_node.errors import InvalidPatient
-from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, Sex, Variant
-from mme_node.schemas import (
+from mme_node.formats.schemas import (
     SUPPORTED_VERSIONS,
     PatientSchema,
     dump_patient,
@@ -19,6 +18,7 @@ from mme_node.schemas import (
     load_patient,
     patient_openapi_schema,
 )
+from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, Sex, Variant
 
 
 @pytest.fixture(scope="module")

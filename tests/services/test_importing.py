@@ -10,8 +10,8 @@ import pytest
 
 from hpo import Release
 from mme_node.errors import InvalidPatient, InvalidRequest
-from mme_node.genes import bundled_gene_index
-from mme_node.importing import (
+from mme_node.model import Contact
+from mme_node.services.importing import (
     MISSING_CONTACT,
     Case,
     CasePreparer,
@@ -19,9 +19,9 @@ from mme_node.importing import (
     UnreadableSource,
     read_cases,
 )
-from mme_node.model import Contact
-from mme_node.patients import PatientService
+from mme_node.services.patients import PatientService
 from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import bundled_gene_index
 
 CONTACT = Contact("Genetics team", "mailto:genetics@example.org")
 

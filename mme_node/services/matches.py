@@ -1,7 +1,7 @@
 """The match service: inbound, local and outbound matches, recorded and notified.
 
 This is where a match becomes more than a ranking: every match is written
-to the :class:`~mme_node.history.MatchHistory`, and the contact of a real
+to the :class:`~mme_node.services.history.MatchHistory`, and the contact of a real
 patient hears about results that are new for that patient.
 """
 
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import httpx
 
 from mme_node.errors import InvalidRequest, NotFound
-from mme_node.history import MatchHistory, RecordedMatch, RecordedResult
 from mme_node.matching.matcher import Matcher
 from mme_node.model import MatchResult, Patient
-from mme_node.notifications import NewMatch, Notifier
-from mme_node.patients import PatientService
 from mme_node.peers import CircuitBreaker, Peer, PeerOutcome, PeerRegistry, match_peers
+from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
+from mme_node.services.notifications import NewMatch, Notifier
+from mme_node.services.patients import PatientService
 from mme_node.settings import Settings
 
 LOCAL_PEER = "local"

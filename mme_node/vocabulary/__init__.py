@@ -1,0 +1,1 @@
+"""The node's canonical vocabulary: HGNC genes, and patients brought to primary HPO ids."""
