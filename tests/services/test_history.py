@@ -123,6 +123,22 @@ def test_inbound_results_are_new_per_peer_and_query_patient(history: MatchHistor
     }
 
 
+def test_another_owners_patient_with_the_same_id_is_a_new_result(history: MatchHistory) -> None:
+    # clinic-b's P1 is another patient than clinic-a's P1: its contact must hear about it.
+    record(history, asked_about("inbound", "Q1", ours("P1", owner="clinic-a")))
+    again = record(history, asked_about("inbound", "Q1", ours("P1", owner="clinic-b")))
+    assert new_flags(again) == {"P1": True}
+
+
+def test_a_remote_result_is_not_new_again_after_one_of_ours_with_its_id(
+    history: MatchHistory,
+) -> None:
+    # A result without an owner (another node's patient) is not one of ours with that id.
+    record(history, asked_about("outbound", "P1", ours("r1", owner="clinic-a")))
+    assert new_flags(record(history, asked_about("outbound", "P1", theirs("r1")))) == {"r1": True}
+    assert new_flags(record(history, asked_about("outbound", "P1", theirs("r1")))) == {"r1": False}
+
+
 def test_local_matches_do_not_make_a_peer_named_local_return_old_results(
     history: MatchHistory,
 ) -> None:
