@@ -23,10 +23,15 @@ class Sex(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OntologyClass:
-    """A coded value (`{"id": ..., "label": ...}`) such as a disorder or variant type."""
+    """A coded value (`{"id": ..., "label": ...}`) such as a disorder or variant type.
+
+    ``submitted_id`` keeps what the submitter sent when the id was written in
+    its canonical form (``OMIM:`` -> ``MIM:``, ``ORPHA:`` -> ``Orphanet:``).
+    """
 
     id: str
     label: str | None = None
+    submitted_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,16 @@ class Gene:
     label: str | None = None
 
 
+def canonical_reference_name(name: str) -> str:
+    """A chromosome as the MME schema spells it: ``chr1`` -> ``1``, ``x`` -> ``X``, ``MT`` -> ``M``.
+
+    The deployed nodes' schema admits ``1``-``22``, ``X``, ``Y`` and ``M``
+    (not ``MT``), so ``M`` is the node's one spelling of the mitochondrion.
+    """
+    chromosome = name.strip().upper().removeprefix("CHR")
+    return "M" if chromosome == "MT" else chromosome
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
     """A genomic variant; ``start`` is 0-based and ``end`` exclusive (MME convention)."""
@@ -82,7 +97,7 @@ class Variant:
         if self.start is None or not self.reference_bases or not self.alternate_bases:
             return None
         build = self.assembly.split(".")[0].upper()
-        chrom = self.reference_name.upper().removeprefix("CHR")
+        chrom = canonical_reference_name(self.reference_name)
         return f"{build}:{chrom}:{self.start}:{self.reference_bases}>{self.alternate_bases}"
 
 

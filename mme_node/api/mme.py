@@ -21,8 +21,8 @@ from mme_node.api.auth import authenticate
 from mme_node.api.bodies import read_json
 from mme_node.api.errors import error_response
 from mme_node.api.versions import (
-    ACCEPTED_REQUEST_TYPES,
     LATEST_VERSION,
+    accepted_request_types,
     media_type,
     negotiate_version,
 )
@@ -84,7 +84,7 @@ async def match(request: Request) -> Response:
     client = authenticate(request, Role.PEER, Role.ADMIN)
     node = _node(request)
     version = negotiate_version(request)
-    body = await read_json(request, node.settings.max_body_bytes, ACCEPTED_REQUEST_TYPES)
+    body = await read_json(request, node.settings.max_body_bytes, accepted_request_types(request))
     submitted, _warnings = load_match_request(body)
     query, _warnings = node.patients.normalise_query(submitted)
     results = await node.inbound_match(client.name, query)

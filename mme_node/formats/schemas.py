@@ -24,6 +24,7 @@ as underscore fields so that ``load_patient(dump_patient(p)) == p``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -49,6 +50,7 @@ from mme_node.model import (
     Patient,
     Sex,
     Variant,
+    canonical_reference_name,
 )
 
 SUPPORTED_VERSIONS = ("1.0", "1.1")
@@ -61,7 +63,11 @@ SO_ID = r"^SO:\d{7}$"
 CURIE = r"^[A-Za-z][A-Za-z0-9_.-]*:\S+$"
 SPECIES = r"^NCBITaxon:\d+$"
 ASSEMBLY = r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$"
-REFERENCE_NAME = r"^([1-9]|1\d|2[0-2]|X|Y|MT)$"
+REFERENCE_NAME = r"^([1-9]|1\d|2[0-2]|X|Y|M)$"
+#: Disorder ids the deployed nodes' schema admits; others are sent as ``_otherDisorders``.
+MME_DISORDER_ID = r"^(MIM|Orphanet):\d{1,6}$"
+#: Prefixes written for OMIM and Orphanet, by their case-folded spelling.
+_DISORDER_PREFIXES = {"mim": "MIM", "omim": "MIM", "orpha": "Orphanet", "orphanet": "Orphanet"}
 BASES = r"^[ACGTN]+$"
 #: http(s) and mailto only: the href is shown to clinicians as a link, and other
 #: schemes (javascript:, data:) would be a hazard rather than a contact.
@@ -113,11 +119,19 @@ def _canonical_assembly(value: Any) -> Any:
 
 
 def _canonical_reference_name(value: Any) -> Any:
-    """``chr1`` -> ``1``, ``x`` -> ``X``, ``M``/``chrM`` -> ``MT``."""
-    if not isinstance(value, str):
-        return value
-    name = value.strip().upper().removeprefix("CHR")
-    return "MT" if name == "M" else name
+    """``chr1`` -> ``1``, ``x`` -> ``X``, ``MT``/``chrM`` -> ``M``."""
+    return canonical_reference_name(value) if isinstance(value, str) else value
+
+
+def canonical_disorder_id(disorder_id: str) -> str:
+    """``OMIM:``/``mim:`` -> ``MIM:``, ``ORPHA:`` -> ``Orphanet:``; other ids unchanged.
+
+    The spec names ``MIM:`` and ``Orphanet:``, and deployed nodes refuse the
+    other spellings with 422, so these are the only ones the node writes.
+    """
+    prefix, colon, local = disorder_id.partition(":")
+    canonical = _DISORDER_PREFIXES.get(prefix.casefold())
+    return f"{canonical}:{local}" if colon and canonical else disorder_id
 
 
 # ---------------------------------------------------------------- fields
@@ -315,6 +329,13 @@ class OntologyClassSchema(_MMESchema):
     label = _text("Human-readable label (since v1.1).")
 
 
+class DisorderSchema(OntologyClassSchema):
+    submitted_id = _text(
+        "Non-standard: the id as submitted when it was written in its canonical form.",
+        data_key="_submittedId",
+    )
+
+
 class VariantTypeSchema(OntologyClassSchema):
     id = _text(
         "Sequence Ontology term of the variant's effect.",
@@ -363,11 +384,11 @@ class VariantSchema(_MMESchema):
         pre_load=_canonical_assembly,
     )
     reference_name = _text(
-        "Chromosome: 1-22, X, Y or MT.",
+        "Chromosome: 1-22, X, Y or M (read also as chr1, MT, chrM ...).",
         data_key="referenceName",
         required=True,
         pattern=REFERENCE_NAME,
-        error="is not a chromosome (1-22, X, Y, MT)",
+        error="is not a chromosome (1-22, X, Y, M)",
         pre_load=_canonical_reference_name,
     )
     start = _Integer(
@@ -452,7 +473,19 @@ class PatientSchema(_MMESchema):
     inheritance_mode = _hpo_id(
         "HPO mode of inheritance term (descendant of HP:0000005).", data_key="inheritanceMode"
     )
-    disorders = _list_of(OntologyClassSchema, "Diagnosed disorders (OMIM, Orphanet).")
+    disorders = _list_of(
+        DisorderSchema, "Diagnosed disorders: MIM:nnnnnn or Orphanet:nnnn (OMIM:, ORPHA: read too)."
+    )
+    other_disorders = _List(
+        _Nested(DisorderSchema),
+        data_key="_otherDisorders",
+        allow_none=True,
+        load_only=True,
+        metadata={
+            "description": "Non-standard: disorders of other sources (MONDO, ...), which "
+            "deployed nodes refuse in disorders."
+        },
+    )
     features = _list_of(FeatureSchema, "Phenotypic features (HPO terms).")
     genomic_features = _list_of(
         GenomicFeatureSchema, "Candidate genes and variants.", data_key="genomicFeatures"
@@ -484,6 +517,7 @@ class MatchRequestSchema(_MMESchema):
 # ---------------------------------------------------------------- public API
 
 _PATIENT = PatientSchema()
+_MME_DISORDER = re.compile(MME_DISORDER_ID)
 _MATCH_REQUEST = MatchRequestSchema()
 
 
@@ -503,14 +537,29 @@ def load_match_request(data: object) -> tuple[Patient, list[str]]:
 
 
 def dump_patient(patient: Patient, version: str = "1.0") -> dict[str, Any]:
-    """The MME JSON of ``patient`` for API ``version`` (v1.0 omits contact email/roles)."""
+    """The MME JSON of ``patient`` for API ``version`` (v1.0 omits contact email/roles).
+
+    The output passes the deployed nodes' schema: disorders of other sources
+    than OMIM and Orphanet go to the non-standard ``_otherDisorders``.
+    """
     if version not in SUPPORTED_VERSIONS:
         raise ValueError(f"unsupported MME API version {version!r}")
     document: dict[str, Any] = _PATIENT.dump(patient)
     if version == "1.0":
         for name in V1_1_CONTACT_FIELDS:
             document["contact"].pop(name, None)
+    disorders = document.pop("disorders", [])
+    standard = [d for d in disorders if _is_mme_disorder(d["id"])]
+    other = [d for d in disorders if not _is_mme_disorder(d["id"])]
+    if standard:
+        document["disorders"] = standard
+    if other:
+        document["_otherDisorders"] = other
     return document
+
+
+def _is_mme_disorder(disorder_id: str) -> bool:
+    return _MME_DISORDER.fullmatch(disorder_id) is not None
 
 
 def _load(schema: Schema, data: object, root: str) -> dict[str, Any]:
@@ -583,7 +632,7 @@ def _patient_from(data: dict[str, Any], path: str) -> tuple[Patient, list[str]]:
         sex=data.get("sex"),
         age_of_onset=data.get("age_of_onset"),
         inheritance_mode=data.get("inheritance_mode"),
-        disorders=tuple(_ontology_class(d) for d in data.get("disorders") or ()),
+        disorders=_disorders_from(data),
         features=tuple(features),
         genomic_features=tuple(genomic_features),
         test=bool(data.get("test")),
@@ -593,6 +642,24 @@ def _patient_from(data: dict[str, Any], path: str) -> tuple[Patient, list[str]]:
 
 def _ontology_class(data: dict[str, Any]) -> OntologyClass:
     return OntologyClass(id=data["id"], label=data.get("label"))
+
+
+def _disorders_from(data: dict[str, Any]) -> tuple[OntologyClass, ...]:
+    """Canonical disorders, OMIM and Orphanet first (as :func:`dump_patient` splits them)."""
+    given = [*(data.get("disorders") or ()), *(data.get("other_disorders") or ())]
+    disorders = []
+    for disorder in given:
+        canonical = canonical_disorder_id(disorder["id"])
+        submitted = disorder.get("submitted_id") or disorder["id"]
+        disorders.append(
+            OntologyClass(
+                id=canonical,
+                label=disorder.get("label"),
+                submitted_id=submitted if submitted != canonical else None,
+            )
+        )
+    ordered = sorted(disorders, key=lambda disorder: not _is_mme_disorder(disorder.id))
+    return tuple(ordered)
 
 
 def _genomic_feature_from(data: dict[str, Any], path: str, warnings: list[str]) -> GenomicFeature:
@@ -716,6 +783,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "MatchRequestSchema",
     "PatientSchema",
+    "canonical_disorder_id",
     "dump_patient",
     "load_match_request",
     "load_patient",

@@ -1,10 +1,12 @@
 """A circuit breaker per peer, so a dead peer costs one skipped call, not a deadline.
 
-After ``failure_threshold`` consecutive failed exchanges a peer's circuit
-opens: outbound matching skips it until ``cool_down`` seconds have passed.
-Then the next exchange is a trial: success closes the circuit, failure opens
-it for another cool-down. State lives in memory, in an object the caller owns
-(one per running node), and time comes from an injected monotonic clock.
+After ``failure_threshold`` consecutive failed exchanges (the caller decides
+what counts: the fan-out counts transport failures, timeouts and 5xx, never
+a 4xx about one patient) a peer's circuit opens: outbound matching skips it
+until ``cool_down`` seconds have passed. Then the next exchange is a trial:
+success closes the circuit, failure opens it for another cool-down. State
+lives in memory, in an object the caller owns (one per running node), and
+time comes from an injected monotonic clock.
 """
 
 from __future__ import annotations

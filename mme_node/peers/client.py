@@ -61,6 +61,18 @@ class PeerError:
     message: str
     status: int | None = None
 
+    @property
+    def is_peer_failure(self) -> bool:
+        """Whether this says the peer itself is unwell: unreachable, too slow, or a 5xx.
+
+        A 4xx (a peer refusing one patient with 422, say) or an answer we
+        could not use says nothing about the peer's health, so the circuit
+        breaker does not count it.
+        """
+        if self.kind in ("timeout", "connection"):
+            return True
+        return self.kind == "http-status" and self.status is not None and self.status >= 500
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteMatch:

@@ -50,7 +50,8 @@ async def match_peers(
     :meth:`PeerRegistry.enabled`). Each peer gets the patient in its own API
     version. Without ``client`` a fresh one is used (TLS verified, no
     redirects); a shared client reuses connections across calls. With a
-    ``breaker``, outcomes are recorded in it and open circuits are skipped.
+    ``breaker``, outcomes are recorded in it (only transport failures,
+    timeouts and 5xx count against a peer) and open circuits are skipped.
     """
     bodies = {
         version: match_request_body(dump_patient(patient, version))
@@ -96,9 +97,9 @@ async def _ask(
                 peer.name, error=PeerError("internal", "unexpected error; see the server log")
             )
         if breaker is not None:
-            if outcome.ok:
+            if outcome.error is None:
                 breaker.record_success(peer.name)
-            else:
+            elif outcome.error.is_peer_failure:
                 breaker.record_failure(peer.name)
     _log(outcome)
     return outcome

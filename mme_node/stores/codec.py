@@ -150,11 +150,13 @@ def _contact_from_document(document: Document) -> Contact:
 
 
 def _ontology_class_to_document(value: OntologyClass) -> Document:
-    return _compact({"id": value.id, "label": value.label})
+    return _compact({"id": value.id, "label": value.label, "submitted_id": value.submitted_id})
 
 
 def _ontology_class_from_document(document: Document) -> OntologyClass:
-    return OntologyClass(id=document["id"], label=document.get("label"))
+    return OntologyClass(
+        id=document["id"], label=document.get("label"), submitted_id=document.get("submitted_id")
+    )
 
 
 def _feature_to_document(feature: Feature) -> Document:

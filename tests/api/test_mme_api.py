@@ -132,7 +132,7 @@ def test_accept_wins_over_the_request_version(cohort: TestClient, tokens: Tokens
     assert answer.headers["content-type"] == MME_V1_1
 
 
-@pytest.mark.parametrize("version", ["2.0", "1.9", "0.1"])
+@pytest.mark.parametrize("version", ["2.0", "0.1", "3.1"])
 def test_unsupported_accept_version_is_406_listing_supported_versions(
     cohort: TestClient, tokens: Tokens, version: str
 ) -> None:
@@ -151,6 +151,38 @@ def test_unsupported_request_version_is_406(cohort: TestClient, tokens: Tokens) 
     )
     assert answer.status_code == 406
     assert answer.headers["content-type"] == LATEST
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.9", "1.10"])
+def test_a_newer_minor_version_is_answered_in_ours(
+    cohort: TestClient, tokens: Tokens, version: str
+) -> None:
+    """Minor versions are compatible (spec): a v1.x request is read and answered in v1.1."""
+    newer = f"application/vnd.ga4gh.matchmaker.v{version}+json"
+    answer = match(cohort, tokens.peer, query(), newer)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == MME_V1_1
+    assert ids(answer)
+
+
+def test_a_newer_minor_content_type_is_read_under_any_accept(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    newer = "application/vnd.ga4gh.matchmaker.v1.2+json"
+    answer = match(cohort, tokens.peer, query(), newer, Accept=MME_V1_0)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == MME_V1_0
+
+
+def test_an_unknown_major_content_type_is_406_even_when_accept_is_supported(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    answer = match(
+        cohort, tokens.peer, query(), "application/vnd.ga4gh.matchmaker.v2.0+json", Accept=MME_V1_0
+    )
+    assert answer.status_code == 406
+    assert answer.headers["content-type"] == LATEST
+    assert "2.0" in answer.json()["message"]
 
 
 def test_first_supported_version_in_accept_is_used(cohort: TestClient, tokens: Tokens) -> None:

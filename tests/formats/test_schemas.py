@@ -170,10 +170,52 @@ def test_assembly_keeps_its_patch() -> None:
     assert variant.genomic_features[0].variant == Variant("GRCh38.p13", "17", 1, 2, "G")
 
 
-def test_mitochondrial_chromosome_is_spelled_mt() -> None:
-    variant = load_patient(with_variant(referenceName="chrM", start=1))[0]
-    assert variant.genomic_features[0].variant is not None
-    assert variant.genomic_features[0].variant.reference_name == "MT"
+@pytest.mark.parametrize("spelling", ["chrM", "MT", "mt", "M", "chrMT"])
+def test_mitochondrial_chromosome_is_spelled_m_as_deployed_nodes_require(spelling: str) -> None:
+    patient = load_patient(with_variant(referenceName=spelling, start=1))[0]
+    assert patient.genomic_features[0].variant is not None
+    assert patient.genomic_features[0].variant.reference_name == "M"
+    dumped = dump_patient(patient)
+    assert dumped["genomicFeatures"][0]["variant"]["referenceName"] == "M"
+
+
+def test_a_variant_stored_as_mt_keeps_its_key() -> None:
+    """Patients stored before M became the spelling still match the same allele."""
+    old = Variant("GRCh37", "MT", 3242, 3243, "A", "G")
+    assert old.key == Variant("GRCh37", "M", 3242, 3243, "A", "G").key
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("OMIM:100100", "MIM:100100"),
+        ("omim:100100", "MIM:100100"),
+        ("MIM:100100", "MIM:100100"),
+        ("ORPHA:558", "Orphanet:558"),
+        ("ORPHANET:558", "Orphanet:558"),
+        ("Orphanet:558", "Orphanet:558"),
+        ("MONDO:0007947", "MONDO:0007947"),
+    ],
+)
+def test_disorder_prefixes_are_written_canonically_keeping_the_submitted_id(
+    given: str, canonical: str
+) -> None:
+    patient = load_patient(minimal(disorders=[{"id": given}]))[0]
+    [disorder] = patient.disorders
+    assert disorder.id == canonical
+    assert disorder.submitted_id == (None if given == canonical else given)
+
+
+def test_disorders_of_other_sources_are_sent_as_a_non_standard_field() -> None:
+    """A MONDO id in disorders makes strict nodes refuse the whole patient with 422."""
+    disorders = [{"id": "MONDO:0007947"}, {"id": "OMIM:154700", "label": "Marfan syndrome"}]
+    patient = load_patient(minimal(disorders=disorders))[0]
+    dumped = dump_patient(patient)
+    assert dumped["disorders"] == [
+        {"id": "MIM:154700", "label": "Marfan syndrome", "_submittedId": "OMIM:154700"}
+    ]
+    assert dumped["_otherDisorders"] == [{"id": "MONDO:0007947"}]
+    assert load_patient(dumped)[0] == patient
 
 
 def test_variant_end_defaults_to_start_plus_reference_length() -> None:

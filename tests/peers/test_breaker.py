@@ -8,7 +8,7 @@ import pytest
 from fault_peers import FaultPeerServer
 
 from mme_node.model import Patient
-from mme_node.peers import CircuitBreaker, PeerOutcome, RetryPolicy, match_peers
+from mme_node.peers import CircuitBreaker, Peer, PeerOutcome, RetryPolicy, match_peers
 
 NO_RETRY = RetryPolicy(attempts=1)
 
@@ -115,3 +115,24 @@ def test_fan_out_asks_again_after_the_cool_down_and_success_closes(
     assert outcome.error is None
     assert breaker.consecutive_failures("breaker-peer") == 0
     assert breaker.retry_in("breaker-peer") is None
+
+
+@pytest.mark.parametrize("status", [400, 401, 422])
+def test_a_peers_4xx_never_opens_the_circuit(
+    fault_peers: FaultPeerServer, local_patient: Patient, breaker: CircuitBreaker, status: int
+) -> None:
+    """Three patients refused with 422 in a row must not block the next, valid one."""
+    key = f"breaker-4xx-{status}"
+    for _ in range(5):
+        outcome = ask(local_patient, fault_peers, f"count/{key}/{status}", breaker)
+        assert outcome.error is not None and outcome.error.kind == "http-status"
+    assert breaker.retry_in("breaker-peer") is None
+    assert fault_peers.state.requests[key] == 5
+
+
+def test_refused_connections_count_as_failures(
+    local_patient: Patient, refusing_peer: Peer, breaker: CircuitBreaker
+) -> None:
+    for _ in range(3):
+        asyncio.run(match_peers(local_patient, [refusing_peer], breaker=breaker, retry=NO_RETRY))
+    assert breaker.retry_in(refusing_peer.name) == 60.0
