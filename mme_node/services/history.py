@@ -4,6 +4,10 @@ Kept in the node's SQLite file whichever store holds the patients. Three
 directions: ``inbound`` (a peer queried us; results are our patients),
 ``outbound`` (we sent one of our patients to a peer; results are theirs) and
 ``local`` (a submitter matched a patient against this node).
+
+An owner's *unseen* matches are its inbox: the new results, in and out,
+that concern one of its patients and that it has not marked as seen. A
+local match is not among them: the submitter who ran it saw its results.
 """
 
 from __future__ import annotations
@@ -136,9 +140,7 @@ class MatchHistory:
             db.execute("BEGIN")
             try:
                 requests = db.execute(
-                    "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id,"
-                    " test, status, error_kind, error_message FROM match_requests"
-                    " WHERE (owner = ? AND patient_id = ?) OR pk IN"
+                    f"{_MATCH_COLUMNS} WHERE (owner = ? AND patient_id = ?) OR pk IN"
                     " (SELECT request_pk FROM match_results WHERE owner = ? AND patient_id = ?)"
                     " ORDER BY pk",
                     (owner, patient_id, owner, patient_id),
@@ -169,6 +171,67 @@ class MatchHistory:
                 db.execute("ROLLBACK")
                 raise
 
+    async def unseen(self, owner: str, limit: int = 200) -> list[RecordedMatch]:
+        """The owner's inbox: matches with new results it has not seen, newest first.
+
+        Each match carries only those results: for an inbound match the
+        owner's patients that a peer's query found, for an outbound one what
+        a peer returned for the owner's patient. At most ``limit`` matches.
+        """
+        return await asyncio.to_thread(self._unseen, owner, limit)
+
+    def _unseen(self, owner: str, limit: int) -> list[RecordedMatch]:
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN")
+            try:
+                rows = db.execute(_UNSEEN_NEW_RESULTS, {"owner": owner}).fetchall()
+                matches: dict[int, list[RecordedResult]] = {}
+                for request_pk, score, patient_id, result_owner, patient_json in rows:
+                    if request_pk not in matches and len(matches) == limit:
+                        break
+                    matches.setdefault(request_pk, []).append(
+                        RecordedResult(score, patient_id, result_owner, patient_json, new=True)
+                    )
+                found = []
+                for request_pk, results in matches.items():
+                    row = db.execute(f"{_MATCH_COLUMNS} WHERE pk = ?", (request_pk,)).fetchone()
+                    found.append(_replace(_match_of(row), results=tuple(results)))
+                return found
+            finally:
+                db.execute("COMMIT")
+
+    async def unseen_counts(self, owner: str) -> dict[str, int]:
+        """How many unseen new results concern each of the owner's patients (by patient id)."""
+        return await asyncio.to_thread(self._unseen_counts, owner)
+
+    def _unseen_counts(self, owner: str) -> dict[str, int]:
+        with self._lock:
+            rows = self._db().execute(_UNSEEN_COUNTS, {"owner": owner}).fetchall()
+        return {patient_id: int(count) for patient_id, count in rows}
+
+    async def mark_seen(self, owner: str, match_id: int | None = None) -> int:
+        """Mark the results of one match (every match when None) that concern ``owner`` as seen.
+
+        Returns how many results were marked; results of other owners are
+        never touched, so marking an inbound match that also found another
+        owner's patient leaves it in that owner's inbox.
+        """
+        return await asyncio.to_thread(self._mark_seen, owner, match_id)
+
+    def _mark_seen(self, owner: str, match_id: int | None) -> int:
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(_MARK_SEEN, {"owner": owner, "match": match_id, "now": now})
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return cursor.rowcount
+
     async def counts(self) -> HistoryCounts:
         """Aggregates for ``/metrics``: real (non-test) inbound requests and results sent."""
         return await asyncio.to_thread(self._counts)
@@ -186,8 +249,7 @@ class MatchHistory:
         return HistoryCounts(requests_received=int(received), matches_sent=int(sent))
 
 
-_RESULTS_MARKED_NEW = """
-SELECT r.score, r.patient_id, r.owner, r.patient_json, NOT EXISTS (
+_IS_NEW = """NOT EXISTS (
     SELECT 1 FROM match_results earlier_result
     JOIN match_requests earlier ON earlier.pk = earlier_result.request_pk
     WHERE earlier_result.patient_id = r.patient_id AND earlier_result.owner IS r.owner
@@ -195,7 +257,11 @@ SELECT r.score, r.patient_id, r.owner, r.patient_json, NOT EXISTS (
     AND CASE WHEN q.direction = 'inbound'
         THEN earlier.query_patient_id = q.query_patient_id
         ELSE earlier.owner = q.owner AND earlier.patient_id = q.patient_id END
-)
+)"""
+"""Whether result ``r`` of match ``q`` is new (see :data:`_RESULTS_MARKED_NEW`)."""
+
+_RESULTS_MARKED_NEW = f"""
+SELECT r.score, r.patient_id, r.owner, r.patient_json, {_IS_NEW}
 FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
 WHERE r.request_pk = ? ORDER BY r.rank
 """
@@ -210,6 +276,40 @@ it costs what that patient's own history costs, not the size of the table.
 """
 
 
+_CONCERNING_OWNER = """(
+    (q.direction = 'inbound' AND r.owner = :owner)
+    OR (q.direction = 'outbound' AND q.owner = :owner)
+)"""
+"""Result ``r`` of match ``q`` is about one of the owner's patients (an inbox entry)."""
+
+_UNSEEN_NEW_RESULTS = f"""
+SELECT r.request_pk, r.score, r.patient_id, r.owner, r.patient_json
+FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
+WHERE r.seen_at IS NULL AND {_CONCERNING_OWNER} AND {_IS_NEW}
+ORDER BY r.request_pk DESC, r.rank
+"""
+
+_UNSEEN_COUNTS = f"""
+SELECT CASE q.direction WHEN 'inbound' THEN r.patient_id ELSE q.patient_id END AS patient,
+    count(*)
+FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
+WHERE r.seen_at IS NULL AND {_CONCERNING_OWNER} AND {_IS_NEW}
+GROUP BY patient
+"""
+
+_MARK_SEEN = f"""
+UPDATE match_results AS r SET seen_at = :now
+FROM match_requests AS q
+WHERE q.pk = r.request_pk AND r.seen_at IS NULL AND {_CONCERNING_OWNER}
+AND (:match IS NULL OR q.pk = :match)
+"""
+
+_MATCH_COLUMNS = (
+    "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id,"
+    " test, status, error_kind, error_message FROM match_requests"
+)
+
+
 def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[RecordedResult, ...]:
     rows = db.execute(_RESULTS_MARKED_NEW, (request_pk,))
     return tuple(
@@ -220,7 +320,13 @@ def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[Rec
 
 def _stored_match(db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch:
     """The match of one ``match_requests`` row, with its results."""
-    match = RecordedMatch(
+    match = _match_of(row)
+    return _replace(match, results=_stored_results(db, match.id))
+
+
+def _match_of(row: tuple[Any, ...]) -> RecordedMatch:
+    """The match of one ``match_requests`` row (:data:`_MATCH_COLUMNS`), without results."""
+    return RecordedMatch(
         id=row[0],
         direction=row[1],
         peer=row[2],
@@ -233,7 +339,6 @@ def _stored_match(db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch
         error_kind=row[9],
         error_message=row[10],
     )
-    return _replace(match, results=_stored_results(db, match.id))
 
 
 def _replace(match: RecordedMatch, **changes: object) -> RecordedMatch:

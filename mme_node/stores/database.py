@@ -91,6 +91,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX match_results_by_patient ON match_results (owner, patient_id)",
     ),
+    (
+        # The inbox: when the owner concerned by a result marked it as seen
+        # (NULL: not yet). One owner per result: ours for an inbound result, the
+        # query patient's owner for an outbound one.
+        "ALTER TABLE match_results ADD COLUMN seen_at TEXT",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

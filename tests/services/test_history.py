@@ -265,3 +265,79 @@ def test_a_match_the_database_refuses_leaves_nothing_behind(history: MatchHistor
     with pytest.raises(sqlite3.IntegrityError):
         record(history, asked_about("outbound", "P1", bad_score))
     assert for_patient(history, "P1") == []
+
+
+def unseen(history: MatchHistory, owner: str = "clinic-a") -> list[RecordedMatch]:
+    return asyncio.run(history.unseen(owner))
+
+
+def unseen_ids(history: MatchHistory, owner: str = "clinic-a") -> list[list[str]]:
+    """Each unseen match's results, newest match first."""
+    return [[r.patient_id for r in m.results] for m in unseen(history, owner)]
+
+
+def test_unseen_lists_new_results_in_and_out_newest_first(history: MatchHistory) -> None:
+    record(history, asked_about("inbound", "Q1", ours("P1", "P2")))
+    record(history, asked_about("outbound", "P1", theirs("r1", "r2")))
+    matches = unseen(history)
+    assert [(m.direction, m.query_patient_id) for m in matches] == [
+        ("outbound", "P1"),
+        ("inbound", "Q1"),
+    ]
+    assert unseen_ids(history) == [["r1", "r2"], ["P1", "P2"]]
+    assert all(r.new for m in matches for r in m.results)
+
+
+def test_unseen_leaves_out_results_that_are_not_new(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    asyncio.run(history.mark_seen("clinic-a"))
+    record(history, asked_about("outbound", "P1", theirs("r1", "r2")))
+    assert unseen_ids(history) == [["r2"]]
+
+
+def test_unseen_leaves_out_local_matches(history: MatchHistory) -> None:
+    record(history, asked_about("local", "P1", ours("P2")))
+    assert unseen(history) == []
+
+
+def test_unseen_shows_each_owner_only_its_own_patients(history: MatchHistory) -> None:
+    both = ours("P1") + ours("P7", owner="clinic-b")
+    record(history, asked_about("inbound", "Q1", both))
+    record(history, asked_about("outbound", "P8", theirs("r1"), owner="clinic-b"))
+    assert unseen_ids(history, "clinic-a") == [["P1"]]
+    assert unseen_ids(history, "clinic-b") == [["r1"], ["P7"]]
+
+
+def test_mark_seen_of_one_match_leaves_the_others(history: MatchHistory) -> None:
+    first = record(history, asked_about("outbound", "P1", theirs("r1")))
+    record(history, asked_about("outbound", "P2", theirs("r2")))
+    assert asyncio.run(history.mark_seen("clinic-a", first.id)) == 1
+    assert unseen_ids(history) == [["r2"]]
+
+
+def test_mark_seen_never_touches_another_owners_results(history: MatchHistory) -> None:
+    shared = record(history, asked_about("inbound", "Q1", ours("P1") + ours("P7", owner="b")))
+    assert asyncio.run(history.mark_seen("clinic-a", shared.id)) == 1
+    assert unseen_ids(history, "clinic-a") == []
+    assert unseen_ids(history, "b") == [["P7"]]
+
+
+def test_mark_seen_of_someone_elses_match_marks_nothing(history: MatchHistory) -> None:
+    theirs_match = record(history, asked_about("outbound", "P8", theirs("r1"), owner="clinic-b"))
+    assert asyncio.run(history.mark_seen("clinic-a", theirs_match.id)) == 0
+    assert unseen_ids(history, "clinic-b") == [["r1"]]
+
+
+def test_unseen_counts_are_per_patient_of_the_owner(history: MatchHistory) -> None:
+    record(history, asked_about("inbound", "Q1", ours("P1", "P2")))
+    record(history, asked_about("inbound", "Q2", ours("P1")))
+    record(history, asked_about("outbound", "P2", theirs("r1", "r2")))
+    record(history, asked_about("outbound", "P3", theirs("r1"), owner="clinic-b"))
+    assert asyncio.run(history.unseen_counts("clinic-a")) == {"P1": 2, "P2": 3}
+
+
+def test_unseen_stops_at_the_limit_of_matches(history: MatchHistory) -> None:
+    for query in ("Q1", "Q2", "Q3"):
+        record(history, asked_about("inbound", query, ours("P1", "P2")))
+    matches = asyncio.run(history.unseen("clinic-a", limit=2))
+    assert [(m.query_patient_id, len(m.results)) for m in matches] == [("Q3", 2), ("Q2", 2)]
