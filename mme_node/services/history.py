@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -61,12 +62,21 @@ class HistoryCounts:
 
 
 class MatchHistory:
-    """Append-only log of matches, erased per patient when the patient is deleted."""
+    """Append-only log of matches, erased per patient when the patient is deleted.
+
+    Writes from concurrent requests are committed together (group commit): a
+    thread that finds the database busy leaves its matches in a queue, and
+    whichever thread holds the database next writes everything queued in one
+    transaction. Each caller still gets its answer only once its own matches
+    are on disk; one fsync serves many requests under load.
+    """
 
     def __init__(self, database_path: Path) -> None:
         self._path = database_path
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -83,53 +93,59 @@ class MatchHistory:
         """Store a match; returns it with ``id`` set and each result's ``new`` flag.
 
         A result is new when no earlier match in the same direction, with the
-        same peer, about the same query patient returned the same patient.
+        same peer, about the same query patient returned the same patient
+        (same id and same owner, None for another node's patient). Costs an
+        index lookup per result, whatever the size of the history.
         """
-        return await asyncio.to_thread(self._record, match)
+        (recorded,) = await self.record_many([match])
+        return recorded
 
-    def _record(self, match: RecordedMatch) -> RecordedMatch:
+    async def record_many(self, matches: Sequence[RecordedMatch]) -> list[RecordedMatch]:
+        """:meth:`record` for several matches, in one transaction: all are stored or none."""
+        return await asyncio.to_thread(self._record_grouped, tuple(matches))
+
+    def _record_grouped(self, matches: tuple[RecordedMatch, ...]) -> list[RecordedMatch]:
+        pending = _Pending(matches)
+        with self._queue_lock:
+            self._queue.append(pending)
         with self._lock:
-            db = self._db()
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        if pending.error is not None:
+            raise pending.error
+        return pending.recorded
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Everything in ``batch`` in one transaction; a failing entry is undone alone."""
+        db = self._db()
+        try:
             db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = db.execute(
-                    "INSERT INTO match_requests (direction, peer, created, owner, patient_id,"
-                    " query_patient_id, test, status, error_kind, error_message)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        match.direction,
-                        match.peer,
-                        match.created.isoformat(),
-                        match.owner,
-                        match.patient_id,
-                        match.query_patient_id,
-                        int(match.test),
-                        match.status,
-                        match.error_kind,
-                        match.error_message,
-                    ),
-                )
-                request_pk = cursor.lastrowid
-                db.executemany(
-                    "INSERT INTO match_results (request_pk, rank, score, owner, patient_id,"
-                    " patient_json) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        (request_pk, rank, r.score, r.owner, r.patient_id, r.patient_json)
-                        for rank, r in enumerate(match.results)
-                    ),
-                )
-                results = _stored_results(db, request_pk)
-                db.execute("COMMIT")
-            except BaseException:
+            for pending in batch:
+                db.execute("SAVEPOINT entry")
+                try:
+                    pending.recorded = [_insert(db, match) for match in pending.matches]
+                except Exception as error:
+                    db.execute("ROLLBACK TO entry")
+                    pending.recorded, pending.error = [], error
+                db.execute("RELEASE entry")
+            db.execute("COMMIT")
+        except BaseException as error:
+            if db.in_transaction:
                 db.execute("ROLLBACK")
-                raise
-        return _replace(match, id=request_pk, results=results)
+            for pending in batch:
+                pending.recorded, pending.error = [], pending.error or error
+            raise
+        finally:
+            for pending in batch:
+                pending.done = True
 
     async def for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
         """Every match about this patient, oldest first: as the query, or as a result.
 
-        Each result carries the ``new`` flag :meth:`record` gave it (results
-        erased since then aside).
+        Each result carries the ``new`` flag :meth:`record` gave it, kept as
+        it was even if an earlier result was erased since.
         """
         return await asyncio.to_thread(self._for_patient, owner, patient_id)
 
@@ -164,6 +180,10 @@ class MatchHistory:
                 )
                 db.execute(
                     "DELETE FROM match_results WHERE owner = ? AND patient_id = ?",
+                    (owner, patient_id),
+                )
+                db.execute(
+                    "DELETE FROM match_threads WHERE query_owner = ? AND query_patient_id = ?",
                     (owner, patient_id),
                 )
                 db.execute("COMMIT")
@@ -249,31 +269,89 @@ class MatchHistory:
         return HistoryCounts(requests_received=int(received), matches_sent=int(sent))
 
 
-_IS_NEW = """NOT EXISTS (
-    SELECT 1 FROM match_results earlier_result
-    JOIN match_requests earlier ON earlier.pk = earlier_result.request_pk
-    WHERE earlier_result.patient_id = r.patient_id AND earlier_result.owner IS r.owner
-    AND earlier.pk < q.pk AND earlier.direction = q.direction AND earlier.peer = q.peer
-    AND CASE WHEN q.direction = 'inbound'
-        THEN earlier.query_patient_id = q.query_patient_id
-        ELSE earlier.owner = q.owner AND earlier.patient_id = q.patient_id END
-)"""
-"""Whether result ``r`` of match ``q`` is new (see :data:`_RESULTS_MARKED_NEW`)."""
+@dataclass(slots=True)
+class _Pending:
+    """Matches waiting for a group commit, and what became of them."""
 
-_RESULTS_MARKED_NEW = f"""
-SELECT r.score, r.patient_id, r.owner, r.patient_json, {_IS_NEW}
-FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
-WHERE r.request_pk = ? ORDER BY r.rank
-"""
-"""The results of one match, each flagged new unless an earlier match returned it.
+    matches: tuple[RecordedMatch, ...]
+    recorded: list[RecordedMatch] = dataclasses.field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
 
-"Earlier match" means one recorded before, in the same direction, with the
-same peer, about the same query: the peer's patient (by id) for an inbound
-match, our patient (owner and id) for an outbound or local one. Directions
-never mix, so a peer named like the local pseudo-peer has its own history.
-The lookup goes through the results naming the same patient (an index), so
-it costs what that patient's own history costs, not the size of the table.
-"""
+
+def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
+    """Write one match inside the caller's transaction; its results flagged new or not."""
+    cursor = db.execute(
+        "INSERT INTO match_requests (direction, peer, created, owner, patient_id,"
+        " query_patient_id, test, status, error_kind, error_message)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            match.direction,
+            match.peer,
+            match.created.isoformat(),
+            match.owner,
+            match.patient_id,
+            match.query_patient_id,
+            int(match.test),
+            match.status,
+            match.error_kind,
+            match.error_message,
+        ),
+    )
+    request_pk = cursor.lastrowid
+    if not match.results:
+        return _replace(match, id=request_pk)
+    thread = _thread(db, match)
+    # Flags first, rows after: a patient listed twice in one answer is new both times.
+    results = tuple(
+        dataclasses.replace(result, new=_never_returned(db, thread, result))
+        for result in match.results
+    )
+    db.executemany(
+        "INSERT INTO match_results (request_pk, rank, score, owner, patient_id, patient_json,"
+        " thread_pk, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (request_pk, rank, r.score, r.owner, r.patient_id, r.patient_json, thread, r.new)
+            for rank, r in enumerate(results)
+        ),
+    )
+    return _replace(match, id=request_pk, results=results)
+
+
+def _thread(db: sqlite3.Connection, match: RecordedMatch) -> int:
+    """The key of the match's thread: its direction, peer and query patient (created once).
+
+    The query patient is the peer's (by id alone, ``query_owner`` '') for an
+    inbound match, ours (owner and id) for an outbound or local one.
+    """
+    if match.direction == "inbound":
+        query = ("", match.query_patient_id)
+    else:
+        query = (match.owner or "", match.patient_id or match.query_patient_id)
+    key = (*query, match.direction, match.peer)
+    found = db.execute(
+        "SELECT pk FROM match_threads"
+        " WHERE query_owner = ? AND query_patient_id = ? AND direction = ? AND peer = ?",
+        key,
+    ).fetchone()
+    if found is not None:
+        return int(found[0])
+    cursor = db.execute(
+        "INSERT INTO match_threads (query_owner, query_patient_id, direction, peer)"
+        " VALUES (?, ?, ?, ?)",
+        key,
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _never_returned(db: sqlite3.Connection, thread: int, result: RecordedResult) -> bool:
+    """True when no earlier result of ``thread`` is this patient (one index lookup)."""
+    (seen,) = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM match_results"
+        " WHERE thread_pk = ? AND patient_id = ? AND owner IS ?)",
+        (thread, result.patient_id, result.owner),
+    ).fetchone()
+    return not seen
 
 
 _CONCERNING_OWNER = """(
@@ -285,7 +363,7 @@ _CONCERNING_OWNER = """(
 _UNSEEN_NEW_RESULTS = f"""
 SELECT r.request_pk, r.score, r.patient_id, r.owner, r.patient_json
 FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
-WHERE r.seen_at IS NULL AND {_CONCERNING_OWNER} AND {_IS_NEW}
+WHERE r.seen_at IS NULL AND {_CONCERNING_OWNER} AND r.new
 ORDER BY r.request_pk DESC, r.rank
 """
 
@@ -293,7 +371,7 @@ _UNSEEN_COUNTS = f"""
 SELECT CASE q.direction WHEN 'inbound' THEN r.patient_id ELSE q.patient_id END AS patient,
     count(*)
 FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
-WHERE r.seen_at IS NULL AND {_CONCERNING_OWNER} AND {_IS_NEW}
+WHERE r.seen_at IS NULL AND {_CONCERNING_OWNER} AND r.new
 GROUP BY patient
 """
 
@@ -311,7 +389,11 @@ _MATCH_COLUMNS = (
 
 
 def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[RecordedResult, ...]:
-    rows = db.execute(_RESULTS_MARKED_NEW, (request_pk,))
+    rows = db.execute(
+        "SELECT score, patient_id, owner, patient_json, new FROM match_results"
+        " WHERE request_pk = ? ORDER BY rank",
+        (request_pk,),
+    )
     return tuple(
         RecordedResult(score, patient_id, owner, patient_json, bool(new))
         for score, patient_id, owner, patient_json, new in rows

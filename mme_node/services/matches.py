@@ -102,15 +102,15 @@ class MatchService:
     ) -> list[PeerOutcome]:
         """Send one of ``owner``'s patients to peers (all enabled ones by default).
 
-        Every peer's results and errors are recorded; the patient's contact
-        is told about results no earlier match with that peer returned.
+        Every peer's results and errors are recorded, all in one transaction;
+        the patient's contact is told about results no earlier match with that
+        peer returned.
         """
         record = await self.patients.get(owner, patient_id)
         peers = self._eligible(peer_names)
         outcomes = await match_peers(record.patient, peers, client=self.http, breaker=self.breaker)
-        new_matches: list[NewMatch] = []
-        for outcome in outcomes:
-            recorded = await self.history.record(
+        recorded = await self.history.record_many(
+            [
                 RecordedMatch(
                     direction="outbound",
                     peer=outcome.peer,
@@ -132,18 +132,21 @@ class MatchService:
                         for m in outcome.results
                     ),
                 )
+                for outcome in outcomes
+            ]
+        )
+        new_matches = [
+            NewMatch(
+                patient_id=remote.patient.id,
+                score=remote.score,
+                contact_name=remote.patient.contact.name,
+                contact_href=remote.patient.contact.href,
+                peer=outcome.peer,
             )
-            for result, remote in zip(recorded.results, outcome.results, strict=True):
-                if result.new:
-                    new_matches.append(
-                        NewMatch(
-                            patient_id=remote.patient.id,
-                            score=remote.score,
-                            contact_name=remote.patient.contact.name,
-                            contact_href=remote.patient.contact.href,
-                            peer=outcome.peer,
-                        )
-                    )
+            for outcome, match in zip(outcomes, recorded, strict=True)
+            for result, remote in zip(match.results, outcome.results, strict=True)
+            if result.new
+        ]
         await self.notifier.notify(record.patient, "outbound", new_matches)
         return outcomes
 

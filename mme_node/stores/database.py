@@ -97,6 +97,57 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # query patient's owner for an outbound one.
         "ALTER TABLE match_results ADD COLUMN seen_at TEXT",
     ),
+    (
+        # The novelty of a result ("did an earlier match of the same thread return
+        # this patient?") as an index lookup. A thread is one direction, one peer
+        # and one query patient: the peer's patient (by id) for inbound matches,
+        # ours (owner and id) for outbound and local ones, whose query_owner is
+        # '' for inbound. Each result names its thread and keeps the flag it was
+        # given when recorded; earlier results are found through
+        # match_results_by_thread, whatever the size of the history.
+        """
+        CREATE TABLE match_threads (
+            pk INTEGER PRIMARY KEY,
+            direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound', 'local')),
+            peer TEXT NOT NULL,
+            query_owner TEXT NOT NULL,
+            query_patient_id TEXT NOT NULL,
+            UNIQUE (query_owner, query_patient_id, direction, peer)
+        ) STRICT
+        """,
+        "ALTER TABLE match_results ADD COLUMN thread_pk INTEGER REFERENCES match_threads (pk)",
+        "ALTER TABLE match_results ADD COLUMN new INTEGER CHECK (new IN (0, 1))",
+        """
+        INSERT INTO match_threads (direction, peer, query_owner, query_patient_id)
+        SELECT DISTINCT direction, peer,
+            CASE WHEN direction = 'inbound' THEN '' ELSE coalesce(owner, '') END,
+            CASE WHEN direction = 'inbound' THEN query_patient_id
+                ELSE coalesce(patient_id, query_patient_id) END
+        FROM match_requests WHERE pk IN (SELECT request_pk FROM match_results)
+        """,
+        """
+        UPDATE match_results SET thread_pk = (
+            SELECT t.pk FROM match_requests q JOIN match_threads t
+            ON t.direction = q.direction AND t.peer = q.peer
+            AND t.query_owner =
+                CASE WHEN q.direction = 'inbound' THEN '' ELSE coalesce(q.owner, '') END
+            AND t.query_patient_id = CASE WHEN q.direction = 'inbound' THEN q.query_patient_id
+                ELSE coalesce(q.patient_id, q.query_patient_id) END
+            WHERE q.pk = match_results.request_pk
+        )
+        """,
+        "CREATE INDEX match_results_by_thread ON match_results (thread_pk, patient_id, owner)",
+        # The flags as the earlier rule computed them when read, kept from now on.
+        """
+        UPDATE match_results SET new = NOT EXISTS (
+            SELECT 1 FROM match_results earlier
+            WHERE earlier.thread_pk = match_results.thread_pk
+            AND earlier.patient_id = match_results.patient_id
+            AND earlier.owner IS match_results.owner
+            AND earlier.request_pk < match_results.request_pk
+        )
+        """,
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import sqlite3
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mme_node.services.history import Direction, MatchHistory, RecordedMatch, RecordedResult
+from mme_node.stores.database import MIGRATIONS
 
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -341,3 +343,101 @@ def test_unseen_stops_at_the_limit_of_matches(history: MatchHistory) -> None:
         record(history, asked_about("inbound", query, ours("P1", "P2")))
     matches = asyncio.run(history.unseen("clinic-a", limit=2))
     assert [(m.query_patient_id, len(m.results)) for m in matches] == [("Q3", 2), ("Q2", 2)]
+
+
+def test_concurrent_records_are_each_answered_with_their_own_flags(
+    history: MatchHistory,
+) -> None:
+    async def many() -> list[RecordedMatch]:
+        return await asyncio.gather(
+            *(history.record(asked_about("inbound", f"Q{n % 5}", ours("P1"))) for n in range(40))
+        )
+
+    recorded = asyncio.run(many())
+    assert len({match.id for match in recorded}) == 40
+    assert sum(match.results[0].new for match in recorded) == 5  # once per query patient
+
+
+def test_a_refused_match_in_a_group_commit_leaves_the_others_stored(
+    history: MatchHistory,
+) -> None:
+    bad = asked_about("outbound", "P1", (RecordedResult(1.5, "r1"),))
+
+    async def together() -> list[RecordedMatch | BaseException]:
+        return await asyncio.gather(
+            *(history.record(asked_about("outbound", f"P{n}", theirs("r1"))) for n in range(2, 8)),
+            history.record(bad),
+            return_exceptions=True,
+        )
+
+    outcomes = asyncio.run(together())
+    assert isinstance(outcomes[-1], sqlite3.IntegrityError)
+    assert for_patient(history, "P1") == []
+    assert all(len(for_patient(history, f"P{n}")) == 1 for n in range(2, 8))
+
+
+def test_record_many_stores_every_match_or_none(history: MatchHistory) -> None:
+    matches = [asked_about("outbound", "P1", theirs("r1"), peer=p) for p in ("x", "y")]
+    recorded = asyncio.run(history.record_many(matches))
+    assert [new_flags(m) for m in recorded] == [{"r1": True}, {"r1": True}]
+    bad = asked_about("outbound", "P1", (RecordedResult(1.5, "r2"),), peer="z")
+    with pytest.raises(sqlite3.IntegrityError):
+        asyncio.run(history.record_many([asked_about("outbound", "P1", theirs("r3")), bad]))
+    assert len(for_patient(history, "P1")) == 2
+
+
+def test_a_patient_returned_twice_in_one_answer_is_new_both_times(history: MatchHistory) -> None:
+    recorded = record(history, asked_about("outbound", "P1", theirs("r1", "r1")))
+    assert [result.new for result in recorded.results] == [True, True]
+
+
+def test_forget_patient_makes_its_old_results_new_for_a_patient_stored_again(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    record(history, asked_about("inbound", "Q1", ours("P1")))
+    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    assert new_flags(record(history, asked_about("outbound", "P1", theirs("r1")))) == {"r1": True}
+    assert new_flags(record(history, asked_about("inbound", "Q1", ours("P1")))) == {"P1": True}
+
+
+def test_history_written_before_the_thread_index_keeps_its_flags(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            old.execute(statement)
+        old.execute("PRAGMA user_version = 2")
+        requests = [
+            (1, "outbound", "peer-x", "clinic-a", "P1", "P1"),
+            (2, "outbound", "peer-x", "clinic-a", "P1", "P1"),
+            (3, "inbound", "peer-x", None, None, "Q1"),
+            (4, "inbound", "peer-x", None, None, "Q1"),
+        ]
+        old.executemany(
+            "INSERT INTO match_requests (pk, direction, peer, created, owner, patient_id,"
+            " query_patient_id, test) VALUES (?, ?, ?, '2025-03-01T12:00:00+00:00', ?, ?, ?, 0)",
+            requests,
+        )
+        old.executemany(
+            "INSERT INTO match_results (request_pk, rank, score, owner, patient_id)"
+            " VALUES (?, ?, 0.5, ?, ?)",
+            [(1, 0, None, "r1"), (2, 0, None, "r1"), (2, 1, None, "r2"), (3, 0, "clinic-a", "P1")]
+            + [(4, 0, "clinic-b", "P1"), (4, 1, "clinic-a", "P1")],
+        )
+        old.commit()
+    migrated = MatchHistory(path)
+    try:
+        flags = [
+            [(r.owner, r.patient_id, r.new) for r in match.results]
+            for match in for_patient(migrated, "P1")
+        ]
+        assert flags == [
+            [(None, "r1", True)],
+            [(None, "r1", False), (None, "r2", True)],
+            [("clinic-a", "P1", True)],
+            [("clinic-b", "P1", True), ("clinic-a", "P1", False)],
+        ]
+        again = record(migrated, asked_about("outbound", "P1", theirs("r2", "r3")))
+        assert new_flags(again) == {"r2": False, "r3": True}
+    finally:
+        migrated.close()
