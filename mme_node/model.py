@@ -82,7 +82,12 @@ def canonical_reference_name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """A genomic variant; ``start`` is 0-based and ``end`` exclusive (MME convention)."""
+    """A genomic variant; ``start`` is 0-based and ``end`` exclusive (MME convention).
+
+    ``lifted`` is the same allele on GRCh38 when the variant is on GRCh37,
+    derived at normalisation (:mod:`mme_node.vocabulary.liftover`), so that
+    variants of the two assemblies match.
+    """
 
     assembly: str
     reference_name: str
@@ -90,6 +95,7 @@ class Variant:
     end: int | None = None
     reference_bases: str | None = None
     alternate_bases: str | None = None
+    lifted: Variant | None = None
 
     @property
     def key(self) -> str | None:
@@ -99,6 +105,12 @@ class Variant:
         build = self.assembly.split(".")[0].upper()
         chrom = canonical_reference_name(self.reference_name)
         return f"{build}:{chrom}:{self.start}:{self.reference_bases}>{self.alternate_bases}"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The allele's keys on every assembly it is known on (its own, then GRCh38)."""
+        keys = (self.key, None if self.lifted is None else self.lifted.key)
+        return tuple(key for key in keys if key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +153,8 @@ class Patient:
 
     @property
     def variant_keys(self) -> tuple[str, ...]:
-        keys = (g.variant.key for g in self.genomic_features if g.variant is not None)
-        return tuple(dict.fromkeys(k for k in keys if k))
+        keys = (k for g in self.genomic_features if g.variant is not None for k in g.variant.keys)
+        return tuple(dict.fromkeys(keys))
 
     def replace(self, **changes: object) -> Patient:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.sqlite import SQLitePatientStore
 from mme_node.vocabulary.genes import bundled_gene_index
+from mme_node.vocabulary.liftover import VariantLifter
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         hpo_release=release.version,
         listeners=[matcher] if serving else [],
         history=history,
+        lifter=VariantLifter(),
     )
     matches = MatchService(
         settings=settings,

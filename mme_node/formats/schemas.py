@@ -375,7 +375,9 @@ class GeneSchema(_MMESchema):
     entrez_id = _text("Non-standard: the Entrez gene id.", data_key="_entrezGeneId")
 
 
-class VariantSchema(_MMESchema):
+class LiftedVariantSchema(_MMESchema):
+    """The fields of a variant; alone, the GRCh38 equivalent of a GRCh37 variant."""
+
     assembly = _text(
         "Reference assembly, <assembly>[.<patch>]: NCBI36, GRCh37, GRCh38.",
         required=True,
@@ -425,6 +427,18 @@ class VariantSchema(_MMESchema):
             raise ValidationError(f"must not be less than start ({start})", "end")
         if start == end == 0:
             raise ValidationError("start == end == 0 is neither 0- nor 1-based", "end")
+
+
+class VariantSchema(LiftedVariantSchema):
+    lifted = _Nested(
+        LiftedVariantSchema,
+        data_key="_liftedOver",
+        allow_none=True,
+        metadata={
+            "description": "Non-standard: the same allele on GRCh38, for a GRCh37 variant "
+            "(derived by the node with the UCSC chain)."
+        },
+    )
 
 
 class GenomicFeatureSchema(_MMESchema):
@@ -703,6 +717,7 @@ def _variant_from(data: dict[str, Any], path: str, warnings: list[str]) -> Varia
         )
     elif end is None and reference:
         end = start + len(reference)
+    lifted = data.get("lifted")
     return Variant(
         assembly=data["assembly"],
         reference_name=data["reference_name"],
@@ -710,6 +725,7 @@ def _variant_from(data: dict[str, Any], path: str, warnings: list[str]) -> Varia
         end=end,
         reference_bases=reference,
         alternate_bases=data.get("alternate_bases"),
+        lifted=None if lifted is None else _variant_from(lifted, f"{path}._liftedOver", []),
     )
 
 

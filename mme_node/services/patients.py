@@ -20,6 +20,7 @@ from mme_node.model import Patient, PatientRecord
 from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
+from mme_node.vocabulary.liftover import VariantLifter
 from mme_node.vocabulary.normalise import TermResolver, normalise_patient
 
 T = TypeVar("T")
@@ -53,10 +54,11 @@ class PatientService:
     hpo_release: str
     listeners: list[PatientListener] = field(default_factory=list)
     history: MatchHistory | None = None
+    lifter: VariantLifter | None = None
 
     def normalise(self, patient: Patient) -> tuple[Patient, list[str]]:
-        """Primary HPO ids and HGNC genes, as every comparison needs (``InvalidPatient``)."""
-        return normalise_patient(patient, self.terms, self.genes)
+        """Primary HPO ids, HGNC genes, lifted variants: for comparisons (``InvalidPatient``)."""
+        return normalise_patient(patient, self.terms, self.genes, self.lifter)
 
     def normalise_query(self, patient: Patient) -> tuple[Patient, list[str]]:
         """Normalise a peer's query, leaving out what this node cannot read.

@@ -196,18 +196,7 @@ def _genomic_feature_to_document(value: GenomicFeature) -> Document:
                     "label": gene.label,
                 }
             ),
-            "variant": None
-            if variant is None
-            else _compact(
-                {
-                    "assembly": variant.assembly,
-                    "reference_name": variant.reference_name,
-                    "start": variant.start,
-                    "end": variant.end,
-                    "reference_bases": variant.reference_bases,
-                    "alternate_bases": variant.alternate_bases,
-                }
-            ),
+            "variant": None if variant is None else _variant_to_document(variant),
             "zygosity": value.zygosity,
             "type": None if value.type is None else _ontology_class_to_document(value.type),
         }
@@ -227,18 +216,36 @@ def _genomic_feature_from_document(document: Document) -> GenomicFeature:
             entrez_id=gene.get("entrez_id"),
             label=gene.get("label"),
         ),
-        variant=None
-        if variant is None
-        else Variant(
-            assembly=variant["assembly"],
-            reference_name=variant["reference_name"],
-            start=variant.get("start"),
-            end=variant.get("end"),
-            reference_bases=variant.get("reference_bases"),
-            alternate_bases=variant.get("alternate_bases"),
-        ),
+        variant=None if variant is None else _variant_from_document(variant),
         zygosity=document.get("zygosity"),
         type=None if kind is None else _ontology_class_from_document(kind),
+    )
+
+
+def _variant_to_document(variant: Variant) -> Document:
+    return _compact(
+        {
+            "assembly": variant.assembly,
+            "reference_name": variant.reference_name,
+            "start": variant.start,
+            "end": variant.end,
+            "reference_bases": variant.reference_bases,
+            "alternate_bases": variant.alternate_bases,
+            "lifted": None if variant.lifted is None else _variant_to_document(variant.lifted),
+        }
+    )
+
+
+def _variant_from_document(document: Document) -> Variant:
+    lifted = document.get("lifted")
+    return Variant(
+        assembly=document["assembly"],
+        reference_name=document["reference_name"],
+        start=document.get("start"),
+        end=document.get("end"),
+        reference_bases=document.get("reference_bases"),
+        alternate_bases=document.get("alternate_bases"),
+        lifted=None if lifted is None else _variant_from_document(lifted),
     )
 
 

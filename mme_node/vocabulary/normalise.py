@@ -1,10 +1,11 @@
 """Bring a validated patient to the node's canonical vocabulary.
 
 :func:`normalise_patient` maps every HPO id to the current primary term of
-the loaded release and every gene to its HGNC identity, so that matching can
-compare ids directly. It is a pure function of the patient, the ontology and
-the gene table: run it again after loading a new HPO release (the ids the
-submitter sent are kept in ``Feature.submitted_id``).
+the loaded release, every gene to its HGNC identity and every GRCh37 variant
+to its GRCh38 equivalent too, so that matching can compare ids directly. It
+is a pure function of the patient, the ontology, the gene table and the
+chain: run it again after loading a new HPO release (the ids the submitter
+sent are kept in ``Feature.submitted_id``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Protocol
 
 from hpo.errors import HPOError
 from mme_node.errors import InvalidPatient
-from mme_node.model import Feature, Gene, Patient
+from mme_node.model import Feature, Gene, GenomicFeature, Patient
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
+from mme_node.vocabulary.liftover import VariantLifter
 
 
 class TermResolver(Protocol):
@@ -99,9 +101,15 @@ class _Normaliser:
 
 
 def normalise_patient(
-    patient: Patient, terms: TermResolver, genes: GeneIndex
+    patient: Patient,
+    terms: TermResolver,
+    genes: GeneIndex,
+    lifter: VariantLifter | None = None,
 ) -> tuple[Patient, list[str]]:
-    """The patient with primary HPO ids and resolved genes, plus warnings.
+    """The patient with primary HPO ids, resolved genes and lifted variants, plus warnings.
+
+    With a ``lifter``, every GRCh37 variant gets its GRCh38 equivalent
+    (``Variant.lifted``, recomputed whatever the input said).
 
     Raises :class:`InvalidPatient` listing every unknown term, obsolete term
     without a single replacement, and unknown or ambiguous gene, each with
@@ -113,10 +121,21 @@ def normalise_patient(
         inheritance_mode=work.optional_term(patient.inheritance_mode, "patient.inheritanceMode"),
         features=work.features(patient.features, "patient.features"),
         genomic_features=tuple(
-            dataclasses.replace(g, gene=work.gene(g.gene, f"patient.genomicFeatures[{i}].gene.id"))
+            _lifted(
+                dataclasses.replace(
+                    g, gene=work.gene(g.gene, f"patient.genomicFeatures[{i}].gene.id")
+                ),
+                lifter,
+            )
             for i, g in enumerate(patient.genomic_features)
         ),
     )
     if work.errors:
         raise InvalidPatient("; ".join(work.errors))
     return normalised, work.warnings
+
+
+def _lifted(genomic: GenomicFeature, lifter: VariantLifter | None) -> GenomicFeature:
+    if lifter is None or genomic.variant is None:
+        return genomic
+    return dataclasses.replace(genomic, variant=lifter.with_lift(genomic.variant))

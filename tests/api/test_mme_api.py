@@ -477,3 +477,34 @@ def test_a_replaced_patient_is_answered_as_it_is_now(client: TestClient, tokens:
     assert match(client, tokens.peer, query()).json()["results"][0]["patient"]["label"] == (
         "second label"
     )
+
+
+# ---------------------------------------------------------------- /match: assemblies
+
+
+def braf_v600e(assembly: str, start: int) -> dict[str, Any]:
+    variant = {
+        "assembly": assembly,
+        "referenceName": "7",
+        "start": start,
+        "end": start + 1,
+        "referenceBases": "A",
+        "alternateBases": "T",
+    }
+    return {"gene": {"id": "BRAF"}, "variant": variant}
+
+
+def test_the_same_variant_on_grch37_and_grch38_matches_at_variant_level(
+    client: TestClient, tokens: Tokens
+) -> None:
+    """BRAF V600E is 7:140453136 on GRCh37 and 7:140753336 on GRCh38 (1-based)."""
+    on_37 = braf_v600e("GRCh37", 140453135)
+    submit(client, tokens.submitter, stored("V37", AUTISM, genomicFeatures=[on_37]))
+
+    def score(grch38_start: int) -> float:
+        asked = query("Q", AUTISM, genomicFeatures=[braf_v600e("GRCh38", grch38_start)])
+        answer = match(client, tokens.peer, asked)
+        [result] = answer.json()["results"]
+        return float(result["score"]["patient"])
+
+    assert score(140753335) > score(140753300)

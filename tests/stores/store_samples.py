@@ -37,7 +37,12 @@ def sample_patient(number: int) -> Patient:
         sex=(Sex.FEMALE, Sex.MALE, None)[number % 3],
         age_of_onset="HP:0003577",
         inheritance_mode="HP:0000006" if number % 2 else None,
-        disorders=(OntologyClass("MIM:300958", "Intellectual developmental disorder"),),
+        disorders=(
+            OntologyClass(
+                "MIM:300958", "Intellectual developmental disorder", submitted_id="OMIM:300958"
+            ),
+            OntologyClass("MONDO:0100038"),
+        ),
         features=(
             Feature("HP:0001250", label="Seizure", age_of_onset="HP:0003593"),
             Feature("HP:0001263", observed=True),
@@ -62,6 +67,7 @@ def sample_patient(number: int) -> Patient:
                     end=166_848_001 + number,
                     reference_bases="G",
                     alternate_bases="A",
+                    lifted=Variant("GRCh38", "2", 165_991_490 + number, None, "G", "A"),
                 ),
                 zygosity=1,
                 type=OntologyClass("SO:0001583", "missense_variant"),
