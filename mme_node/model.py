@@ -153,8 +153,23 @@ class Patient:
 
     @property
     def variant_keys(self) -> tuple[str, ...]:
+        """Every key of every complete variant: as submitted, and on GRCh38 when lifted.
+
+        A query matches a candidate when one of these is among the candidate's
+        :attr:`allele_keys`.
+        """
         keys = (k for g in self.genomic_features if g.variant is not None for k in g.variant.keys)
         return tuple(dict.fromkeys(keys))
+
+    @property
+    def allele_keys(self) -> tuple[str, ...]:
+        """One key per distinct allele: on GRCh38 when the variant was lifted there.
+
+        What a candidate is indexed by, and what the MME metrics count, so
+        that a lifted variant counts once.
+        """
+        variants = (g.variant.lifted or g.variant for g in self.genomic_features if g.variant)
+        return tuple(dict.fromkeys(v.key for v in variants if v.key))
 
     def replace(self, **changes: object) -> Patient:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ def explain(release: Release, query: Patient, candidate: Patient) -> Explanation
         )
     return Explanation(
         shared_genes=_shared_gene_symbols(query, candidate),
-        shared_variants=tuple(sorted(set(query.variant_keys) & set(candidate.variant_keys))),
+        shared_variants=_shared_variants(query, candidate),
         shared_disorders=tuple(
             sorted({d.id for d in query.disorders} & {d.id for d in candidate.disorders})
         ),
@@ -72,3 +72,19 @@ def _conflicts(release: Release, query: Patient, candidate: Patient) -> tuple[st
             if any(e in ontology and ontology.is_descendant_or_self(term, e) for e in excluded):
                 found.append(term)
     return tuple(dict.fromkeys(found))
+
+
+def _shared_variants(query: Patient, candidate: Patient) -> tuple[str, ...]:
+    """The candidate's variants the query has too, each once, by the key it was submitted with.
+
+    Either side may hold the allele on GRCh37 with a GRCh38 lift, or on GRCh38.
+    """
+    query_keys = set(query.variant_keys)
+    shared = {
+        variant.key
+        for genomic in candidate.genomic_features
+        if (variant := genomic.variant) is not None
+        and variant.key
+        and query_keys.intersection(variant.keys)
+    }
+    return tuple(sorted(k for k in shared if k))

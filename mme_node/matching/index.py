@@ -43,7 +43,7 @@ class CandidateFacts:
     patient_id: str
     contact_href: str
     genes: frozenset[str]
-    variants: frozenset[str]
+    variants: frozenset[str]  # allele keys: one per variant, on GRCh38 when lifted
     disorders: frozenset[str]
     excluded: tuple[str, ...]
 
@@ -79,7 +79,7 @@ class Partition:
             patient_id=patient.id,
             contact_href=patient.contact.href,
             genes=frozenset(patient.gene_ids),
-            variants=frozenset(patient.variant_keys),
+            variants=frozenset(patient.allele_keys),
             disorders=frozenset(d.id for d in patient.disorders),
             excluded=_current(patient.excluded_terms, ontology),
         )

@@ -372,7 +372,7 @@ def test_heartbeat_lists_accepted_versions_and_production_flag(
     assert heartbeat["accept"] == [MME_V1_0, MME_V1_1]
     assert heartbeat["production"] is False
     assert heartbeat["version"]
-    assert heartbeat["store"]["ok"] is True
+    assert heartbeat["_store"]["ok"] is True
 
 
 def test_heartbeat_of_a_production_node_says_so(node_settings: Settings, tokens: Tokens) -> None:
@@ -508,3 +508,12 @@ def test_the_same_variant_on_grch37_and_grch38_matches_at_variant_level(
         return float(result["score"]["patient"])
 
     assert score(140753335) > score(140753300)
+
+
+def test_a_lifted_variant_counts_once_in_the_metrics(client: TestClient, tokens: Tokens) -> None:
+    on_37 = braf_v600e("GRCh37", 140453135)
+    submit(client, tokens.submitter, stored("V37", AUTISM, genomicFeatures=[on_37]))
+    on_38 = braf_v600e("GRCh38", 140753335)
+    submit(client, tokens.submitter, stored("V38", AUTISM, genomicFeatures=[on_38]))
+    counts = metrics(client, tokens.peer)
+    assert (counts["numberOfVariants"], counts["numberOfUniqueVariants"]) == (2, 1)

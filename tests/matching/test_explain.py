@@ -10,8 +10,9 @@ from matching_samples import patient_json, prepared, snv
 
 from hpo import Release
 from mme_node.matching.explain import explain
-from mme_node.model import Patient
+from mme_node.model import Contact, Gene, GenomicFeature, Patient, Variant
 from mme_node.vocabulary.genes import GeneIndex
+from mme_node.vocabulary.liftover import VariantLifter
 
 SEIZURE = "HP:0001250"
 TONIC_CLONIC_SEIZURE = "HP:0002069"
@@ -102,3 +103,23 @@ def test_no_contradiction_when_exclusions_concern_other_branches(
     query = patient("Q", SEIZURE, excluded=[VSD])
     candidate = patient("P1", AUTISM, excluded=[TONIC_CLONIC_SEIZURE])
     assert explain(bundled_release, query, candidate).conflicting_terms == ()
+
+
+def test_a_variant_shared_across_assemblies_is_listed_once_as_the_candidate_gave_it(
+    bundled_release: Release,
+) -> None:
+    braf = Gene("BRAF", hgnc_id="HGNC:1097")
+    on_37 = Variant("GRCh37", "7", 140453135, 140453136, "A", "T")
+    lifted_37 = VariantLifter().with_lift(on_37)
+    on_38 = Variant("GRCh38", "7", 140753335, 140753336, "A", "T")
+    contact = Contact("Dr", "mailto:dr@example.org")
+
+    def carrying(patient_id: str, variant: Variant) -> Patient:
+        return Patient(patient_id, contact, genomic_features=(GenomicFeature(braf, variant),))
+
+    for query, candidate, shown in [
+        (carrying("Q", on_38), carrying("P1", lifted_37), "GRCH37:7:140453135:A>T"),
+        (carrying("Q", lifted_37), carrying("P1", lifted_37), "GRCH37:7:140453135:A>T"),
+        (carrying("Q", lifted_37), carrying("P1", on_38), "GRCH38:7:140753335:A>T"),
+    ]:
+        assert explain(bundled_release, query, candidate).shared_variants == (shown,)
