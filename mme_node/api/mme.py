@@ -70,8 +70,9 @@ async def heartbeat(request: Request) -> Response:
                 "production": node.settings.production,
                 "version": __version__,
                 "accept": [media_type(v) for v in SUPPORTED_VERSIONS],
-                "store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
-                "hpoRelease": node.release.version,
+                # Non-standard fields start with "_" (search-api), so strict peers accept them.
+                "_store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
+                "_hpoRelease": node.release.version,
             },
             "disclaimer": node.settings.disclaimer,
         },
