@@ -21,6 +21,67 @@ class Sex(StrEnum):
     NOT_APPLICABLE = "NOT_APPLICABLE"
 
 
+class Sharing(StrEnum):
+    """Where a patient may be matched: this node only, peers in listed countries, any peer."""
+
+    LOCAL = "local"
+    COUNTRIES = "countries"
+    ALL = "all"
+
+
+class Disclosure(StrEnum):
+    """What a match may show of a patient; each level adds to the one before it.
+
+    ``contact`` shows who to contact (and a pseudonymous id), ``phenotype``
+    adds sex, onset, inheritance, phenotypic features and disorders,
+    ``genes`` adds the candidate genes, ``variants`` the exact variants with
+    their zygosity and type.
+    """
+
+    CONTACT = "contact"
+    PHENOTYPE = "phenotype"
+    GENES = "genes"
+    VARIANTS = "variants"
+
+    @property
+    def rank(self) -> int:
+        """0 for ``contact`` up to 3 for ``variants``: a higher level shows more."""
+        return _DISCLOSURE_ORDER[self]
+
+    def includes(self, other: Disclosure) -> bool:
+        return self.rank >= other.rank
+
+    def lesser(self, other: Disclosure) -> Disclosure:
+        """The level that shows less of the two."""
+        return self if self.rank <= other.rank else other
+
+
+_DISCLOSURE_ORDER = {level: rank for rank, level in enumerate(Disclosure)}
+
+
+@dataclass(frozen=True, slots=True)
+class DataUse:
+    """A GA4GH Data Use Ontology code (``DUO:0000022``), with the countries it names, if any."""
+
+    code: str
+    countries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What the patient agreed to: where it may be matched and what a match may show.
+
+    ``countries`` (ISO 3166 alpha-2) is set for ``Sharing.COUNTRIES`` only;
+    ``data_use`` holds the DUO codes recorded with the consent (see
+    :mod:`mme_node.security.consent` for those that restrict matching).
+    """
+
+    sharing: Sharing
+    disclosure: Disclosure
+    countries: tuple[str, ...] = ()
+    data_use: tuple[DataUse, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class OntologyClass:
     """A coded value (`{"id": ..., "label": ...}`) such as a disorder or variant type.
@@ -182,6 +243,8 @@ class PatientRecord:
     ``owner`` is the submitting client; ``(owner, patient.id)`` is unique.
     ``version`` starts at 1 and grows by one on each replace (optimistic
     concurrency). ``submitted_json`` is the request body's patient verbatim.
+    ``consent`` is None when the submitter gave none: the node's default
+    consent (a setting) then applies, whatever it is when the patient is matched.
     """
 
     owner: str
@@ -192,6 +255,7 @@ class PatientRecord:
     created: datetime | None = None
     updated: datetime | None = None
     warnings: tuple[str, ...] = field(default=())
+    consent: Consent | None = None
 
     @property
     def key(self) -> tuple[str, str]:

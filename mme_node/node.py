@@ -20,8 +20,9 @@ from mme_node.errors import MMEError
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.weights import ReleaseTermWeights
-from mme_node.model import MatchResult, Patient
+from mme_node.model import Consent, MatchResult, Patient
 from mme_node.peers import CircuitBreaker, PeerRegistry
+from mme_node.security.consent import default_consent
 from mme_node.security.tokens import TokenRegistry
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
@@ -48,6 +49,8 @@ class Node:
     matcher: Matcher
     history: MatchHistory
     matches: MatchService
+    default_consent: Consent
+    """The consent of patients stored without one (settings ``consent_default_*``)."""
 
     async def inbound_match(self, peer: str, query: Patient) -> list[MatchResult]:
         return await self.matches.inbound(peer, query)
@@ -94,6 +97,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     index costs seconds per 10,000 patients.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    consent = default_consent(settings)  # a bad setting stops start-up before any work
     release = ReleaseLibrary(settings.hpo_dir).active()
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
     store = open_store(settings, release)
@@ -133,6 +137,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         matcher=matcher,
         history=history,
         matches=matches,
+        default_consent=consent,
     )
     if settings.demo:
         await load_demo_patients(node)

@@ -56,6 +56,11 @@ class Settings:
     exclusion_penalty: float = 0.99
     weight_exact_terms: float = 0.5
     match_retrieval_depth: int = 500
+    consent_default_sharing: str = "all"
+    consent_default_countries: str = ""
+    consent_default_disclosure: str = "genes"
+    peer_default_disclosure: str = "genes"
+    history_retention_days: int = 730
     hpo_dir_override: Path | None = None
 
     @property

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
+from mme_node.formats.consent import consent_openapi_schema
 from mme_node.formats.schemas import patient_openapi_schema
 
 MME_MEDIA_TYPES = (
@@ -118,7 +119,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 "201": {"description": "created", **_json(_ref("StoredPatient"))},
                 **_errors(400, 401, 403, 409, 413, 415, 422),
             },
-            body=_json(_ref("MatchRequest")),
+            body=_json(_ref("Submission")),
             parameters=[IF_MATCH],
         ),
         "get": _operation(
@@ -205,18 +206,33 @@ def _components() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "patient": _ref("Patient"),
+            "consent": _ref("Consent"),
             "version": {"type": "integer", "minimum": 1},
             "hpoRelease": {"type": "string"},
             "created": {"type": "string", "format": "date-time"},
             "updated": {"type": "string", "format": "date-time"},
             "warnings": {"type": "array", "items": {"type": "string"}},
         },
-        "required": ["patient", "version", "hpoRelease"],
+        "required": ["patient", "consent", "version", "hpoRelease"],
     }
     return {
         "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
         "schemas": {
             "Patient": patient_openapi_schema(),
+            "Consent": consent_openapi_schema(),
+            "Submission": {
+                "type": "object",
+                "description": "A patient and its consent (none: the node's default consent).",
+                "properties": {
+                    "patient": _ref("Patient"),
+                    "consent": _ref("Consent"),
+                    "disclaimer": {"type": "string"},
+                    "terms": {"type": "string"},
+                },
+                "required": ["patient"],
+                "patternProperties": {"^_": {}},
+                "additionalProperties": False,
+            },
             "MatchRequest": {
                 "type": "object",
                 "properties": {"patient": _ref("Patient")},

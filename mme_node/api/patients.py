@@ -17,19 +17,24 @@ from starlette.routing import Route
 from mme_node.api.auth import authenticate
 from mme_node.api.bodies import read_json
 from mme_node.errors import InvalidPatient, InvalidRequest
+from mme_node.formats.consent import dump_consent
 from mme_node.formats.schemas import dump_patient
-from mme_node.model import PatientRecord
+from mme_node.model import Consent, PatientRecord
 from mme_node.node import Node
 from mme_node.security.tokens import Role
 
 JSON_MEDIA_TYPES = frozenset({"application/json"})
 MAX_PAGE_SIZE = 500
+SUBMISSION_FIELDS = frozenset({"patient", "consent", "disclaimer", "terms"})
+"""Fields of a submission body: a match request's (disclaimer, terms ignored) plus consent."""
 
 
-def record_json(record: PatientRecord) -> dict[str, Any]:
-    """How a stored patient is shown to its submitter."""
+def record_json(record: PatientRecord, default_consent: Consent) -> dict[str, Any]:
+    """How a stored patient is shown to its submitter, with the consent that applies."""
+    consent = record.consent if record.consent is not None else default_consent
     return {
         "patient": dump_patient(record.patient),
+        "consent": dump_consent(consent, default=record.consent is None),
         "version": record.version,
         "hpoRelease": record.hpo_release,
         "created": record.created.isoformat() if record.created else None,
@@ -38,9 +43,11 @@ def record_json(record: PatientRecord) -> dict[str, Any]:
     }
 
 
-def record_response(record: PatientRecord, status: int = 200) -> Response:
+def record_response(record: PatientRecord, node: Node, status: int = 200) -> Response:
     return JSONResponse(
-        record_json(record), status_code=status, headers={"ETag": f'"{record.version}"'}
+        record_json(record, node.default_consent),
+        status_code=status,
+        headers={"ETag": f'"{record.version}"'},
     )
 
 
@@ -55,28 +62,36 @@ async def submit_patient(request: Request) -> Response:
     body = await read_json(request, node.settings.max_body_bytes, JSON_MEDIA_TYPES)
     if not isinstance(body, dict) or "patient" not in body:
         raise InvalidPatient('body must be a JSON object with a "patient" field')
+    unknown = sorted(k for k in body if k not in SUBMISSION_FIELDS and not k.startswith("_"))
+    if unknown:
+        # A misspelt "consent" must not leave the patient under the default consent unnoticed.
+        raise InvalidPatient(f"{unknown[0]}: is not a field of a submission (patient, consent)")
     expected = _expected_version(request)
-    record, created = await node.patients.submit(client.name, body["patient"], expected)
-    return record_response(record, 201 if created else 200)
+    record, created = await node.patients.submit(
+        client.name, body["patient"], expected, body.get("consent")
+    )
+    return record_response(record, node, 201 if created else 200)
 
 
 async def get_patient(request: Request) -> Response:
     client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
-    record = await _node(request).patients.get(client.name, request.path_params["patient_id"])
-    return record_response(record)
+    node = _node(request)
+    record = await node.patients.get(client.name, request.path_params["patient_id"])
+    return record_response(record, node)
 
 
 async def list_patients(request: Request) -> Response:
     client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
     offset = _int_parameter(request, "offset", 0, minimum=0)
     limit = _int_parameter(request, "limit", 50, minimum=1, maximum=MAX_PAGE_SIZE)
-    page = await _node(request).patients.list(client.name, offset, limit)
+    node = _node(request)
+    page = await node.patients.list(client.name, offset, limit)
     return JSONResponse(
         {
             "total": page.total,
             "offset": page.offset,
             "limit": page.limit,
-            "patients": [record_json(record) for record in page.records],
+            "patients": [record_json(record, node.default_consent) for record in page.records],
         }
     )
 

@@ -15,13 +15,14 @@ import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from marshmallow import ValidationError
 
-from mme_node.errors import InvalidRequest
+from mme_node.errors import InvalidRequest, MMEError
+from mme_node.formats.consent import dump_consent, load_consent
 from mme_node.formats.schemas import ContactSchema, dump_patient
-from mme_node.model import Contact, PatientRecord
+from mme_node.model import Consent, Contact, Disclosure, PatientRecord, Sharing
 from mme_node.node import Node, start_node
 from mme_node.progress import ProgressBar
 from mme_node.services.importing import (
@@ -55,9 +56,9 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "import",
         help="import MME patient JSON or phenopackets from a file or directory",
         description="Create or replace patients of OWNER from MME patient JSON (one patient, "
-        '{"patient": ...}, or a list) or GA4GH Phenopacket v2 files; a directory is walked '
-        "for *.json. Bad records are reported and skipped. Exit code 0: all imported, "
-        "1: some rejected, 2: nothing could be done.",
+        '{"patient": ..., "consent": ...}, or a list) or GA4GH Phenopacket v2 files; a '
+        "directory is walked for *.json. Bad records are reported and skipped. Exit code 0: "
+        "all imported, 1: some rejected, 2: nothing could be done.",
     )
     load.add_argument("path", type=Path, metavar="FILE|DIR", help="a JSON file or a directory")
     load.add_argument("--owner", required=True, help="the submitter (client name) they belong to")
@@ -74,6 +75,25 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     contact.add_argument("--contact-href", help="http(s) or mailto URL to reach them")
     contact.add_argument("--contact-institution", help="their institution")
     contact.add_argument("--contact-email", help="their email address")
+    consent = load.add_argument_group(
+        "consent",
+        'For every patient imported without its own consent (documents {"patient": ..., '
+        '"consent": ...} carry theirs). Without these flags such patients get the node\'s '
+        "default consent (docs/governance.md).",
+    )
+    consent.add_argument(
+        "--sharing",
+        choices=[sharing.value for sharing in Sharing],
+        help="where they may be matched: this node only, peers in --countries, every peer",
+    )
+    consent.add_argument(
+        "--countries", help="ISO 3166 alpha-2 codes, comma-separated (with --sharing countries)"
+    )
+    consent.add_argument(
+        "--disclosure",
+        choices=[level.value for level in Disclosure],
+        help="what a match may show (each level adds to the one before)",
+    )
     load.set_defaults(handler=import_patients)
 
     export = actions.add_parser(
@@ -100,8 +120,9 @@ def import_patients(args: argparse.Namespace, settings: Settings) -> int:
     contact = _contact(args)
     if format is ImportFormat.PHENOPACKET and contact is None:
         raise InvalidRequest(MISSING_CONTACT)
+    consent = _consent(args)
     cases = read_cases(args.path, format)
-    report, warned = asyncio.run(_import(settings, args.owner, cases, contact))
+    report, warned = asyncio.run(_import(settings, args.owner, cases, contact, consent))
     # Warnings first: the rejections and the totals stay in view at the end.
     if warned:
         print(f"Warnings ({_patients(len(warned))} changed on the way in):")
@@ -120,10 +141,14 @@ def import_patients(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _import(
-    settings: Settings, owner: str, cases: Iterable[Case], contact: Contact | None
+    settings: Settings,
+    owner: str,
+    cases: Iterable[Case],
+    contact: Contact | None,
+    consent: Consent | None,
 ) -> tuple[ImportReport, list[tuple[str, tuple[str, ...]]]]:
     async with _running_node(settings) as node:
-        preparer = CasePreparer(node.patients, contact)
+        preparer = CasePreparer(node.patients, contact, consent)
         with ProgressBar("importing") as bar:
             report = await node.patients.import_many(
                 owner, ((case.label, case) for case in cases), bar.advance, preparer
@@ -150,6 +175,20 @@ def _contact(args: argparse.Namespace) -> Contact | None:
         )
         raise InvalidRequest(f"bad contact: {problems}") from error
     return Contact(**loaded)
+
+
+def _consent(args: argparse.Namespace) -> Consent | None:
+    """The consent the flags describe, validated like a submitted one; None if none given."""
+    if args.sharing is None and args.countries is None and args.disclosure is None:
+        return None
+    given: dict[str, object] = {"sharing": args.sharing, "disclosure": args.disclosure}
+    if args.countries is not None:
+        given["countries"] = [code.strip() for code in args.countries.split(",") if code.strip()]
+    try:
+        return load_consent({k: v for k, v in given.items() if v is not None})
+    except MMEError as error:
+        flags = error.message.replace("consent.", "--")
+        raise InvalidRequest(f"bad consent: {flags}") from error
 
 
 def export_patients(args: argparse.Namespace, settings: Settings) -> int:
@@ -186,12 +225,22 @@ async def _export(settings: Settings, owner: str | None, out: TextIO) -> int:
     async with _running_node(settings) as node:
         out.write("[")
         async for record in _stored(node, owner):
-            document = dump_patient(record.patient, EXPORT_VERSION)
+            document = _exported(record)
             out.write(",\n" if written else "\n")
             out.write(json.dumps(document, ensure_ascii=False))
             written += 1
         out.write("\n]\n")
     return written
+
+
+def _exported(record: PatientRecord) -> dict[str, Any]:
+    """The patient, wrapped with its consent when it has one of its own (as import reads it)."""
+    patient = dump_patient(record.patient, EXPORT_VERSION)
+    if record.consent is None:
+        return patient
+    consent = dump_consent(record.consent)
+    del consent["default"]
+    return {"patient": patient, "consent": consent}
 
 
 def list_patients(args: argparse.Namespace, settings: Settings) -> int:

@@ -580,11 +580,11 @@ def _load(schema: Schema, data: object, root: str) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema.load(data)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise InvalidPatient("; ".join(_error_paths(error.messages, root))) from error
+        raise InvalidPatient("; ".join(error_paths(error.messages, root))) from error
     return loaded
 
 
-def _error_paths(errors: object, path: str) -> Iterator[str]:
+def error_paths(errors: object, path: str) -> Iterator[str]:
     """Flatten marshmallow's nested error dict into ``path: message`` lines.
 
     ``path`` is the name of the loaded object, "" for a whole request body.
@@ -597,10 +597,10 @@ def _error_paths(errors: object, path: str) -> Iterator[str]:
                 child = f"{path}[{key}]"
             else:
                 child = f"{path}.{key}" if path else str(key)
-            yield from _error_paths(nested, child)
+            yield from error_paths(nested, child)
     elif isinstance(errors, list):
         for nested in errors:
-            yield from _error_paths(nested, path)
+            yield from error_paths(nested, path)
     else:
         yield f"{path or 'request body'}: {errors}"
 
@@ -739,10 +739,10 @@ def patient_openapi_schema() -> dict[str, Any]:
     validation; it describes what :func:`dump_patient` writes, while the
     loader also accepts the leniencies listed in the module docstring.
     """
-    return _object_schema(PatientSchema(), "An MME patient (search-api v1.0/v1.1).")
+    return openapi_object_schema(PatientSchema(), "An MME patient (search-api v1.0/v1.1).")
 
 
-def _object_schema(schema: Schema, description: str) -> dict[str, Any]:
+def openapi_object_schema(schema: Schema, description: str) -> dict[str, Any]:
     properties = {
         field.data_key or name: _field_schema(field) for name, field in schema.fields.items()
     }
@@ -760,7 +760,7 @@ def _field_schema(field: fields.Field[Any]) -> dict[str, Any]:
     """The JSON Schema of one field; list items carry no description of their own."""
     description = field.metadata.get("description", "")
     if isinstance(field, fields.Nested):
-        return _object_schema(field.schema, description)
+        return openapi_object_schema(field.schema, description)
     if isinstance(field, fields.List):
         items = _field_schema(field.inner)
         return _described(description) | {"type": "array", "items": items}
@@ -801,7 +801,9 @@ __all__ = [
     "PatientSchema",
     "canonical_disorder_id",
     "dump_patient",
+    "error_paths",
     "load_match_request",
     "load_patient",
+    "openapi_object_schema",
     "patient_openapi_schema",
 ]

@@ -2,7 +2,8 @@
 
 A source is one JSON file, or a directory walked recursively for ``*.json``.
 A file holds one document or a list of them; a document is an MME patient,
-``{"patient": {...}}`` (the shape of a match request), or a phenopacket. With
+``{"patient": {...}}`` (the shape of a match request), ``{"patient": {...},
+"consent": {...}}`` (the shape of a submission), or a phenopacket. With
 :attr:`ImportFormat.AUTO` the format is decided per document: a phenopacket is
 the object with ``metaData`` (required in v2 and absent from MME).
 
@@ -21,6 +22,7 @@ contact the caller gives, then normalised the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,8 +32,8 @@ from pathlib import Path
 
 from mme_node.errors import InvalidRequest
 from mme_node.formats.phenopacket import patient_from_phenopacket
-from mme_node.model import Contact
-from mme_node.services.patients import PatientService, Submission
+from mme_node.model import Consent, Contact
+from mme_node.services.patients import PatientService, Submission, check_addressable
 
 MISSING_CONTACT = "a phenopacket names no contact: give one with --contact-name and --contact-href"
 
@@ -52,13 +54,15 @@ class Case:
 
     ``format`` is :attr:`ImportFormat.MME` or :attr:`ImportFormat.PHENOPACKET`
     once a document was read; ``document`` is the patient object itself (an
-    MME ``{"patient": ...}`` wrapper already removed).
+    MME ``{"patient": ...}`` wrapper already removed) and ``consent`` the
+    consent object that came beside it in the wrapper, if any.
     """
 
     label: str
     format: ImportFormat
     document: object = None
     problem: str | None = None
+    consent: object = None
 
 
 def read_cases(path: Path, format: ImportFormat = ImportFormat.AUTO) -> Iterator[Case]:
@@ -115,20 +119,24 @@ def _case(where: str, document: object, format: ImportFormat) -> Case:
     if format is ImportFormat.AUTO:
         is_phenopacket = isinstance(document, Mapping) and "metaData" in document
         format = ImportFormat.PHENOPACKET if is_phenopacket else ImportFormat.MME
+    consent = None
     if format is ImportFormat.MME:
-        document = _unwrapped(document)
+        document, consent = _unwrapped(document)
         patient_id = _text_at(document, ("id",))
     else:
         patient_id = _text_at(document, ("id",)) or _text_at(document, ("subject", "id"))
     label = f"{where} ({patient_id})" if patient_id else where
-    return Case(label, format, document)
+    return Case(label, format, document, consent=consent)
 
 
-def _unwrapped(document: object) -> object:
-    """The patient of a ``{"patient": {...}}`` match request body, else the document."""
+def _unwrapped(document: object) -> tuple[object, object]:
+    """The patient and consent of a ``{"patient": {...}[, "consent": {...}]}`` wrapper.
+
+    Anything else is a bare patient, without consent.
+    """
     if isinstance(document, Mapping) and "patient" in document and "id" not in document:
-        return document["patient"]
-    return document
+        return document["patient"], document.get("consent")
+    return document, None
 
 
 def _text_at(document: object, keys: Sequence[str]) -> str | None:
@@ -145,11 +153,13 @@ class CasePreparer:
 
     Pass it as ``prepare`` to :meth:`PatientService.import_many`; a case that
     cannot become a valid patient raises an ``MMEError`` and is rejected.
-    ``contact`` is given to every phenopacket (they name none).
+    ``contact`` is given to every phenopacket (they name none); ``consent``
+    to every case that comes without one (None: the node's default applies).
     """
 
     service: PatientService
     contact: Contact | None = None
+    consent: Consent | None = None
     warned: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def __call__(self, case: Case) -> Submission:
@@ -162,15 +172,20 @@ class CasePreparer:
         if case.problem is not None:
             raise InvalidRequest(case.problem)
         if case.format is ImportFormat.MME:
-            return self.service.prepare(case.document)
+            submission = self.service.prepare(case.document, case.consent)
+            if submission.consent is None:
+                submission = dataclasses.replace(submission, consent=self.consent)
+            return submission
         if self.contact is None:
             raise InvalidRequest(MISSING_CONTACT)
         patient, warnings = patient_from_phenopacket(case.document, self.contact)
+        check_addressable(patient)
         normalised, normalise_warnings = self.service.normalise(patient)
         return Submission(
             patient=normalised,
             submitted_json=json.dumps(case.document, ensure_ascii=False, sort_keys=True),
             warnings=tuple(warnings) + tuple(normalise_warnings),
+            consent=self.consent,
         )
 
 

@@ -15,8 +15,9 @@ from typing import Protocol, TypeVar
 
 from hpo import HPOError
 from mme_node.errors import InvalidPatient, MMEError
+from mme_node.formats.consent import load_consent
 from mme_node.formats.schemas import load_patient
-from mme_node.model import Patient, PatientRecord
+from mme_node.model import Consent, Patient, PatientRecord
 from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
@@ -24,6 +25,19 @@ from mme_node.vocabulary.liftover import VariantLifter
 from mme_node.vocabulary.normalise import TermResolver, normalise_patient
 
 T = TypeVar("T")
+
+
+def check_addressable(patient: Patient) -> None:
+    """Refuse an id that cannot name the patient in a URL (``/api/patients/{id}``).
+
+    Starlette decodes ``%2F`` before routing, so an id holding ``/`` could
+    never be read, matched or erased through the API.
+    """
+    if "/" in patient.id:
+        raise InvalidPatient(
+            f"patient.id: {patient.id!r} contains '/', which cannot be addressed in "
+            "/api/patients/{id}; use another separator"
+        )
 
 
 class PatientListener(Protocol):
@@ -39,11 +53,15 @@ class PatientListener(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A validated, normalised patient ready to store, with what was changed on the way."""
+    """A validated, normalised patient ready to store, with what was changed on the way.
+
+    ``consent`` is None when the submitter gave none (the node default applies).
+    """
 
     patient: Patient
     submitted_json: str
     warnings: tuple[str, ...]
+    consent: Consent | None = None
 
 
 @dataclass
@@ -107,14 +125,21 @@ class PatientService:
         except HPOError:
             return None
 
-    def prepare(self, patient_json: object) -> Submission:
-        """Validate and normalise one MME patient object; raise ``InvalidPatient``."""
+    def prepare(self, patient_json: object, consent_json: object = None) -> Submission:
+        """Validate and normalise one MME patient object and its consent; ``InvalidPatient``.
+
+        ``consent_json`` None (or absent) leaves the patient under the node's
+        default consent.
+        """
         patient, schema_warnings = load_patient(patient_json)
+        check_addressable(patient)
+        consent = None if consent_json is None else load_consent(consent_json)
         normalised, normalise_warnings = self.normalise(patient)
         return Submission(
             patient=normalised,
             submitted_json=json.dumps(patient_json, ensure_ascii=False, sort_keys=True),
             warnings=tuple(schema_warnings) + tuple(normalise_warnings),
+            consent=consent,
         )
 
     def record_of(self, owner: str, submission: Submission) -> PatientRecord:
@@ -124,13 +149,22 @@ class PatientService:
             hpo_release=self.hpo_release,
             submitted_json=submission.submitted_json,
             warnings=submission.warnings,
+            consent=submission.consent,
         )
 
     async def submit(
-        self, owner: str, patient_json: object, expected_version: int | None = None
+        self,
+        owner: str,
+        patient_json: object,
+        expected_version: int | None = None,
+        consent_json: object = None,
     ) -> tuple[PatientRecord, bool]:
-        """Create or replace a patient of ``owner``; return it and whether it was created."""
-        record = self.record_of(owner, self.prepare(patient_json))
+        """Create or replace a patient of ``owner``; return it and whether it was created.
+
+        A replace is a whole new version: its consent is ``consent_json``
+        (None: the node default), not the one stored before.
+        """
+        record = self.record_of(owner, self.prepare(patient_json, consent_json))
         stored, created = await self.store.save(record, expected_version)
         for listener in self.listeners:
             listener.patient_saved(stored)

@@ -18,7 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from mme_node.model import (
+    Consent,
     Contact,
+    DataUse,
+    Disclosure,
     Feature,
     Gene,
     GenomicFeature,
@@ -26,6 +29,7 @@ from mme_node.model import (
     Patient,
     PatientRecord,
     Sex,
+    Sharing,
     Variant,
 )
 
@@ -65,6 +69,7 @@ def record_to_document(record: PatientRecord) -> Document:
             "created": _datetime_to_text(record.created),
             "updated": _datetime_to_text(record.updated),
             "warnings": list(record.warnings),
+            "consent": None if record.consent is None else consent_to_document(record.consent),
         }
     )
 
@@ -80,9 +85,50 @@ def record_from_document(document: Document) -> PatientRecord:
             created=_datetime_from_text(document.get("created")),
             updated=_datetime_from_text(document.get("updated")),
             warnings=tuple(document.get("warnings", ())),
+            consent=_optional_consent(document.get("consent")),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise CodecError(f"not a stored patient record: {error!r}") from error
+
+
+def encode_consent(consent: Consent | None) -> str | None:
+    """The consent as compact JSON text; None (the node default applies) stays None."""
+    return None if consent is None else _dumps(consent_to_document(consent))
+
+
+def decode_consent(text: str | None) -> Consent | None:
+    return None if text is None else _optional_consent(_loads(text))
+
+
+def consent_to_document(consent: Consent) -> Document:
+    return _compact(
+        {
+            "sharing": consent.sharing.value,
+            "disclosure": consent.disclosure.value,
+            "countries": list(consent.countries),
+            "data_use": [
+                _compact({"code": use.code, "countries": list(use.countries)})
+                for use in consent.data_use
+            ],
+        }
+    )
+
+
+def _optional_consent(document: Document | None) -> Consent | None:
+    if document is None:
+        return None
+    try:
+        return Consent(
+            sharing=Sharing(document["sharing"]),
+            disclosure=Disclosure(document["disclosure"]),
+            countries=tuple(document.get("countries", ())),
+            data_use=tuple(
+                DataUse(code=use["code"], countries=tuple(use.get("countries", ())))
+                for use in document.get("data_use", ())
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CodecError(f"not a stored consent: {error!r}") from error
 
 
 def patient_to_document(patient: Patient) -> Document:

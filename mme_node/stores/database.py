@@ -148,6 +148,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # The patient's consent (codec JSON); NULL when none was given, so that
+        # the node's default consent applies (docs/governance.md).
+        """
+        ALTER TABLE patients ADD COLUMN
+        consent TEXT CHECK (consent IS NULL OR json_valid(consent))
+        """,
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

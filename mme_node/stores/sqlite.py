@@ -24,25 +24,33 @@ from typing import ParamSpec, TypeVar
 from mme_node.errors import Conflict, InvalidPatient, InvalidRequest, NotFound, ServiceUnavailable
 from mme_node.model import PatientRecord
 from mme_node.stores.base import ImportReport, Page, ProgressCallback, Rejection, StoreHealth
-from mme_node.stores.codec import CodecError, decode_patient, encode_patient
+from mme_node.stores.codec import (
+    CodecError,
+    decode_consent,
+    decode_patient,
+    encode_consent,
+    encode_patient,
+)
 from mme_node.stores.database import open_database
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-Row = tuple[str, str, str, int, str, str, str, str, str]
+Row = tuple[str, str, str, int, str, str, str, str, str, str | None]
 """What one record is bound to in ``_UPSERT`` (everything the store computes from it)."""
 
-_COLUMNS = "owner, version, hpo_release, created, updated, warnings, patient, submitted_json"
+_COLUMNS = (
+    "owner, version, hpo_release, created, updated, warnings, patient, submitted_json, consent"
+)
 
 # Replace updates the row in place (never INSERT OR REPLACE, which deletes the
 # row and would cascade into every table referencing it).
 _UPSERT = """
     INSERT INTO patients (
         owner, patient_id, hpo_release, test, created, updated, warnings, patient,
-        submitted_json, version
+        submitted_json, consent, version
     )
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
     ON CONFLICT (owner, patient_id) DO UPDATE SET
         version = patients.version + 1,
         hpo_release = excluded.hpo_release,
@@ -50,7 +58,8 @@ _UPSERT = """
         updated = excluded.updated,
         warnings = excluded.warnings,
         patient = excluded.patient,
-        submitted_json = excluded.submitted_json
+        submitted_json = excluded.submitted_json,
+        consent = excluded.consent
     RETURNING version, created
 """
 
@@ -202,6 +211,7 @@ class SQLitePatientStore:
             created=datetime.fromisoformat(created),
             updated=now,
             warnings=tuple(record.warnings),
+            consent=record.consent,
         )
         return stored, version == 1
 
@@ -320,11 +330,12 @@ def _row(record: PatientRecord, now: datetime) -> Row:
         warnings,
         encode_patient(record.patient),
         record.submitted_json,
+        encode_consent(record.consent),
     )
 
 
-def _record(row: tuple[str, int, str, str, str, str, str, str]) -> PatientRecord:
-    owner, version, hpo_release, created, updated, warnings, patient, submitted_json = row
+def _record(row: tuple[str, int, str, str, str, str, str, str, str | None]) -> PatientRecord:
+    owner, version, hpo_release, created, updated, warnings, patient, submitted_json, consent = row
     return PatientRecord(
         owner=owner,
         patient=decode_patient(patient),
@@ -334,4 +345,5 @@ def _record(row: tuple[str, int, str, str, str, str, str, str]) -> PatientRecord
         created=datetime.fromisoformat(created),
         updated=datetime.fromisoformat(updated),
         warnings=tuple(json.loads(warnings)),
+        consent=decode_consent(consent),
     )

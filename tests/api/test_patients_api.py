@@ -170,3 +170,89 @@ def test_health_needs_no_token_and_reveals_no_data(client: TestClient) -> None:
     answer = client.get("/health")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok"}
+
+
+# ---------------------------------------------------------------- consent
+
+
+def submit_with_consent(client: TestClient, token: str, patient: Any, consent: Any) -> Any:
+    return client.post(
+        "/api/patients",
+        json={"patient": patient, "consent": consent},
+        headers={"X-Auth-Token": token},
+    )
+
+
+def test_a_submitted_consent_is_stored_and_shown_with_the_patient(
+    client: TestClient, tokens: Tokens
+) -> None:
+    consent = {
+        "sharing": "countries",
+        "countries": ["GB"],
+        "disclosure": "phenotype",
+        "dataUse": [{"id": "DUO:0000042"}],
+    }
+
+    created = submit_with_consent(client, tokens.submitter, patient_json(), consent)
+    read = client.get("/api/patients/P1", headers={"X-Auth-Token": tokens.submitter})
+
+    expected = consent | {
+        "dataUse": [{"id": "DUO:0000042", "label": "general research use"}],
+        "default": False,
+    }
+    assert created.status_code == 201
+    assert created.json()["consent"] == expected
+    assert read.json()["consent"] == expected
+
+
+def test_a_patient_without_consent_shows_the_node_default_as_such(
+    client: TestClient, tokens: Tokens
+) -> None:
+    answer = submit(client, tokens.submitter, patient_json())
+
+    assert answer.json()["consent"] == {"sharing": "all", "disclosure": "genes", "default": True}
+
+
+def test_a_replace_without_consent_goes_back_to_the_default(
+    client: TestClient, tokens: Tokens
+) -> None:
+    submit_with_consent(
+        client, tokens.submitter, patient_json(), {"sharing": "local", "disclosure": "contact"}
+    )
+
+    replaced = submit(client, tokens.submitter, patient_json())
+
+    assert replaced.json()["consent"]["default"] is True
+
+
+def test_a_bad_consent_is_422_naming_the_field_and_stores_nothing(
+    client: TestClient, tokens: Tokens
+) -> None:
+    answer = submit_with_consent(
+        client, tokens.submitter, patient_json(), {"sharing": "countries", "disclosure": "genes"}
+    )
+
+    assert answer.status_code == 422
+    assert answer.json()["message"].startswith("consent.countries:")
+    listed = client.get("/api/patients", headers={"X-Auth-Token": tokens.submitter})
+    assert listed.json()["total"] == 0
+
+
+def test_a_misspelt_consent_field_is_refused_not_ignored(
+    client: TestClient, tokens: Tokens
+) -> None:
+    answer = client.post(
+        "/api/patients",
+        json={"patient": patient_json(), "consnet": {"sharing": "local"}},
+        headers={"X-Auth-Token": tokens.submitter},
+    )
+
+    assert answer.status_code == 422
+    assert "consnet" in answer.json()["message"]
+
+
+def test_an_id_with_a_slash_is_refused_at_submission(client: TestClient, tokens: Tokens) -> None:
+    answer = submit(client, tokens.submitter, patient_json("ward/7"))
+
+    assert answer.status_code == 422
+    assert "patient.id" in answer.json()["message"]

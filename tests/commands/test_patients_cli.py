@@ -14,7 +14,7 @@ import pytest
 
 from mme_node.cli import main
 from mme_node.commands.patients import RESTART_NOTE
-from mme_node.model import PatientRecord
+from mme_node.model import Consent, Disclosure, PatientRecord, Sharing
 from mme_node.services.importing import MISSING_CONTACT
 from mme_node.stores.sqlite import SQLitePatientStore
 
@@ -335,3 +335,69 @@ def test_list_and_count_show_the_stored_patients(
         ["P2", "clinic-a", "1"],
     ]
     assert (total, of_b) == ("3\n", "1\n")
+
+
+# ---------------------------------------------------------------- consent
+
+
+def test_import_flags_give_a_consent_to_patients_without_one_and_export_keeps_it(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(
+        tmp_path / "cases.json",
+        [
+            mme_patient("P1"),
+            {
+                "patient": mme_patient("P2"),
+                "consent": {"sharing": "local", "disclosure": "contact"},
+            },
+        ],
+    )
+    flags = ("--sharing", "countries", "--countries", "GB,FR", "--disclosure", "phenotype")
+
+    assert main(["patients", "import", str(source), "--owner", "clinic-a", *flags]) == 0
+
+    records = stored(data_dir)
+    assert records["P1"].consent == Consent(
+        Sharing.COUNTRIES, Disclosure.PHENOTYPE, countries=("GB", "FR")
+    )
+    assert records["P2"].consent == Consent(Sharing.LOCAL, Disclosure.CONTACT)
+    by_id = {document["patient"]["id"]: document["consent"] for document in exported(capsys)}
+    assert by_id == {
+        "P1": {"sharing": "countries", "countries": ["GB", "FR"], "disclosure": "phenotype"},
+        "P2": {"sharing": "local", "disclosure": "contact"},
+    }
+
+
+def test_patients_imported_without_consent_flags_are_under_the_node_default(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["patients", "import", str(write(tmp_path / "p.json", mme_patient("P1"))), "--owner", "c"])
+
+    assert stored(data_dir)["P1"].consent is None
+    (document,) = exported(capsys)
+    assert document["id"] == "P1" and "consent" not in document  # a bare patient, as before
+
+
+def test_a_bad_consent_flag_is_a_usage_error_naming_the_flag(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path / "p.json", mme_patient("P1"))
+
+    code = main(
+        [
+            "patients",
+            "import",
+            str(source),
+            "--owner",
+            "c",
+            "--sharing",
+            "countries",
+            "--disclosure",
+            "genes",
+        ]
+    )
+
+    assert code == 2
+    assert "--countries" in capsys.readouterr().err
+    assert not (data_dir / "mme-node.sqlite3").exists() or stored(data_dir) == {}

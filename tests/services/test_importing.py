@@ -10,7 +10,7 @@ import pytest
 
 from hpo import Release
 from mme_node.errors import InvalidPatient, InvalidRequest
-from mme_node.model import Contact
+from mme_node.model import Consent, Contact, Disclosure, Sharing
 from mme_node.services.importing import (
     MISSING_CONTACT,
     Case,
@@ -214,3 +214,59 @@ def test_a_phenopacket_with_an_unknown_term_is_refused(service: PatientService) 
 
     with pytest.raises(InvalidPatient, match="HP:9999999"):
         CasePreparer(service, CONTACT)(case)
+
+
+# ---------------------------------------------------------------- consent
+
+GENES_IN_GB = {"sharing": "countries", "countries": ["GB"], "disclosure": "genes"}
+
+
+def test_a_submission_document_carries_its_consent_beside_the_patient(tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "cases.json", [{"patient": mme_patient("P1"), "consent": GENES_IN_GB}]
+    )
+
+    (case,) = read_cases(source)
+
+    assert (case.document, case.consent) == (mme_patient("P1"), GENES_IN_GB)
+
+
+def test_a_case_with_its_own_consent_keeps_it_over_the_importers(
+    service: PatientService,
+) -> None:
+    everywhere = Consent(Sharing.ALL, Disclosure.VARIANTS)
+    case = Case("cases.json[0] (P1)", ImportFormat.MME, mme_patient("P1"), consent=GENES_IN_GB)
+
+    submission = CasePreparer(service, consent=everywhere)(case)
+
+    assert submission.consent == Consent(Sharing.COUNTRIES, Disclosure.GENES, countries=("GB",))
+
+
+def test_cases_without_consent_get_the_importers_and_phenopackets_too(
+    service: PatientService,
+) -> None:
+    local = Consent(Sharing.LOCAL, Disclosure.CONTACT)
+    preparer = CasePreparer(service, CONTACT, consent=local)
+
+    mme = preparer(Case("a.json", ImportFormat.MME, mme_patient("P1")))
+    packet = preparer(Case("b.json", ImportFormat.PHENOPACKET, phenopacket("PP1")))
+
+    assert mme.consent == local and packet.consent == local
+
+
+def test_a_bad_consent_rejects_its_case_naming_the_field(service: PatientService) -> None:
+    case = Case("a.json", ImportFormat.MME, mme_patient("P1"), consent={"sharing": "all"})
+
+    with pytest.raises(InvalidPatient, match="consent.disclosure: is required"):
+        CasePreparer(service)(case)
+
+
+def test_an_id_with_a_slash_is_refused_as_it_could_not_be_addressed(
+    service: PatientService,
+) -> None:
+    with pytest.raises(InvalidPatient, match="contains '/'"):
+        CasePreparer(service)(Case("a.json", ImportFormat.MME, mme_patient("ward/7")))
+    with pytest.raises(InvalidPatient, match="contains '/'"):
+        CasePreparer(service, CONTACT)(
+            Case("b.json", ImportFormat.PHENOPACKET, phenopacket("ward/8"))
+        )

@@ -7,7 +7,10 @@ store or the codec exercise all of it.
 from __future__ import annotations
 
 from mme_node.model import (
+    Consent,
     Contact,
+    DataUse,
+    Disclosure,
     Feature,
     Gene,
     GenomicFeature,
@@ -15,6 +18,7 @@ from mme_node.model import (
     Patient,
     PatientRecord,
     Sex,
+    Sharing,
     Variant,
 )
 
@@ -87,4 +91,17 @@ def sample_record(number: int, owner: str = "clinic-a") -> PatientRecord:
         hpo_release=HPO_RELEASE,
         submitted_json=f'{{"id": "{patient.id}", "contact": {{"name": "Dr Ada Example"}}}}',
         warnings=("variant without start dropped",) if number % 4 == 0 else (),
+        consent=sample_consent(number),
+    )
+
+
+def sample_consent(number: int) -> Consent | None:
+    """None (the node default) for every third record, else a consent using every field."""
+    if number % 3 == 0:
+        return None
+    return Consent(
+        sharing=Sharing.COUNTRIES,
+        disclosure=tuple(Disclosure)[number % 4],
+        countries=("GB", "FR"),
+        data_use=(DataUse("DUO:0000042"), DataUse("DUO:0000022", countries=("GB",))),
     )

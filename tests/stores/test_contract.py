@@ -291,3 +291,14 @@ async def test_open_twice_keeps_the_data(store: PatientStore) -> None:
     await store.open()
 
     assert await store.count() == 1
+
+
+async def test_a_replace_stores_its_own_consent_even_none(store: PatientStore) -> None:
+    first, _ = await store.save(sample_record(1))
+    assert first.consent is not None
+
+    second, _ = await store.save(dataclasses.replace(sample_record(1), consent=None))
+
+    assert second.consent is None
+    assert (await store.get("clinic-a", "case-000001")).consent is None
+    assert (await store.list("clinic-a")).records[0].consent is None
