@@ -50,6 +50,7 @@ from hpo import ProfileMatrix, Release, ReleaseLibrary
 from mme_node.matching.index import MatchIndex, matrix_key
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.security import Role, TokenRegistry
 from mme_node.stores import SQLitePatientStore
@@ -306,7 +307,7 @@ def bench_in_process(release: Release, pools: Pools, size: int, queries: int) ->
     genes = chance.integers(0, len(pools.genes), size=size)
     for key, gene in zip(keys, genes, strict=True):
         index.real.by_gene[pools.genes[gene].hgnc_id].add(key)
-    matcher = Matcher(release, SQLitePatientStore(Path(os.devnull)), ScoringWeights())
+    matcher = Matcher(Serving.of(release), SQLitePatientStore(Path(os.devnull)), ScoringWeights())
     matcher.index = index
     built = time.perf_counter() - started
 

@@ -30,6 +30,7 @@ from hpo import HPOError, Method, Release, ReleaseLibrary
 from mme_node.formats.schemas import load_patient
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.stores.sqlite import SQLitePatientStore
 from mme_node.vocabulary.genes import bundled_gene_index
@@ -154,7 +155,7 @@ def matcher_ranker(
     release: Release, cases: list[Case], weights: ScoringWeights
 ) -> Callable[[Case], list[str]]:
     store = SQLitePatientStore(Path(tempfile.mkdtemp()) / "unused.sqlite3")
-    matcher = Matcher(release, store, weights)
+    matcher = Matcher(Serving.of(release), store, weights)
     for case in cases:
         matcher.index.add(PatientRecord(OWNER, case.patient, release.version, "{}"))
 

@@ -17,8 +17,10 @@ import httpx
 
 from hpo import Release, ReleaseLibrary
 from mme_node.errors import MMEError
+from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Consent, MatchResult, Patient
 from mme_node.peers import CircuitBreaker, PeerRegistry
@@ -30,6 +32,7 @@ from mme_node.services.notifications import Notifier
 from mme_node.services.patients import PatientService
 from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
+from mme_node.stores.changes import ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
 from mme_node.vocabulary.genes import bundled_gene_index
 from mme_node.vocabulary.liftover import VariantLifter
@@ -41,16 +44,25 @@ DEMO_OWNER = "demo"
 
 @dataclass
 class Node:
+    """The node's parts. ``follower`` runs only in a serving process (not on the command line)."""
+
     settings: Settings
     store: PatientStore
     tokens: TokenRegistry
-    release: Release
+    serving: Serving
     patients: PatientService
     matcher: Matcher
     history: MatchHistory
     matches: MatchService
     default_consent: Consent
     """The consent of patients stored without one (settings ``consent_default_*``)."""
+    changes: ChangeLog
+    follower: ChangeFollower | None = None
+
+    @property
+    def release(self) -> Release:
+        """The HPO release being served now (read it once per request)."""
+        return self.serving.release
 
     async def inbound_match(self, peer: str, query: Patient) -> list[MatchResult]:
         return await self.matches.inbound(peer, query)
@@ -70,9 +82,12 @@ class Node:
         }
 
     async def stop(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
         await self.matches.http.aclose()
         self.history.close()
         self.tokens.close()
+        self.changes.close()
         await self.store.close()
 
 
@@ -89,32 +104,47 @@ def open_store(settings: Settings, release: Release) -> PatientStore:
     raise MMEError(f"setting 'store' must be 'sqlite' or 'elasticsearch', not {settings.store!r}")
 
 
+async def node_release(library: ReleaseLibrary, changes: ChangeLog) -> Release:
+    """The release this node's database says is active, else the library's default.
+
+    A node's activations are recorded in its own database (the change log), so
+    nodes that share one directory of compiled releases each keep their own.
+    """
+    recorded = await changes.active_release()
+    if recorded is None:
+        return library.active()
+    return library.release(recorded.release_key)
+
+
 async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     """Open the store and build the services.
 
-    ``serving=False`` (the command line) skips the in-memory match index: a
-    command that imports or exports patients never matches, and building the
-    index costs seconds per 10,000 patients.
+    ``serving=False`` (the command line) skips the in-memory match index and
+    the change follower: a command that imports or exports patients never
+    matches, and building the index costs seconds per 10,000 patients.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     consent = default_consent(settings)  # a bad setting stops start-up before any work
-    release = ReleaseLibrary(settings.hpo_dir).active()
+    library = ReleaseLibrary(settings.hpo_dir)
+    changes = ChangeLog(settings.database_path)
+    release = await node_release(library, changes)
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
     store = open_store(settings, release)
     await store.open()
+    current = Serving.of(release)
     matcher = Matcher(
-        release,
+        current,
         store,
         ScoringWeights.from_settings(settings),
         retrieval_depth=settings.match_retrieval_depth,
     )
+    follower = ChangeFollower(changes, matcher, library.release) if serving else None
     history = MatchHistory(settings.database_path)
     patients = PatientService(
         store=store,
-        terms=release.ontology,
+        serving=current,
         genes=bundled_gene_index(),
-        hpo_release=release.version,
-        listeners=[matcher] if serving else [],
+        listeners=[follower] if follower is not None else [],
         history=history,
         lifter=VariantLifter(),
     )
@@ -132,24 +162,25 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         settings=settings,
         store=store,
         tokens=TokenRegistry(settings.database_path),
-        release=release,
+        serving=current,
         patients=patients,
         matcher=matcher,
         history=history,
         matches=matches,
         default_consent=consent,
+        changes=changes,
+        follower=follower,
     )
+    if follower is not None:
+        indexed = await follower.start()
+        if indexed:
+            log.info("%d patients indexed for matching (%s store)", indexed, store.kind)
+        else:
+            log.info(
+                "no patients yet: submit some with POST /api/patients or `mme-node patients import`"
+            )
     if settings.demo:
         await load_demo_patients(node)
-    if not serving:
-        return node
-    indexed = await matcher.load()
-    if indexed:
-        log.info("%d patients indexed for matching (%s store)", indexed, store.kind)
-    else:
-        log.info(
-            "no patients yet: submit some with POST /api/patients or `mme-node patients import`"
-        )
     return node
 
 

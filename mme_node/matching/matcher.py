@@ -12,8 +12,7 @@ disorder with the query.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +30,12 @@ from mme_node.matching.retrieval import (
     candidate_source,
 )
 from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
+from mme_node.matching.state import Serving, ServingState
 from mme_node.model import MatchResult, Patient, PatientRecord
 from mme_node.stores.base import PatientStore
 
-IndexChange = Callable[[MatchIndex], None]
-"""An acknowledged write, as it applies to an index."""
+BUILD_CHUNK = 1000
+"""Records indexed per worker-thread step when a state is built from the store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,77 +47,72 @@ class RankedCandidate:
 
 
 class Matcher:
-    """Scores queries against the :class:`MatchIndex` and keeps the index in step with writes.
+    """Scores queries against the current :class:`ServingState` of ``serving``.
 
-    It is a :class:`~mme_node.services.patients.PatientListener`: the patient service
-    calls it after every acknowledged write, so the index always holds what
-    the store holds. Ranking runs in a worker thread; a lock keeps writes from
-    changing the index while a query is being scored.
+    The index is kept in step with the store by the change follower
+    (:mod:`mme_node.matching.follower`), which applies every acknowledged write,
+    from this process or another, under the state's lock. Ranking runs in a
+    worker thread under the same lock, so a write never changes the index
+    while a query is being scored.
 
     When the store is a :class:`~mme_node.stores.base.CandidateSource`, the
     index stays empty: each match scores the ``retrieval_depth`` best
-    candidates per search the store returns, and writes need no index update.
+    candidates per search the store returns.
     """
 
     def __init__(
         self,
-        release: Release,
+        serving: Serving,
         store: PatientStore,
         weights: ScoringWeights,
         *,
         retrieval_depth: int = DEFAULT_RETRIEVAL_DEPTH,
     ) -> None:
-        self.release = release
+        self.serving = serving
         self.store = store
         self.weights = weights
         source = candidate_source(store)
         self.retrieval = None if source is None else CandidateRetrieval(source, retrieval_depth)
-        self.index = MatchIndex(release.ontology)
-        self._lock = threading.Lock()
-        self._reloads: list[list[IndexChange]] = []
+
+    @property
+    def release(self) -> Release:
+        return self.serving.release
+
+    @property
+    def index(self) -> MatchIndex:
+        return self.serving.state.index
+
+    async def build_state(self, release: Release) -> ServingState:
+        """A new state of ``release`` holding every stored patient, built off the event loop.
+
+        The store's scan is not a snapshot: whoever swaps the state in must
+        replay the writes acknowledged since the build began (the follower
+        does). A store that retrieves candidates gets an empty index.
+        """
+        state = ServingState.empty(release)
+        if self.retrieval is not None:
+            return state
+        chunk: list[PatientRecord] = []
+        async for record in self.store.iter_records():
+            chunk.append(record)
+            if len(chunk) == BUILD_CHUNK:
+                await asyncio.to_thread(state.add, chunk)
+                chunk = []
+        await asyncio.to_thread(state.add, chunk)
+        return state
 
     async def load(self) -> int:
-        """Rebuild the index from the store; returns the number of patients indexed.
+        """Rebuild the index of the current release from the store; the number of patients.
 
-        The store's scan is not a snapshot: a write acknowledged while it runs
-        may be missed (a replaced or deleted patient already read), so such
-        writes are replayed on the new index before it replaces the old one.
-        A store that retrieves candidates is only counted: nothing is loaded.
+        For start-up and tests: writes acknowledged while it runs are left to
+        the follower, which starts after it. A store that retrieves
+        candidates is only counted.
         """
         if self.retrieval is not None:
             return await self.store.count()
-        fresh = MatchIndex(self.release.ontology)
-        missed: list[IndexChange] = []
-        with self._lock:
-            self._reloads.append(missed)
-        try:
-            async for record in self.store.iter_records():
-                fresh.add(record)
-            with self._lock:
-                for change in missed:
-                    change(fresh)
-                self.index = fresh
-        finally:
-            with self._lock:
-                self._reloads = [changes for changes in self._reloads if changes is not missed]
-        return len(fresh)
-
-    def patient_saved(self, record: PatientRecord) -> None:
-        self._apply(lambda index: index.add(record))
-
-    def patient_deleted(self, owner: str, patient_id: str) -> None:
-        self._apply(lambda index: index.remove((owner, patient_id)))
-
-    def _apply(self, change: IndexChange) -> None:
-        if self.retrieval is not None:
-            return  # the store is searched on every match: nothing in memory to update
-        with self._lock:
-            change(self.index)
-            for missed in self._reloads:
-                missed.append(change)
-
-    async def patients_imported(self) -> None:
-        await self.load()
+        state = await self.build_state(self.serving.release)
+        self.serving.swap(state)
+        return len(state.index)
 
     async def match(
         self,
@@ -133,15 +128,18 @@ class Matcher:
         ``query.test`` selects the test partition. ``exclude`` names the
         query's own record when a stored patient is matched against the rest;
         a query never matches a patient with its own id and contact either
-        (a peer echoing one of our patients back).
+        (a peer echoing one of our patients back). The whole match runs on
+        the serving state current when it starts, even if a release switch
+        swaps in another meanwhile.
         """
-        ranked, records = await self._ranked_records(query, limit, min_score, exclude)
+        state = self.serving.state
+        ranked, records = await self._ranked_records(state, query, limit, min_score, exclude)
         results = []
         for candidate, record in zip(ranked, records, strict=True):
             if record is None:
                 continue  # deleted between scoring and reading: no longer a match
             explanation = (
-                explain(self.release, query, record.patient) if with_explanations else None
+                explain(state.release, query, record.patient) if with_explanations else None
             )
             results.append(
                 MatchResult(
@@ -155,15 +153,20 @@ class Matcher:
         return results
 
     async def _ranked_records(
-        self, query: Patient, limit: int, min_score: float, exclude: PatientKey | None
+        self,
+        state: ServingState,
+        query: Patient,
+        limit: int,
+        min_score: float,
+        exclude: PatientKey | None,
     ) -> tuple[list[RankedCandidate], Sequence[PatientRecord | None]]:
         """The best candidates and their records (None for one deleted meanwhile)."""
         if self.retrieval is not None:
             retrieved = await self.retrieval.records(query, limit)
             return await run_in_threadpool(
-                self.rank_retrieved, retrieved, query, limit, min_score, exclude
+                self.rank_retrieved, retrieved, query, limit, min_score, exclude, state
             )
-        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude)
+        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude, state)
         return ranked, await asyncio.gather(*(self._stored(c.key) for c in ranked))
 
     async def _stored(self, key: PatientKey) -> PatientRecord | None:
@@ -178,11 +181,16 @@ class Matcher:
         limit: int,
         min_score: float = 0.0,
         exclude: PatientKey | None = None,
+        state: ServingState | None = None,
     ) -> list[RankedCandidate]:
-        """Score every patient of the query's partition; the top ``limit`` with a score > 0."""
-        with self._lock:
-            partition = self.index.partition(query.test)
-            return self._rank(partition, query, limit, min_score, exclude)
+        """Score every patient of the query's partition; the top ``limit`` with a score > 0.
+
+        ``state`` defaults to the current serving state.
+        """
+        state = state or self.serving.state
+        with state.lock:
+            partition = state.index.partition(query.test)
+            return self._rank(state.release, partition, query, limit, min_score, exclude)
 
     def rank_retrieved(
         self,
@@ -191,22 +199,25 @@ class Matcher:
         limit: int,
         min_score: float = 0.0,
         exclude: PatientKey | None = None,
+        state: ServingState | None = None,
     ) -> tuple[list[RankedCandidate], list[PatientRecord]]:
         """:meth:`rank` over ``records`` only (a store's candidates), with the records ranked."""
-        candidates = Candidates.of(self.release.ontology, records)
+        release = (state or self.serving.state).release
+        candidates = Candidates.of(release.ontology, records)
         partition = candidates.index.partition(query.test)
-        ranked = self._rank(partition, query, limit, min_score, exclude)
+        ranked = self._rank(release, partition, query, limit, min_score, exclude)
         return ranked, [candidates.records[candidate.key] for candidate in ranked]
 
     def _rank(
         self,
+        release: Release,
         partition: Partition,
         query: Patient,
         limit: int,
         min_score: float,
         exclude: PatientKey | None,
     ) -> list[RankedCandidate]:
-        ontology = self.release.ontology
+        ontology = release.ontology
         observed = [t for t in query.observed_terms if t in ontology]
         excluded = [t for t in query.excluded_terms if t in ontology]
         matrix = partition.observed
@@ -219,8 +230,8 @@ class Matcher:
         )
         phenotype = np.zeros(rows)
         if observed and rows:
-            phenotype = self._phenotype(observed, matrix)
-            conflicts = self._conflicts(partition, observed, excluded)
+            phenotype = self._phenotype(release, observed, matrix)
+            conflicts = self._conflicts(release, partition, observed, excluded)
             if conflicts is not None:
                 phenotype *= np.power(self.weights.exclusion_penalty, conflicts)
         gene = _membership(matrix, partition.by_gene, query.gene_ids)
@@ -243,9 +254,9 @@ class Matcher:
             for position, ((key, value), row) in enumerate(zip(best, chosen, strict=True))
         ]
 
-    def _phenotype(self, observed: list[str], matrix: ProfileMatrix) -> Scores:
+    def _phenotype(self, release: Release, observed: list[str], matrix: ProfileMatrix) -> Scores:
         """Semantic similarity blended with exact-term overlap (see :mod:`.scoring`)."""
-        similarity = self.release.similarity
+        similarity = release.similarity
         semantic = similarity.score_profiles(observed, matrix, self.weights.method, normalized=True)
         share = self.weights.exact_terms
         if share == 0:
@@ -255,7 +266,7 @@ class Matcher:
         return blended
 
     def _conflicts(
-        self, partition: Partition, observed: list[str], excluded: list[str]
+        self, release: Release, partition: Partition, observed: list[str], excluded: list[str]
     ) -> npt.NDArray[np.int64] | None:
         """Per candidate row: contradicted terms, both ways (see :mod:`.scoring`).
 
@@ -264,7 +275,7 @@ class Matcher:
         """
         if not excluded and len(partition.excluded) == 0:
             return None
-        ontology = self.release.ontology
+        ontology = release.ontology
         matrix = partition.observed
         conflicts = np.zeros(matrix.rows, dtype=np.int64)
         if excluded:

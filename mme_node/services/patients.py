@@ -1,9 +1,10 @@
 """The patient service: what happens when a client submits, reads or deletes a case.
 
-It validates and normalises a submitted MME patient against the active HPO
-release and the HGNC table, writes it through the :class:`PatientStore`, and
-tells its listeners (the match index) about every acknowledged change. The web
-layer and the command line both go through here, so both apply one set of rules.
+It validates and normalises a submitted MME patient against the HPO release
+being served and the HGNC table, writes it through the :class:`PatientStore`,
+and tells its listeners (the change follower, which updates the match index)
+after every acknowledged change. The web layer and the command line both go
+through here, so both apply one set of rules.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from hpo import HPOError
 from mme_node.errors import InvalidPatient, MMEError
 from mme_node.formats.consent import load_consent
 from mme_node.formats.schemas import load_patient
+from mme_node.matching.state import Serving
 from mme_node.model import Consent, Patient, PatientRecord
 from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
 from mme_node.vocabulary.liftover import VariantLifter
-from mme_node.vocabulary.normalise import TermResolver, normalise_patient
+from mme_node.vocabulary.normalise import normalise_patient
 
 T = TypeVar("T")
 
@@ -41,14 +43,10 @@ def check_addressable(patient: Patient) -> None:
 
 
 class PatientListener(Protocol):
-    """Something kept in step with the store (the in-memory match index)."""
+    """Something kept in step with the store (the change follower of the match index)."""
 
-    def patient_saved(self, record: PatientRecord) -> None: ...
-
-    def patient_deleted(self, owner: str, patient_id: str) -> None: ...
-
-    async def patients_imported(self) -> None:
-        """Many patients changed at once: reload from the store."""
+    async def patients_changed(self) -> None:
+        """Patients were saved, deleted or imported and the writes are acknowledged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +64,18 @@ class Submission:
 
 @dataclass
 class PatientService:
+    """``serving`` gives the HPO release submissions are normalised with (the one served)."""
+
     store: PatientStore
-    terms: TermResolver
+    serving: Serving
     genes: GeneIndex
-    hpo_release: str
     listeners: list[PatientListener] = field(default_factory=list)
     history: MatchHistory | None = None
     lifter: VariantLifter | None = None
 
     def normalise(self, patient: Patient) -> tuple[Patient, list[str]]:
         """Primary HPO ids, HGNC genes, lifted variants: for comparisons (``InvalidPatient``)."""
-        return normalise_patient(patient, self.terms, self.genes, self.lifter)
+        return normalise_patient(patient, self.serving.release.ontology, self.genes, self.lifter)
 
     def normalise_query(self, patient: Patient) -> tuple[Patient, list[str]]:
         """Normalise a peer's query, leaving out what this node cannot read.
@@ -88,9 +87,10 @@ class PatientService:
         """
         warnings: list[str] = []
         features = []
+        terms = self.serving.release.ontology
         for i, feature in enumerate(patient.features):
             try:
-                self.terms.resolve(feature.id)
+                terms.resolve(feature.id)
             except HPOError as error:
                 warnings.append(f"patient.features[{i}].id {feature.id} ignored: {error}")
                 continue
@@ -121,7 +121,7 @@ class PatientService:
         if term_id is None:
             return None
         try:
-            return self.terms.resolve(term_id)
+            return self.serving.release.ontology.resolve(term_id)
         except HPOError:
             return None
 
@@ -146,7 +146,7 @@ class PatientService:
         return PatientRecord(
             owner=owner,
             patient=submission.patient,
-            hpo_release=self.hpo_release,
+            hpo_release=self.serving.release.version,
             submitted_json=submission.submitted_json,
             warnings=submission.warnings,
             consent=submission.consent,
@@ -166,8 +166,7 @@ class PatientService:
         """
         record = self.record_of(owner, self.prepare(patient_json, consent_json))
         stored, created = await self.store.save(record, expected_version)
-        for listener in self.listeners:
-            listener.patient_saved(stored)
+        await self._changed()
         return stored, created
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
@@ -180,8 +179,11 @@ class PatientService:
         await self.store.delete(owner, patient_id)
         if self.history is not None:
             await self.history.forget_patient(owner, patient_id)
+        await self._changed()
+
+    async def _changed(self) -> None:
         for listener in self.listeners:
-            listener.patient_deleted(owner, patient_id)
+            await listener.patients_changed()
 
     async def import_many(
         self,
@@ -213,6 +215,5 @@ class PatientService:
         report = await self.store.import_many(valid_records(), on_progress)
         report.rejected[:0] = rejected
         if report.imported:
-            for listener in self.listeners:
-                await listener.patients_imported()
+            await self._changed()
         return report

@@ -156,6 +156,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         consent TEXT CHECK (consent IS NULL OR json_valid(consent))
         """,
     ),
+    (
+        # The change feed (docs/storage.md, "Change feed"). Every acknowledged
+        # patient write appends a 'patient' row in its own transaction; every HPO
+        # release activation appends a 'release' row. Running processes poll the
+        # highest seq and apply what is new to their in-memory state. AUTOINCREMENT:
+        # a seq is never reused, even once old rows are pruned. Patient rows name
+        # the patient by (owner, patient_id) because a deletion must be announced
+        # after the patient's row is gone; they are pruned after a few minutes.
+        """
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            created TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('patient', 'release')),
+            owner TEXT,
+            patient_id TEXT,
+            release_key TEXT,
+            release_version TEXT,
+            actor TEXT,
+            CHECK ((kind = 'patient') = (owner IS NOT NULL AND patient_id IS NOT NULL)),
+            CHECK ((kind = 'release') = (release_key IS NOT NULL AND release_version IS NOT NULL))
+        ) STRICT
+        """,
+        "CREATE INDEX changes_of_releases ON changes (seq) WHERE kind = 'release'",
+        # The highest seq pruned so far: a process that applied less must reload.
+        """
+        CREATE TABLE change_horizon (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            pruned_through INTEGER NOT NULL
+        ) STRICT
+        """,
+        "INSERT INTO change_horizon VALUES (1, 0)",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

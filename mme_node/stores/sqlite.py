@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from mme_node.errors import Conflict, InvalidPatient, InvalidRequest, NotFound, ServiceUnavailable
 from mme_node.model import PatientRecord
@@ -39,9 +39,20 @@ T = TypeVar("T")
 Row = tuple[str, str, str, int, str, str, str, str, str, str | None]
 """What one record is bound to in ``_UPSERT`` (everything the store computes from it)."""
 
-_COLUMNS = (
-    "owner, version, hpo_release, created, updated, warnings, patient, submitted_json, consent"
+RECORD_COLUMNS = (
+    "owner",
+    "version",
+    "hpo_release",
+    "created",
+    "updated",
+    "warnings",
+    "patient",
+    "submitted_json",
+    "consent",
 )
+"""The columns :func:`record_from_row` reads, in its order (the change log reads them too)."""
+
+_COLUMNS = ", ".join(RECORD_COLUMNS)
 
 # Replace updates the row in place (never INSERT OR REPLACE, which deletes the
 # row and would cascade into every table referencing it).
@@ -61,6 +72,12 @@ _UPSERT = """
         submitted_json = excluded.submitted_json,
         consent = excluded.consent
     RETURNING version, created
+"""
+
+# Every acknowledged write appends to the change feed in its own transaction
+# (mme_node.stores.changes), so that other processes learn of it.
+_LOG_CHANGE = """
+    INSERT INTO changes (created, kind, owner, patient_id) VALUES (?, 'patient', ?, ?)
 """
 
 _ROW_ERRORS = (CodecError, sqlite3.IntegrityError, UnicodeEncodeError)
@@ -198,6 +215,7 @@ class SQLitePatientStore:
                 if expected_version is not None:
                     _check_version(connection, record, expected_version)
                 version, created = connection.execute(_UPSERT, row).fetchone()
+                connection.execute(_LOG_CHANGE, (now.isoformat(), *record.key))
         except _ROW_ERRORS as error:
             raise InvalidPatient(
                 f"patient {record.patient.id!r} cannot be stored: {error}"
@@ -223,7 +241,7 @@ class SQLitePatientStore:
             ).fetchone()
         if row is None:
             raise NotFound(f"patient {patient_id!r} not found")
-        return _record(row)
+        return record_from_row(row)
 
     def _list(self, owner: str | None, offset: int, limit: int) -> Page:
         where, parameters = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
@@ -236,13 +254,18 @@ class SQLitePatientStore:
                 "ORDER BY patient_id, owner LIMIT ? OFFSET ?",
                 (*parameters, limit, offset),
             ).fetchall()
-        return Page(records=tuple(map(_record, rows)), total=total, offset=offset, limit=limit)
+        return Page(
+            records=tuple(map(record_from_row, rows)), total=total, offset=offset, limit=limit
+        )
 
     def _delete(self, owner: str, patient_id: str) -> None:
         with self._writing() as connection:
             deleted = connection.execute(
                 "DELETE FROM patients WHERE owner = ? AND patient_id = ?", (owner, patient_id)
             ).rowcount
+            if deleted:
+                stamp = datetime.now(UTC).isoformat()
+                connection.execute(_LOG_CHANGE, (stamp, owner, patient_id))
         if not deleted:
             raise NotFound(f"patient {patient_id!r} not found")
 
@@ -259,17 +282,18 @@ class SQLitePatientStore:
                     rows.append((record.patient.id, _row(record, now)))
                 except CodecError as error:
                     report.rejected.append(Rejection(record.patient.id, str(error)))
-            imported = 0
+            changed: list[tuple[str, str, str]] = []
             rejected: list[Rejection] = []
             with self._writing() as connection:
                 for patient_id, row in rows:
                     try:
                         connection.execute(_UPSERT, row).fetchone()
-                        imported += 1
+                        changed.append((now.isoformat(), row[0], row[1]))
                     except _ROW_ERRORS as error:
                         # A failed statement is undone alone; the transaction goes on.
                         rejected.append(Rejection(patient_id, str(error)))
-            report.imported += imported
+                connection.executemany(_LOG_CHANGE, changed)
+            report.imported += len(changed)
             report.rejected.extend(rejected)
             if on_progress is not None:
                 on_progress(len(batch))
@@ -281,7 +305,7 @@ class SQLitePatientStore:
                 f"SELECT pk, {_COLUMNS} FROM patients WHERE pk > ? ORDER BY pk LIMIT ?",
                 (after, self.read_chunk),
             ).fetchall()
-        return [(row[0], _record(row[1:])) for row in rows]
+        return [(row[0], record_from_row(row[1:])) for row in rows]
 
     def _count(self) -> int:
         with self._reading() as connection:
@@ -334,7 +358,8 @@ def _row(record: PatientRecord, now: datetime) -> Row:
     )
 
 
-def _record(row: tuple[str, int, str, str, str, str, str, str, str | None]) -> PatientRecord:
+def record_from_row(row: tuple[Any, ...]) -> PatientRecord:
+    """The record of one ``patients`` row read as :data:`RECORD_COLUMNS`."""
     owner, version, hpo_release, created, updated, warnings, patient, submitted_json, consent = row
     return PatientRecord(
         owner=owner,

@@ -9,9 +9,12 @@ import pytest
 from matching_samples import MatchingNode
 
 from hpo import Release
+from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.services.patients import PatientService
+from mme_node.stores.changes import ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
 from mme_node.vocabulary.genes import GeneIndex, bundled_gene_index
 
@@ -46,15 +49,13 @@ async def node(
 ) -> AsyncIterator[MatchingNode]:
     store = SQLitePatientStore(tmp_path / "mme-node.sqlite3")
     await store.open()
-    matcher = Matcher(bundled_release, store, ScoringWeights())
-    patients = PatientService(
-        store=store,
-        terms=bundled_release.ontology,
-        genes=gene_index,
-        hpo_release=bundled_release.version,
-        listeners=[matcher],
-    )
+    serving = Serving.of(bundled_release)
+    matcher = Matcher(serving, store, ScoringWeights())
+    changes = ChangeLog(store.path)
+    follower = ChangeFollower(changes, matcher, lambda key: bundled_release)
+    patients = PatientService(store=store, serving=serving, genes=gene_index, listeners=[follower])
     try:
-        yield MatchingNode(store=store, patients=patients, matcher=matcher)
+        yield MatchingNode(store=store, patients=patients, matcher=matcher, follower=follower)
     finally:
+        changes.close()
         await store.close()

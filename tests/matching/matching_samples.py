@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mme_node.formats.schemas import load_patient
+from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
 from mme_node.model import Patient, PatientRecord
 from mme_node.services.patients import PatientService
@@ -19,11 +20,12 @@ CONTACT_HREF = "mailto:clinic@example.org"
 
 @dataclass
 class MatchingNode:
-    """A patient service writing to a real SQLite store, with the matcher as its listener."""
+    """A patient service writing to a real SQLite store; its follower keeps the matcher in step."""
 
     store: SQLitePatientStore
     patients: PatientService
     matcher: Matcher
+    follower: ChangeFollower
 
     def query(self, patient_json: dict[str, Any]) -> Patient:
         """A query as ``/match`` sees it: validated and normalised."""

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +11,8 @@ from matching_samples import CONTACT_HREF, MatchingNode, patient_json, snv
 from hpo import Method, Release
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
-from mme_node.model import Patient, PatientRecord
-from mme_node.services.patients import PatientService
-from mme_node.stores.sqlite import SQLitePatientStore
-from mme_node.vocabulary.genes import GeneIndex
+from mme_node.matching.state import Serving
+from mme_node.model import Patient
 
 pytestmark = pytest.mark.anyio
 
@@ -131,7 +126,7 @@ async def test_rank_equals_a_naive_loop_over_every_stored_patient(
     )
     await store_all(node, *random_cohort(bundled_release, annotated_terms, query_json, 200, 11))
     weights = ScoringWeights(method=method)
-    matcher = Matcher(bundled_release, node.store, weights)
+    matcher = Matcher(Serving.of(bundled_release), node.store, weights)
     await matcher.load()
     query = node.query(query_json)
 
@@ -361,23 +356,6 @@ async def test_replaced_patient_is_scored_on_its_new_terms(node: MatchingNode) -
     assert result.record.version == 2
 
 
-async def test_patients_imported_reloads_what_the_store_holds(node: MatchingNode) -> None:
-    query = node.query(patient_json("Q", [AUTISM]))
-    record = PatientRecord(
-        owner=OWNER,
-        patient=node.query(patient_json("P1", [AUTISM])),
-        hpo_release="2025-01-16",
-        submitted_json="{}",
-    )
-    await node.store.save(record)  # behind the matcher's back
-    assert await node.matcher.match(query, limit=5) == []
-    await node.matcher.patients_imported()
-    assert [r.record.patient.id for r in await node.matcher.match(query, limit=5)] == ["P1"]
-    await node.store.delete(OWNER, "P1")
-    await node.matcher.patients_imported()
-    assert await node.matcher.match(query, limit=5) == []
-
-
 async def test_patient_deleted_after_scoring_is_left_out(node: MatchingNode) -> None:
     await store_all(node, patient_json("P1", [AUTISM]), patient_json("P2", [AUTISM]))
     await node.store.delete(OWNER, "P1")  # the index still holds it
@@ -393,51 +371,3 @@ async def test_explanations_only_when_asked(node: MatchingNode) -> None:
     assert plain.explanation is None
     assert explained.explanation is not None
     assert explained.explanation.shared_genes == ("SCN1A",)
-
-
-class PausingStore(SQLitePatientStore):
-    """A real SQLite store whose full scan stops after its first record until released."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, read_chunk=1)
-        self.first_read = asyncio.Event()
-        self.resume = asyncio.Event()
-
-    async def iter_records(self) -> AsyncIterator[PatientRecord]:
-        async for record in super().iter_records():
-            yield record
-            if not self.first_read.is_set():
-                self.first_read.set()
-                await self.resume.wait()
-
-
-async def test_writes_acknowledged_during_a_reload_are_kept(
-    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
-) -> None:
-    store = PausingStore(tmp_path / "mme-node.sqlite3")
-    await store.open()
-    matcher = Matcher(bundled_release, store, ScoringWeights())
-    patients = PatientService(
-        store=store,
-        terms=bundled_release.ontology,
-        genes=gene_index,
-        hpo_release=bundled_release.version,
-        listeners=[matcher],
-    )
-    try:
-        for patient_id in ("P1", "P2", "P3"):
-            await patients.submit(OWNER, patient_json(patient_id, [HEARING_LOSS]))
-        reload = asyncio.create_task(matcher.load())
-        await store.first_read.wait()  # P1 has been read into the new index
-        await patients.delete(OWNER, "P1")
-        await patients.submit(OWNER, patient_json("P2", [AUTISM]))
-        await patients.submit(OWNER, patient_json("P4", [AUTISM]))
-        store.resume.set()
-        await reload
-        query = patients.prepare(patient_json("Q", [HEARING_LOSS])).patient
-        ranked = {c.key[1]: c.score for c in matcher.rank(query, limit=10)}
-        assert set(ranked) == {"P2", "P3", "P4"}
-        assert ranked["P3"] == pytest.approx(1.0)
-        assert ranked["P2"] < 1.0
-    finally:
-        await store.close()

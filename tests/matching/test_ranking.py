@@ -12,6 +12,7 @@ from matching_samples import CONTACT_HREF
 from hpo import Release
 from mme_node.matching.matcher import Matcher, reached_by_best
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.stores.sqlite import SQLitePatientStore
 
@@ -36,7 +37,7 @@ def test_top_five_of_many_equal_the_head_of_the_full_ranking(
     bundled_release: Release, annotated_terms: list[str], tmp_path: Path
 ) -> None:
     store = SQLitePatientStore(tmp_path / "never-opened.sqlite3")  # ranking reads no store
-    matcher = Matcher(bundled_release, store, ScoringWeights())
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights())
     chance = random.Random(3)
     genes = ["HGNC:10585", "HGNC:9588", "HGNC:7133"]
     contact = Contact(name="Dr. Example", href=CONTACT_HREF)

@@ -30,6 +30,7 @@ from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher, RankedCandidate
 from mme_node.matching.retrieval import CandidateRetrieval, candidate_source
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import (
     Contact,
@@ -353,7 +354,7 @@ def exhaustive(
 ) -> Matcher:
     """The embedded store's matcher: every patient of the cohort in memory, all scored."""
     store = SQLitePatientStore(tmp_path_factory.mktemp("unused") / "never-opened.sqlite3")
-    matcher = Matcher(bundled_release, store, ScoringWeights())
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights())
     for record in cohort.records:
         matcher.index.add(record)
     return matcher
@@ -463,16 +464,15 @@ async def test_retrieval_depth_must_be_positive(
         CandidateRetrieval(elastic[1], 0)
 
 
-async def test_matcher_on_elasticsearch_loads_no_patient_and_ignores_writes(
+async def test_matcher_on_elasticsearch_counts_patients_and_keeps_none_in_memory(
     elastic: tuple[InMemoryElasticsearch, ElasticsearchPatientStore],
     bundled_release: Release,
-    cohort: Cohort,
 ) -> None:
-    matcher = Matcher(bundled_release, elastic[1], ScoringWeights())
+    matcher = Matcher(Serving.of(bundled_release), elastic[1], ScoringWeights())
 
     assert await matcher.load() == COHORT_SIZE
-    matcher.patient_saved(cohort.records[0])
     assert len(matcher.index) == 0
+    assert len((await matcher.build_state(bundled_release)).index) == 0
 
 
 async def test_matcher_asks_for_more_candidates_than_the_limit_whatever_the_depth(
@@ -481,7 +481,7 @@ async def test_matcher_asks_for_more_candidates_than_the_limit_whatever_the_dept
     cohort: Cohort,
 ) -> None:
     server, store = elastic
-    matcher = Matcher(bundled_release, store, ScoringWeights(), retrieval_depth=3)
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights(), retrieval_depth=3)
 
     await matcher.match(cohort.queries[0][0], limit=20)
 
@@ -493,7 +493,7 @@ async def test_retrieval_matches_only_test_patients_for_a_test_query(
     bundled_release: Release,
     cohort: Cohort,
 ) -> None:
-    matcher = Matcher(bundled_release, elastic[1], ScoringWeights())
+    matcher = Matcher(Serving.of(bundled_release), elastic[1], ScoringWeights())
     query = next(q for q, own in cohort.queries if q.test and own is None)
 
     found = await matcher.match(query, limit=TOP)
@@ -512,9 +512,11 @@ async def test_retrieval_at_full_depth_answers_like_the_embedded_store(
     elastic = store_answered_by(server, bundled_release)
     try:
         await sqlite.import_many(records)
-        embedded = Matcher(bundled_release, sqlite, ScoringWeights())
+        embedded = Matcher(Serving.of(bundled_release), sqlite, ScoringWeights())
         await embedded.load()
-        retrieving = Matcher(bundled_release, elastic, ScoringWeights(), retrieval_depth=120)
+        retrieving = Matcher(
+            Serving.of(bundled_release), elastic, ScoringWeights(), retrieval_depth=120
+        )
         for query, own in cohort.queries[:: len(cohort.queries) // 20]:
             if own is not None and own not in {r.key for r in records}:
                 own = None
@@ -540,7 +542,7 @@ async def test_best_ten_after_retrieval_equal_exact_scoring_of_every_patient(
 ) -> None:
     """Recall: from depth 300 of 494 real patients, no query loses one of its best ten."""
     retrieving = Matcher(
-        bundled_release, elastic[1], ScoringWeights(), retrieval_depth=RECALL_DEPTH
+        Serving.of(bundled_release), elastic[1], ScoringWeights(), retrieval_depth=RECALL_DEPTH
     )
 
     agreeing = await queries_matching_exactly(retrieving, exhaustive, cohort.queries)
@@ -583,7 +585,7 @@ async def test_best_ten_from_a_real_elasticsearch_equal_exact_scoring_of_every_p
     exhaustive: Matcher,
 ) -> None:
     retrieving = Matcher(
-        bundled_release, real_elastic, ScoringWeights(), retrieval_depth=RECALL_DEPTH
+        Serving.of(bundled_release), real_elastic, ScoringWeights(), retrieval_depth=RECALL_DEPTH
     )
 
     agreeing = await queries_matching_exactly(retrieving, exhaustive, cohort.queries)

@@ -10,6 +10,7 @@ import pytest
 
 from hpo import Release
 from mme_node.errors import InvalidPatient, InvalidRequest
+from mme_node.matching.state import Serving
 from mme_node.model import Consent, Contact, Disclosure, Sharing
 from mme_node.services.importing import (
     MISSING_CONTACT,
@@ -57,9 +58,8 @@ def service(tmp_path: Path, bundled_release: Release) -> PatientService:
     """A service that only prepares (its store is never opened)."""
     return PatientService(
         store=SQLitePatientStore(tmp_path / "unused.sqlite3"),
-        terms=bundled_release.ontology,
+        serving=Serving.of(bundled_release),
         genes=bundled_gene_index(),
-        hpo_release=bundled_release.version,
     )
 
 

@@ -72,6 +72,10 @@ async def test_acknowledged_patients_survive_sigkill_whole(
 
     with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        # each batch logs its changes in its own transaction: both land or neither
+        (patients,) = connection.execute("SELECT count(*) FROM patients").fetchone()
+        (changes,) = connection.execute("SELECT count(*) FROM changes").fetchone()
+        assert changes == patients
     store = SQLitePatientStore(database)
     await store.open()
     try:

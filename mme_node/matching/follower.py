@@ -1,0 +1,193 @@
+"""Keeps one process's serving state in step with the node's change log.
+
+Every process that serves matches (each server worker) runs one
+:class:`ChangeFollower`. Every :data:`POLL_INTERVAL` seconds it asks the change
+log for its highest seq (one indexed lookup, in a worker thread) and, when
+that grew, reads the new changes and applies them:
+
+- a patient write (from this process, another worker, or ``mme-node patients
+  import`` on the same data dir) goes into the match index of the current
+  serving state;
+- a release activation starts building the new release's serving state in
+  the background; the old state keeps serving and keeps receiving writes,
+  which are also queued and replayed on the new state before it is swapped in.
+
+The process's own writes do not wait for a poll: the patient service calls
+:meth:`ChangeFollower.catch_up` after each acknowledged write, so a client that
+was told "stored" finds its patient in the next match it asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from hpo import Release
+from mme_node.errors import MMEError
+from mme_node.matching.index import PatientKey
+from mme_node.matching.matcher import Matcher
+from mme_node.matching.state import ServingState
+from mme_node.model import PatientRecord
+from mme_node.stores.changes import ChangeBatch, ChangeLog, PatientChange, ReleaseChange
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.2
+"""Seconds between two looks at the change log: the bound on how stale another process's
+write can be here, plus the time to read and apply it (see docs/storage.md)."""
+
+READ_CHUNK = 2000
+"""Changes read and applied per step; a bulk import is applied in such steps."""
+
+PRUNE_INTERVAL = 60.0
+"""Seconds between two prunings of old patient changes (any follower may do it)."""
+
+Changes = dict[PatientKey, PatientRecord | None]
+"""Patient changes collapsed to the latest stored state of each patient."""
+
+ReleaseOpener = Callable[[str], Release]
+"""Opens a compiled release by key (``ReleaseLibrary.release``); called in a worker thread."""
+
+
+class ChangeFollower:
+    """Applies the change log to ``matcher``'s serving state, from seq ``applied`` on."""
+
+    def __init__(
+        self,
+        changes: ChangeLog,
+        matcher: Matcher,
+        open_release: ReleaseOpener,
+        *,
+        interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.changes = changes
+        self.matcher = matcher
+        self.open_release = open_release
+        self.interval = interval
+        self.applied = 0
+        """The highest seq whose change this process has applied."""
+        self._lock = asyncio.Lock()
+        self._backlogs: list[list[Changes]] = []
+        self._polling: asyncio.Task[None] | None = None
+        self._switching: asyncio.Task[None] | None = None
+        self._last_prune = 0.0
+
+    async def start(self) -> int:
+        """Index every stored patient, then follow the log; returns the number indexed.
+
+        The position is taken before the store is read, so a write that lands
+        during the read is applied again afterwards (harmless) rather than lost.
+        """
+        self.applied = await self.changes.latest()
+        indexed = await self.matcher.load()
+        self._polling = asyncio.create_task(self._follow(), name="change follower")
+        return indexed
+
+    async def stop(self) -> None:
+        for task in (self._polling, self._switching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._polling = self._switching = None
+
+    async def patients_changed(self) -> None:
+        """The patient service's hook after an acknowledged write: apply it now."""
+        await self.catch_up()
+
+    async def catch_up(self) -> int:
+        """Apply every change committed before this call; returns the seq applied through."""
+        async with self._lock:
+            while True:
+                batch = await self.changes.read(self.applied, READ_CHUNK)
+                if batch.missed:
+                    await self._reload(batch)
+                    continue
+                await self._apply(batch)
+                self.applied = batch.through
+                if len(batch.changes) < READ_CHUNK:
+                    return self.applied
+
+    async def switched(self) -> None:
+        """Wait until a release switch in progress (if any) has swapped its state in."""
+        if self._switching is not None:
+            await asyncio.shield(self._switching)
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                if await self.changes.latest() > self.applied:
+                    await self.catch_up()
+                await self._prune_now_and_then()
+            except MMEError as error:
+                # The database is busy or failing: keep the state we have and try again.
+                log.warning("change feed not applied: %s", error.message)
+
+    async def _prune_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune >= PRUNE_INTERVAL:
+            self._last_prune = now
+            await self.changes.prune()
+
+    async def _apply(self, batch: ChangeBatch) -> None:
+        pending: Changes = {}
+        for change in batch.changes:
+            if isinstance(change, PatientChange):
+                pending[change.key] = change.record
+                continue
+            await self._apply_patients(pending)
+            pending = {}
+            self._start_switch(change)
+        await self._apply_patients(pending)
+
+    async def _apply_patients(self, changes: Changes) -> None:
+        if not changes or self.matcher.retrieval is not None:
+            return  # a store that is searched on every match keeps nothing in memory
+        await asyncio.to_thread(self.matcher.serving.state.apply, changes)
+        for backlog in self._backlogs:
+            backlog.append(changes)
+
+    def _start_switch(self, change: ReleaseChange) -> None:
+        """Build the state of the release ``change`` activated; the latest activation wins."""
+        if self._switching is not None:
+            self._switching.cancel()
+            self._switching = None
+        if change.release_key == self.matcher.serving.release.info.key:
+            return  # already serving it (the activation came from this state, or went back)
+        self._switching = asyncio.create_task(self._switch(change), name="release switch")
+
+    async def _switch(self, change: ReleaseChange) -> None:
+        backlog: list[Changes] = []
+        self._backlogs.append(backlog)
+        try:
+            release = await asyncio.to_thread(self.open_release, change.release_key)
+            state = await self.matcher.build_state(release)
+            async with self._lock:
+                await asyncio.to_thread(_replay, state, backlog)
+                self.matcher.serving.swap(state)
+            log.info("now serving HPO release %s (change %d)", release.version, change.seq)
+        except MMEError as error:
+            log.error("HPO release %s not switched to: %s", change.release_version, error)
+        finally:
+            self._backlogs.remove(backlog)
+
+    async def _reload(self, batch: ChangeBatch) -> None:
+        """Changes this process never saw were pruned: rebuild from the store (lock held)."""
+        log.warning("change feed: fell behind the pruned changes; reloading every patient")
+        through = await self.changes.latest()
+        active = await self.changes.active_release()
+        release = self.matcher.serving.release
+        if active is not None and active.release_key != release.info.key:
+            release = await asyncio.to_thread(self.open_release, active.release_key)
+        state = await self.matcher.build_state(release)
+        self.matcher.serving.swap(state)
+        self.applied = through
+
+
+def _replay(state: ServingState, backlog: Iterable[Changes]) -> None:
+    for changes in backlog:
+        state.apply(changes)

@@ -1,0 +1,77 @@
+"""What a request works with from start to end: one HPO release and the index built with it.
+
+A :class:`ServingState` never changes its release; its index changes only
+under its lock, when the change follower applies patient writes. A release
+switch builds a whole new state off the event loop and swaps the
+:class:`Serving` reference in one assignment: a request reads
+``serving.state`` once when it starts and keeps that state to its end, so
+requests in flight finish on the old release while new ones start on the new.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from hpo import Release
+from mme_node.matching.index import MatchIndex, PatientKey
+from mme_node.model import PatientRecord
+
+
+@dataclass(frozen=True, eq=False)
+class ServingState:
+    """An HPO release and the in-memory match index of every patient, derived with it.
+
+    On a store that retrieves candidates itself (Elasticsearch) the index
+    stays empty and the state is just the release.
+    """
+
+    release: Release
+    index: MatchIndex
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def empty(cls, release: Release) -> ServingState:
+        return cls(release, MatchIndex(release.ontology))
+
+    def add(self, records: Iterable[PatientRecord]) -> None:
+        """Index ``records`` (blocking: call it from a worker thread)."""
+        with self.lock:
+            for record in records:
+                self.index.add(record)
+
+    def apply(self, changes: Mapping[PatientKey, PatientRecord | None]) -> None:
+        """Bring the index to the stored state of each key (None: the patient is gone)."""
+        with self.lock:
+            for key, record in changes.items():
+                if record is None:
+                    self.index.remove(key)
+                else:
+                    self.index.add(record)
+
+
+class Serving:
+    """The node's current :class:`ServingState`, replaced whole on a release switch."""
+
+    def __init__(self, state: ServingState) -> None:
+        self._state = state
+
+    @classmethod
+    def of(cls, release: Release) -> Serving:
+        """A serving holder of ``release`` with an empty index (fill it with ``Matcher.load``)."""
+        return cls(ServingState.empty(release))
+
+    @property
+    def state(self) -> ServingState:
+        """Read it once per request: a later read may return a newer state."""
+        return self._state
+
+    @property
+    def release(self) -> Release:
+        return self._state.release
+
+    def swap(self, state: ServingState) -> ServingState:
+        """Make ``state`` current (one reference assignment); returns the previous one."""
+        previous, self._state = self._state, state
+        return previous

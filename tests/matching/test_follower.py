@@ -1,0 +1,233 @@
+"""The change follower: writes of other processes and release switches reach the serving state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from matching_samples import MatchingNode, patient_json
+
+from hpo import Release
+from mme_node.matching.follower import ChangeFollower
+from mme_node.matching.matcher import Matcher
+from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
+from mme_node.model import PatientRecord
+from mme_node.services.patients import PatientService
+from mme_node.stores.changes import PATIENT_CHANGE_RETENTION, ChangeLog
+from mme_node.stores.sqlite import SQLitePatientStore
+from mme_node.vocabulary.genes import GeneIndex
+
+pytestmark = pytest.mark.anyio
+
+OWNER = "clinic-a"
+AUTISM = "HP:0000717"
+HEARING_LOSS = "HP:0000407"
+
+
+def newer(release: Release) -> Release:
+    """The same ontology under another key and version: a release switch without compiling."""
+    info = dataclasses.replace(release.info, key="0123456789abcdef", version="2099-01-01")
+    return Release(info, release.ontology, release.information_content)
+
+
+@asynccontextmanager
+async def follower_node(
+    store: SQLitePatientStore, release: Release, genes: GeneIndex, *releases: Release
+) -> AsyncIterator[MatchingNode]:
+    """A node on ``store`` whose follower can open ``release`` and ``releases`` by key."""
+    by_key = {r.info.key: r for r in (release, *releases)}
+    serving = Serving.of(release)
+    matcher = Matcher(serving, store, ScoringWeights())
+    changes = ChangeLog(store.path)
+    follower = ChangeFollower(changes, matcher, by_key.__getitem__, interval=0.02)
+    patients = PatientService(store=store, serving=serving, genes=genes, listeners=[follower])
+    try:
+        yield MatchingNode(store=store, patients=patients, matcher=matcher, follower=follower)
+    finally:
+        await follower.stop()
+        changes.close()
+
+
+@pytest.fixture
+async def other_process(node: MatchingNode) -> AsyncIterator[SQLitePatientStore]:
+    """The same database file through other connections, as another process would open it."""
+    store = SQLitePatientStore(node.store.path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def record_of(node: MatchingNode, patient_id: str, *terms: str) -> PatientRecord:
+    return node.patients.record_of(OWNER, node.patients.prepare(patient_json(patient_id, terms)))
+
+
+async def matched_ids(node: MatchingNode, *terms: str) -> list[str]:
+    results = await node.matcher.match(node.query(patient_json("Q", terms)), limit=10)
+    return [result.record.patient.id for result in results]
+
+
+async def test_a_write_of_another_process_is_applied_by_the_next_catch_up(
+    node: MatchingNode, other_process: SQLitePatientStore
+) -> None:
+    await other_process.save(record_of(node, "P1", AUTISM))
+    assert await matched_ids(node, AUTISM) == []  # not applied yet
+
+    await node.follower.catch_up()
+    assert await matched_ids(node, AUTISM) == ["P1"]
+
+    await other_process.delete(OWNER, "P1")
+    await node.follower.catch_up()
+    assert await matched_ids(node, AUTISM) == []
+
+
+async def test_an_import_of_another_process_is_applied_in_chunks(
+    node: MatchingNode, other_process: SQLitePatientStore
+) -> None:
+    records = [record_of(node, f"P{n:04d}", AUTISM) for n in range(2500)]
+    await other_process.import_many(records)
+
+    applied = await node.follower.catch_up()
+
+    assert applied == await ChangeLog(node.store.path).latest()
+    assert len(node.matcher.index) == 2500
+
+
+async def test_the_polling_follower_applies_writes_without_being_asked(
+    node: MatchingNode, other_process: SQLitePatientStore
+) -> None:
+    node.follower.interval = 0.02
+    await node.follower.start()
+    await other_process.save(record_of(node, "P1", AUTISM))
+    deadline = time.monotonic() + 10  # liveness only; the bound is measured in bench/
+    while await matched_ids(node, AUTISM) != ["P1"]:
+        assert time.monotonic() < deadline, "the follower never applied the write"
+        await asyncio.sleep(0.01)
+    await node.follower.stop()
+
+
+async def test_a_follower_behind_the_pruned_changes_reloads_from_the_store(
+    node: MatchingNode, other_process: SQLitePatientStore
+) -> None:
+    await other_process.save(record_of(node, "P1", AUTISM))
+    await other_process.save(record_of(node, "P2", AUTISM))
+    await other_process.delete(OWNER, "P2")
+    changes = ChangeLog(node.store.path)
+    later = datetime.now(UTC) + PATIENT_CHANGE_RETENTION + timedelta(seconds=1)
+    assert await changes.prune(later) == 3
+    batch = await changes.read(node.follower.applied)
+    assert batch.missed and batch.changes == ()
+
+    await node.follower.catch_up()
+
+    assert await matched_ids(node, AUTISM) == ["P1"]
+    assert node.follower.applied == await changes.latest()
+    changes.close()
+
+
+async def test_a_release_activation_swaps_in_a_state_of_the_new_release(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> None:
+    store = SQLitePatientStore(tmp_path / "mme-node.sqlite3")
+    await store.open()
+    upgrade = newer(bundled_release)
+    async with follower_node(store, bundled_release, gene_index, upgrade) as node:
+        await node.follower.start()
+        await node.patients.submit(OWNER, patient_json("P1", [AUTISM]))
+        before = node.matcher.serving.state
+
+        await ChangeLog(store.path).append_release(upgrade.info.key, upgrade.version)
+        await node.follower.catch_up()
+        await node.follower.switched()
+
+        now = node.matcher.serving.state
+        assert now is not before and now.release is upgrade
+        assert len(now.index) == 1
+        # a match that took the old state before the switch still ranks on it
+        query = node.query(patient_json("Q", [AUTISM]))
+        assert [c.key for c in node.matcher.rank(query, 5, state=before)] == [(OWNER, "P1")]
+    await store.close()
+
+
+class PausingStore(SQLitePatientStore):
+    """A real SQLite store whose full scan stops after its first record until released."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, read_chunk=1)
+        self.pause = False
+        self.first_read = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def iter_records(self) -> AsyncIterator[PatientRecord]:
+        async for record in super().iter_records():
+            yield record
+            if self.pause and not self.first_read.is_set():
+                self.first_read.set()
+                await self.resume.wait()
+
+
+async def test_writes_acknowledged_while_a_switch_builds_its_state_are_kept(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> None:
+    store = PausingStore(tmp_path / "mme-node.sqlite3")
+    await store.open()
+    upgrade = newer(bundled_release)
+    async with follower_node(store, bundled_release, gene_index, upgrade) as node:
+        await node.follower.start()
+        for patient_id in ("P1", "P2", "P3"):
+            await node.patients.submit(OWNER, patient_json(patient_id, [HEARING_LOSS]))
+        store.pause = True
+        await ChangeLog(store.path).append_release(upgrade.info.key, upgrade.version)
+        await node.follower.catch_up()
+        await store.first_read.wait()  # P1 is in the new state, the scan is paused
+        await node.patients.delete(OWNER, "P1")
+        await node.patients.submit(OWNER, patient_json("P2", [AUTISM]))
+        await node.patients.submit(OWNER, patient_json("P4", [AUTISM]))
+        assert node.matcher.release is bundled_release  # the old state serves meanwhile
+        served = await matched_ids(node, AUTISM)
+        assert sorted(served[:2]) == ["P2", "P4"] and "P1" not in served
+        store.resume.set()
+        await node.follower.switched()
+
+        assert node.matcher.release is upgrade
+        ranked = {
+            c.key[1]: c.score
+            for c in node.matcher.rank(node.query(patient_json("Q", [HEARING_LOSS])), limit=10)
+        }
+        assert set(ranked) == {"P2", "P3", "P4"}
+        assert ranked["P3"] == pytest.approx(1.0) and ranked["P2"] < 1.0
+    await store.close()
+
+
+async def test_two_processes_each_apply_the_writes_of_the_other(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> None:
+    first_store, second_store = (SQLitePatientStore(tmp_path / "mme-node.sqlite3") for _ in "12")
+    await first_store.open()
+    await second_store.open()
+    async with (
+        follower_node(first_store, bundled_release, gene_index) as first,
+        follower_node(second_store, bundled_release, gene_index) as second,
+    ):
+        await first.follower.start()
+        await second.follower.start()
+        await first.patients.submit(OWNER, patient_json("P1", [AUTISM]))
+        await second.patients.submit(OWNER, patient_json("P2", [AUTISM]))
+        assert await matched_ids(first, AUTISM) == ["P1"]  # its own write, at once
+        assert first.follower.applied < second.follower.applied  # each keeps its own position
+
+        await first.follower.catch_up()
+        await second.follower.catch_up()
+
+        assert sorted(await matched_ids(first, AUTISM)) == ["P1", "P2"]
+        assert sorted(await matched_ids(second, AUTISM)) == ["P1", "P2"]
+    await first_store.close()
+    await second_store.close()
