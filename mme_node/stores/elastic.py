@@ -20,11 +20,12 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import NoReturn
+from urllib.parse import urlsplit
 
 from mme_node.errors import (
     Conflict,
@@ -54,22 +55,30 @@ from mme_node.stores.elastic_queries import (
 )
 
 try:
-    from elastic_transport import BaseNode, HttpxAsyncHttpNode
-    from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
-    from elasticsearch.helpers import async_scan, async_streaming_bulk
+    from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+    from elasticsearch.helpers import async_scan
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "the Elasticsearch store needs the Elasticsearch client: install mme-node[elasticsearch]"
     ) from error
 
 from mme_node.stores.elastic_errors import (
-    failure_from_status,
     is_missing_index,
-    is_write_block,
-    search_failure,
+    item_failure,
     translated_failures,
     without_credentials,
 )
+from mme_node.stores.elastic_requests import (
+    BATCH,
+    HEALTH_TIMEOUT,
+    SCAN_TIMEOUT,
+    SCROLL_KEEP_ALIVE,
+    Backoff,
+    connect,
+    sent_once,
+)
+from mme_node.stores.elastic_swap import ReleaseSwap
+from mme_node.stores.elastic_writes import DocumentWriter, PlannedWrite, StoredDocument
 
 __all__ = [
     "ElasticsearchPatientStore",
@@ -80,70 +89,49 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT = 10.0
-"""Seconds before a request is abandoned (and retried if it only read)."""
-
-MAX_RETRIES = 2
-HEALTH_TIMEOUT = 3.0
-"""``/heartbeat`` must answer quickly even when Elasticsearch does not."""
-
-IMPORT_BATCH = 500
-MAX_RESULT_WINDOW = 10_000
-"""Elasticsearch's default ``index.max_result_window``: listings stop there."""
+DEFAULT_RESULT_WINDOW = 10_000
+"""Elasticsearch's default ``index.max_result_window``: how deep a search may page."""
 
 _SAVE_ATTEMPTS = 5
-
-
-def connect(
-    url: str,
-    *,
-    username: str | None = None,
-    password: str | None = None,
-    ca_file: str | None = None,
-    node_class: type[BaseNode] = HttpxAsyncHttpNode,
-) -> AsyncElasticsearch:
-    """An async client on the httpx transport that retries reads and reconnects by itself.
-
-    TLS certificates are always verified, against ``ca_file`` when given.
-    """
-    options: dict[str, Any] = {}
-    if username:
-        options["basic_auth"] = (username, password or "")
-    if ca_file:
-        options["ca_certs"] = ca_file
-    return AsyncElasticsearch(
-        url,
-        node_class=node_class,
-        request_timeout=REQUEST_TIMEOUT,
-        max_retries=MAX_RETRIES,
-        retry_on_timeout=True,
-        **options,
-    )
+_CHANGED = "changed by another writer during the import: import it again"
+_INDEX_SETTINGS = ["index.max_result_window", "index.refresh_interval", "index.blocks.write"]
 
 
 def elasticsearch_store_from_settings(
     settings: Settings, term_weights: TermWeights, *, hpo_release: str = "default"
 ) -> ElasticsearchPatientStore:
-    """The store the ``elasticsearch_*`` settings describe, for the HPO release in use."""
-    if not settings.elasticsearch_url:
+    """The store the ``elasticsearch_*`` settings describe, for the HPO release in use.
+
+    The settings are checked before anything is sent: a URL that is not
+    http(s), a CA file with a plain-http URL, or a CA file that cannot be read
+    is an error naming the setting.
+    """
+    url = settings.elasticsearch_url
+    if not url:
         raise MMEError("setting 'elasticsearch_url' is required when 'store' is 'elasticsearch'")
+    scheme = urlsplit(url).scheme
+    if scheme not in {"http", "https"}:
+        raise MMEError(
+            f"setting 'elasticsearch_url' must start with http:// or https://, not "
+            f"{without_credentials(url)!r}"
+        )
+    ca_file = settings.elasticsearch_ca_file
+    if ca_file and scheme != "https":
+        raise MMEError(
+            "setting 'elasticsearch_ca_file' applies to TLS only, but 'elasticsearch_url' "
+            f"is {without_credentials(url)!r}: use https:// or unset the CA file"
+        )
+    if ca_file and not os.access(ca_file, os.R_OK):
+        raise MMEError(f"setting 'elasticsearch_ca_file': cannot read {ca_file!r}")
     return ElasticsearchPatientStore(
-        settings.elasticsearch_url,
+        url,
         username=settings.elasticsearch_username or None,
         password=settings.elasticsearch_password or None,
-        ca_file=settings.elasticsearch_ca_file or None,
+        ca_file=ca_file or None,
         hpo_release=hpo_release,
         term_weights=term_weights,
+        retrieval_depth=settings.match_retrieval_depth,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """A document as last read: its record and the sequence numbers guarding a replace."""
-
-    record: PatientRecord
-    seq_no: int
-    primary_term: int
 
 
 class ElasticsearchPatientStore:
@@ -151,8 +139,11 @@ class ElasticsearchPatientStore:
 
     ``term_weights`` gives the ancestor closure and information content of HPO
     terms of ``hpo_release``; without it only the observed terms themselves are
-    indexed. ``client`` replaces the client built from ``url`` and the
-    credentials; the store closes it in :meth:`close` either way.
+    indexed. ``retrieval_depth`` (candidates asked per search) is checked
+    against the index's ``index.max_result_window`` when the store opens.
+    ``client`` replaces the client built from ``url`` and the credentials; the
+    store closes it in :meth:`close` either way. ``backoff`` paces the writes
+    sent again after Elasticsearch answered 429 or 503.
     """
 
     kind = "elasticsearch"
@@ -167,28 +158,44 @@ class ElasticsearchPatientStore:
         ca_file: str | None = None,
         hpo_release: str = "default",
         term_weights: TermWeights | None = None,
+        retrieval_depth: int | None = None,
         client: AsyncElasticsearch | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.names = IndexNames(index_prefix)
         self.hpo_release = hpo_release
         self.index = self.names.index(hpo_release)
         self._weights: TermWeights = term_weights or ObservedTermsOnly()
+        self._retrieval_depth = retrieval_depth
+        self._result_window = DEFAULT_RESULT_WINDOW
         self._where = without_credentials(url)
         self._client = client or connect(url, username=username, password=password, ca_file=ca_file)
-        # Writes are retried only when Elasticsearch said it did nothing (429,
-        # 503): after a timeout or a proxy's 502/504 the first attempt may have
-        # been applied, and repeating it would report a false conflict.
-        self._writer = self._client.options(retry_on_timeout=False, retry_on_status=(429, 503))
+        pacing = backoff or Backoff()
+        self._documents = DocumentWriter(
+            self._client,
+            self.names.write_alias,
+            where=self._where,
+            backoff=pacing,
+            require_alias=True,
+        )
+        self._swap = ReleaseSwap(self._client, self.names, where=self._where, backoff=pacing)
 
     # -- lifecycle ---------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the release's index and both aliases unless the aliases exist already."""
+        """Create the release's index and both aliases unless they exist; check its settings.
+
+        Raises ``MMEError`` when ``retrieval_depth`` exceeds the index's
+        ``index.max_result_window`` (every match would fail), and warns about
+        settings that make saves slow or refused.
+        """
         with self._answers():
             current = await self._aliased_index()
             if current is None:
                 await self._create_index()
                 current = await self._aliased_index()
+            if current is not None:
+                await self._check_index_settings(current)
         if current is not None and current != self.index:
             log.warning(
                 "Elasticsearch alias %s points to %s, not to %s of HPO release %s: "
@@ -224,95 +231,65 @@ class ElasticsearchPatientStore:
         the new release), is stamped with ``hpo_release`` and indexed with the
         closures of ``term_weights``. The old index stays in use, closed to
         writes (saves get ``ServiceUnavailable``), until the atomic alias swap;
-        it is deleted afterwards. If any record cannot be rebuilt, nothing
-        changes and the error names the first failures. Returns the number of
-        patients rebuilt; ``on_progress`` is called as batches land.
+        it is deleted afterwards. Returns the number of patients rebuilt;
+        ``on_progress`` is called as batches land. Already on ``hpo_release``:
+        nothing is rebuilt, 0 is returned, and the store uses that release.
+
+        If any record cannot be rebuilt, or Elasticsearch fails or times out,
+        the aliases stay on the old index, open to writes again, and the error
+        says why; ``Conflict`` while another swap runs. Neither a timeout nor a
+        dropped connection can lose the live index or an acknowledged write
+        (see :mod:`mme_node.stores.elastic_swap`).
         """
-        new = self.names.index(hpo_release)
-        rebuild = renormalise or _unchanged
         with self._answers():
-            # Ask which index is live rather than trust self.index: deleting
-            # the wrong one below would lose every patient.
-            old = await self._aliased_index()
-            if old is None:
-                raise MMEError(f"no index behind {self.names.write_alias}: open the store first")
-            if new == old:
-                raise MMEError(f"patients are already indexed for HPO release {hpo_release!r}")
-            # A left-over of an interrupted swap: never aliased, safe to replace.
-            await self._client.indices.delete(index=new, ignore_unavailable=True)
-            body = index_body(self.names, hpo_release)
-            await self._client.indices.create(
-                index=new, settings=body["settings"], mappings=body["mappings"]
+            result = await self._swap.run(
+                hpo_release, term_weights, renormalise or _unchanged, on_progress
             )
-            await self._block_writes(old, True)
-            try:
-                report = await self._rebuild_into(
-                    new, hpo_release, term_weights, rebuild, on_progress
-                )
-                if report.rejected:
-                    raise _rebuild_failure(report, hpo_release)
-                await self._client.indices.refresh(index=new)
-                await self._client.indices.update_aliases(
-                    actions=_swap_actions(self.names, old, new)
-                )
-            except BaseException:
-                await self._block_writes(old, False)
-                await self._client.indices.delete(index=new, ignore_unavailable=True)
-                raise
-            await self._client.indices.delete(index=old)
-        self.index, self.hpo_release, self._weights = new, hpo_release, term_weights
-        return report.imported
+        self.index, self.hpo_release, self._weights = result.index, hpo_release, term_weights
+        return result.rebuilt
 
     # -- single records ----------------------------------------------------
 
     async def save(
         self, record: PatientRecord, expected_version: int | None = None
     ) -> tuple[PatientRecord, bool]:
+        doc_id = document_id(*record.key)
         with self._answers():
             for _ in range(_SAVE_ATTEMPTS):
-                current = await self._read(record.owner, record.patient.id)
+                current = await self._documents.read(doc_id)
                 if expected_version is not None:
                     _check_version(record, current, expected_version)
-                stored = _next_version(record, current, datetime.now(UTC))
-                try:
-                    await self._write(stored, current)
-                except ConflictError:
-                    if expected_version is not None:
-                        _raise_changed(record, expected_version)
-                    continue  # another writer won the race: build on its version
-                return stored, current is None
+                plan = self._plan(doc_id, record, current, datetime.now(UTC))
+                if await self._documents.write(plan):
+                    return plan.record, current is None
+                if expected_version is not None:
+                    _raise_changed(record, expected_version)
+                # Another writer won the race: build on its version.
         raise Conflict(
             f"patient {record.patient.id!r} is being changed by other writers: try again"
         )
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
         with self._answers():
-            current = await self._read(owner, patient_id, alias=self.names.read_alias)
+            current = await self._read_live(document_id(owner, patient_id))
         if current is None:
             raise NotFound(f"patient {patient_id!r} not found")
         return current.record
 
     async def delete(self, owner: str, patient_id: str) -> None:
         with self._answers():
-            try:
-                await self._writer.delete(
-                    index=self.names.write_alias,
-                    id=document_id(owner, patient_id),
-                    refresh="wait_for",
-                )
-            except NotFoundError as error:
-                if is_missing_index(error):
-                    raise
-                raise NotFound(f"patient {patient_id!r} not found") from error
+            deleted = await self._documents.delete(document_id(owner, patient_id))
+        if not deleted:
+            raise NotFound(f"patient {patient_id!r} not found")
 
     # -- many records ------------------------------------------------------
 
     async def list(self, owner: str | None, offset: int = 0, limit: int = 50) -> Page:
         if offset < 0 or limit < 1:
             raise InvalidRequest(f"bad page: offset {offset} must be >= 0 and limit {limit} >= 1")
-        if offset + limit > MAX_RESULT_WINDOW:
+        if offset + limit > self._result_window:
             raise InvalidRequest(
-                f"listings reach the first {MAX_RESULT_WINDOW} patients only "
+                f"listings reach the first {self._result_window} patients only "
                 f"(offset {offset} + limit {limit})"
             )
         with self._answers():
@@ -349,7 +326,7 @@ class ElasticsearchPatientStore:
             found: dict[str, PatientRecord] = {}
             for answer in response["responses"]:
                 if "error" in answer:
-                    raise search_failure(answer, self._where)
+                    raise item_failure(answer, self._where)
                 for hit in answer["hits"]["hits"]:
                     found.setdefault(hit["_id"], _hit_record(hit))
         return list(found.values())
@@ -359,16 +336,17 @@ class ElasticsearchPatientStore:
         records: Iterable[PatientRecord],
         on_progress: ProgressCallback | None = None,
     ) -> ImportReport:
-        """Create-or-replace ``records`` with the bulk API, :data:`IMPORT_BATCH` at a time.
+        """Create-or-replace ``records`` with the bulk API, :data:`BATCH` at a time.
 
         Versions and creation times continue those already stored. A record
         changed by someone else during its batch is rejected, not overwritten.
         ``on_progress`` is called after each acknowledged batch; the index is
-        refreshed once at the end.
+        refreshed once at the end. A missing index, a write block or a refused
+        privilege stops the import with that error (earlier batches stay).
         """
         report = ImportReport()
         with self._answers():
-            for batch in _batches(records, IMPORT_BATCH):
+            for batch in _batches(records, BATCH):
                 await self._import_batch(batch, report)
                 if on_progress is not None:
                     on_progress(len(batch))
@@ -376,13 +354,21 @@ class ElasticsearchPatientStore:
         return report
 
     async def iter_records(self) -> AsyncIterator[PatientRecord]:
-        """Every record, in no particular order, from a scroll over the read alias."""
+        """Every record, in no particular order, from a scroll over the read alias.
+
+        Each page has :data:`~mme_node.stores.elastic_requests.SCAN_TIMEOUT`
+        seconds to come and is never asked twice: a stalled cluster is a
+        ``ServiceUnavailable``, not a hang.
+        """
         with self._answers():
             async for hit in async_scan(
-                self._client,
+                sent_once(self._client, SCAN_TIMEOUT),
                 index=self.names.read_alias,
                 query={"query": {"match_all": {}}, "_source": RECORD_ONLY},
-                size=IMPORT_BATCH,
+                size=BATCH,
+                scroll=SCROLL_KEEP_ALIVE,
+                request_timeout=SCAN_TIMEOUT,
+                allow_partial_search_results=False,
             ):
                 yield _hit_record(hit)
 
@@ -393,10 +379,11 @@ class ElasticsearchPatientStore:
 
     async def health(self) -> StoreHealth:
         """Whether Elasticsearch answers a count within :data:`HEALTH_TIMEOUT`; never raises."""
-        quick = self._client.options(request_timeout=HEALTH_TIMEOUT, max_retries=0)
         try:
             with self._answers():
-                response = await quick.count(index=self.names.read_alias)
+                response = await sent_once(self._client, HEALTH_TIMEOUT).count(
+                    index=self.names.read_alias
+                )
         except MMEError as error:
             return StoreHealth(ok=False, kind=self.kind, detail=error.message)
         return StoreHealth(
@@ -409,6 +396,24 @@ class ElasticsearchPatientStore:
 
     def _answers(self) -> AbstractContextManager[None]:
         return translated_failures(self._where)
+
+    def _plan(
+        self, doc_id: str, record: PatientRecord, current: StoredDocument | None, now: datetime
+    ) -> PlannedWrite:
+        stored = _next_version(record, current, now)
+        return PlannedWrite(doc_id, stored, _document(stored, self._weights), current)
+
+    async def _read_live(self, doc_id: str) -> StoredDocument | None:
+        """The document through the read alias (what readers see), in real time."""
+        try:
+            response = await self._client.get(
+                index=self.names.read_alias, id=doc_id, source_includes=RECORD_ONLY
+            )
+        except NotFoundError as error:
+            if is_missing_index(error):
+                raise
+            return None
+        return StoredDocument.found_in(response.body)
 
     async def _aliased_index(self) -> str | None:
         indexes = await self._indexes_behind(self.names.write_alias)
@@ -435,152 +440,59 @@ class ElasticsearchPatientStore:
             if error.message != "resource_already_exists_exception":
                 raise
 
-    async def _read(
-        self, owner: str, patient_id: str, *, alias: str | None = None
-    ) -> _Stored | None:
-        """The stored document, read in real time (writes default to the write alias)."""
-        try:
-            response = await self._client.get(
-                index=alias or self.names.write_alias,
-                id=document_id(owner, patient_id),
-                source_includes=RECORD_ONLY,
+    async def _check_index_settings(self, index: str) -> None:
+        """Read the index settings the store depends on; refuse or warn as they require."""
+        response = await self._client.indices.get_settings(
+            index=index, name=_INDEX_SETTINGS, include_defaults=True, flat_settings=True
+        )
+        found = response.body.get(index, {})
+        values = {**found.get("defaults", {}), **found.get("settings", {})}
+        self._result_window = int(values.get("index.max_result_window", DEFAULT_RESULT_WINDOW))
+        depth = self._retrieval_depth
+        if depth is not None and depth > self._result_window:
+            raise MMEError(
+                f"setting 'match_retrieval_depth' is {depth}, above index.max_result_window "
+                f"{self._result_window} of Elasticsearch index {index}: every match would fail; "
+                "lower the setting (or raise the index setting)"
             )
-        except NotFoundError as error:
-            if is_missing_index(error):
-                raise
-            return None
-        return _Stored(
-            record=_hit_record(response.body),
-            seq_no=response["_seq_no"],
-            primary_term=response["_primary_term"],
-        )
-
-    async def _write(self, record: PatientRecord, current: _Stored | None) -> None:
-        """Index ``record``: create it if ``current`` is None, else replace exactly ``current``."""
-        document = _document(record, self._weights)
-        guard: dict[str, Any] = (
-            {"op_type": "create"}
-            if current is None
-            else {"if_seq_no": current.seq_no, "if_primary_term": current.primary_term}
-        )
-        await self._writer.index(
-            index=self.names.write_alias,
-            id=document_id(*record.key),
-            document=document,
-            refresh="wait_for",
-            **guard,
-        )
-
-    async def _block_writes(self, index: str, blocked: bool) -> None:
-        # None resets the setting rather than leaving an explicit ``false`` behind.
-        await self._client.indices.put_settings(
-            index=index, settings={"index.blocks.write": True if blocked else None}
-        )
-
-    async def _rebuild_into(
-        self,
-        index: str,
-        hpo_release: str,
-        weights: TermWeights,
-        rebuild: Callable[[PatientRecord], PatientRecord],
-        on_progress: ProgressCallback | None,
-    ) -> ImportReport:
-        """Index every stored record, rebuilt for ``hpo_release``, into ``index``."""
-        report = ImportReport()
-        patient_ids: dict[str, str] = {}
-
-        async def actions() -> AsyncIterator[Document]:
-            async for record in self.iter_records():
-                try:
-                    renewed = dataclasses.replace(rebuild(record), hpo_release=hpo_release)
-                    document = patient_document(renewed, weights)
-                except (MMEError, CodecError, ValueError) as error:
-                    report.rejected.append(Rejection(record.patient.id, str(error)))
-                    continue
-                doc_id = document_id(*record.key)
-                patient_ids[doc_id] = record.patient.id
-                yield {"_index": index, "_id": doc_id, "_source": document}
-
-        landed = 0
-        async for ok, item in async_streaming_bulk(
-            self._client,
-            actions(),
-            chunk_size=IMPORT_BATCH,
-            max_retries=MAX_RETRIES,
-            raise_on_error=False,
-        ):
-            result = next(iter(item.values()))
-            if ok:
-                report.imported += 1
-            else:
-                report.rejected.append(Rejection(patient_ids[result["_id"]], _bulk_failure(result)))
-            landed += 1
-            if on_progress is not None and landed == IMPORT_BATCH:
-                on_progress(landed)
-                landed = 0
-        if on_progress is not None and landed:
-            on_progress(landed)
-        return report
+        if str(values.get("index.refresh_interval")) == "-1":
+            log.warning(
+                "Elasticsearch index %s has refreshes switched off (refresh_interval -1): "
+                "every save waits for a refresh until it times out; switch them back on "
+                "after a bulk load (docs/elasticsearch.md)",
+                index,
+            )
+        if str(values.get("index.blocks.write")).lower() == "true":
+            log.warning(
+                "Elasticsearch index %s refuses writes: an HPO release swap is running, or an "
+                "interrupted one left its block (docs/elasticsearch.md, 'Upgrading the HPO "
+                "release')",
+                index,
+            )
 
     async def _import_batch(self, batch: Sequence[PatientRecord], report: ImportReport) -> None:
         ids = [document_id(*record.key) for record in batch]
-        response = await self._client.mget(
-            index=self.names.write_alias, ids=ids, source_includes=RECORD_ONLY
-        )
+        stored = await self._documents.read_many(ids)
         now = datetime.now(UTC)
-        actions: list[Document] = []
-        patient_ids: dict[str, str] = {}
-        for record, found in zip(batch, response["docs"], strict=True):
-            if "error" in found:
-                report.rejected.append(Rejection(record.patient.id, str(found["error"])))
-                continue
-            current = _stored_from(found)
+        plans: builtins.list[PlannedWrite] = []
+        for doc_id, record in zip(ids, batch, strict=True):
             try:
-                document = patient_document(_next_version(record, current, now), self._weights)
-            except CodecError as error:
-                report.rejected.append(Rejection(record.patient.id, str(error)))
-                continue
-            actions.append(_bulk_action(self.names.write_alias, found["_id"], document, current))
-            patient_ids[found["_id"]] = record.patient.id
-        async for ok, item in async_streaming_bulk(
-            self._client,
-            actions,
-            chunk_size=IMPORT_BATCH,
-            max_retries=MAX_RETRIES,
-            raise_on_error=False,
-        ):
-            if ok:
-                report.imported += 1
-            else:
-                result = next(iter(item.values()))
-                if is_write_block(result):  # the index's state, not the record's fault
-                    raise failure_from_status(
-                        result["status"], result["error"]["type"], self._where
-                    )
-                reason = _bulk_failure(result)
-                report.rejected.append(Rejection(patient_ids[result["_id"]], reason))
+                plans.append(self._plan(doc_id, record, stored.get(doc_id), now))
+            except InvalidPatient as error:
+                report.rejected.append(Rejection(record.patient.id, error.message))
+        outcome = await self._documents.write_many(plans)
+        report.imported += len(outcome.landed)
+        reasons = {plan.doc_id: _CHANGED for plan in outcome.changed}
+        reasons.update((plan.doc_id, reason) for plan, reason in outcome.refused)
+        report.rejected += [
+            Rejection(plan.patient_id, reasons[plan.doc_id])
+            for plan in plans
+            if plan.doc_id in reasons
+        ]
 
 
 def _unchanged(record: PatientRecord) -> PatientRecord:
     return record
-
-
-def _swap_actions(names: IndexNames, old: str, new: str) -> builtins.list[Document]:
-    """One ``_aliases`` request moving both aliases, applied atomically by Elasticsearch."""
-    return [
-        {"remove": {"index": old, "alias": names.read_alias}},
-        {"remove": {"index": old, "alias": names.write_alias}},
-        {"add": {"index": new, "alias": names.read_alias}},
-        {"add": {"index": new, "alias": names.write_alias, "is_write_index": True}},
-    ]
-
-
-def _rebuild_failure(report: ImportReport, hpo_release: str) -> MMEError:
-    first = "; ".join(f"{r.patient_id}: {r.reason}" for r in report.rejected[:3])
-    return MMEError(
-        f"{len(report.rejected)} patients cannot be rebuilt for HPO release {hpo_release!r} "
-        f"(first: {first}); the index of the current release stays in use"
-    )
 
 
 def _document(record: PatientRecord, weights: TermWeights) -> Document:
@@ -590,7 +502,9 @@ def _document(record: PatientRecord, weights: TermWeights) -> Document:
         raise InvalidPatient(f"patient {record.patient.id!r} cannot be stored: {error}") from error
 
 
-def _next_version(record: PatientRecord, current: _Stored | None, now: datetime) -> PatientRecord:
+def _next_version(
+    record: PatientRecord, current: StoredDocument | None, now: datetime
+) -> PatientRecord:
     """``record`` as the next version of ``current`` (version 1, created now, if None)."""
     if current is None:
         return dataclasses.replace(record, version=1, created=now, updated=now)
@@ -599,7 +513,7 @@ def _next_version(record: PatientRecord, current: _Stored | None, now: datetime)
     )
 
 
-def _check_version(record: PatientRecord, current: _Stored | None, expected: int) -> None:
+def _check_version(record: PatientRecord, current: StoredDocument | None, expected: int) -> None:
     if current is None:
         raise Conflict(
             f"patient {record.patient.id!r} does not exist, "
@@ -617,45 +531,19 @@ def _raise_changed(record: PatientRecord, expected: int, found: int | None = Non
     )
 
 
-def _stored_from(found: Document) -> _Stored | None:
-    if not found.get("found"):
-        return None
-    return _Stored(
-        record=_hit_record(found), seq_no=found["_seq_no"], primary_term=found["_primary_term"]
-    )
-
-
-def _bulk_action(alias: str, doc_id: str, document: Document, current: _Stored | None) -> Document:
-    action: Document = {"_index": alias, "_id": doc_id, "_source": document}
-    if current is None:
-        action["_op_type"] = "create"
-    else:
-        action.update(if_seq_no=current.seq_no, if_primary_term=current.primary_term)
-    return action
-
-
-def _bulk_failure(result: Document) -> str:
-    if result.get("status") == 409:
-        return "changed by another writer during the import: import it again"
-    error = result.get("error", {})
-    if isinstance(error, dict):
-        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip(": ")
-    return str(error)
-
-
 def _hit_record(hit: Document) -> PatientRecord:
     """The record kept in a hit's or document's ``_source``."""
     return decode_record(hit["_source"]["record"])
 
 
-def _batches(records: Iterable[PatientRecord], size: int) -> Iterator[list[PatientRecord]]:
+def _batches(records: Iterable[PatientRecord], size: int) -> Iterator[builtins.list[PatientRecord]]:
     """Batches of at most ``size`` records, a new one before a patient repeats.
 
     One bulk request must not hold two writes of the same document: both
     would be checked against the same stored version and one would fail.
     """
     iterator = iter(records)
-    batch: list[PatientRecord] = []
+    batch: builtins.list[PatientRecord] = []
     keys: set[tuple[str, str]] = set()
     for record in iterator:
         if record.key in keys or len(batch) == size:

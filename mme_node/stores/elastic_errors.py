@@ -1,10 +1,11 @@
 """How Elasticsearch failures become the node's errors.
 
 Anything that means "Elasticsearch cannot serve this now" (no connection, a
-timeout, 429 or 5xx, refused credentials, a write block, a missing index,
-shards that did not answer) is a :class:`~mme_node.errors.ServiceUnavailable`
-naming the URL; any other refusal is a plain :class:`~mme_node.errors.MMEError`.
-URLs in messages never carry credentials.
+timeout, 429 or 5xx, refused credentials, a missing privilege, a write block,
+a missing index, shards that did not answer) is a
+:class:`~mme_node.errors.ServiceUnavailable` naming the URL; any other refusal
+is a plain :class:`~mme_node.errors.MMEError`. URLs in messages never carry
+credentials.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from elasticsearch.helpers import ScanError
 from mme_node.errors import MMEError, ServiceUnavailable
 
 _BUSY_STATUSES = frozenset({429, 502, 503, 504})
-_REFUSED_STATUSES = frozenset({401, 403})
 _WRITE_BLOCK = "cluster_block_exception"
 _MISSING_INDEX = "index_not_found_exception"
 
@@ -43,11 +43,22 @@ def translated_failures(where: str) -> Iterator[None]:
             f"Elasticsearch at {where} answered from only some shards: {error}"
         ) from error
     except ApiError as error:
-        raise failure_from_status(error.status_code, error.message, where) from error
+        raise failure_from_status(
+            error.status_code, error.message, where, reason=error_reason(error.body)
+        ) from error
 
 
-def failure_from_status(status: int, kind: str, where: str) -> MMEError:
-    """The node's error for an Elasticsearch answer of ``status`` and error type ``kind``."""
+def failure_from_status(status: int, kind: str, where: str, *, reason: str = "") -> MMEError:
+    """The node's error for an Elasticsearch answer of ``status`` and error type ``kind``.
+
+    ``reason`` is Elasticsearch's own sentence, quoted where it helps the
+    operator (which privilege is missing).
+    """
+    if kind == _MISSING_INDEX:
+        return ServiceUnavailable(
+            f"Elasticsearch at {where} has no patient index (or its alias is missing): "
+            "start the node once to create it"
+        )
     if status in _BUSY_STATUSES:
         return ServiceUnavailable(
             f"Elasticsearch at {where} is overloaded or unavailable ({status} {kind}): "
@@ -58,22 +69,42 @@ def failure_from_status(status: int, kind: str, where: str) -> MMEError:
             f"Elasticsearch at {where} does not accept writes to the patient index right now "
             f"(an HPO release swap or a full disk blocks them; {status}): try again later"
         )
-    if status in _REFUSED_STATUSES:
+    if status == 401:
         return ServiceUnavailable(
-            f"Elasticsearch at {where} refused the node's credentials ({status} {kind})"
+            f"Elasticsearch at {where} refused the node's credentials ({status} {kind}): "
+            "check elasticsearch_username and elasticsearch_password"
         )
-    if status == 404 and kind == _MISSING_INDEX:
+    if status == 403:
+        # Authenticated, but the user's roles do not allow this action; the
+        # reason names the action and the privileges that would grant it.
+        because = f": {reason}" if reason else ""
         return ServiceUnavailable(
-            f"Elasticsearch at {where} has no patient index: start the node once to create it"
+            f"Elasticsearch at {where} denied the node's user a privilege it needs "
+            f"({status} {kind}{because}); grant it as docker/setup-elasticsearch.sh does"
         )
     return MMEError(f"Elasticsearch at {where} rejected a request ({status} {kind})")
 
 
-def search_failure(answer: dict[str, Any], where: str) -> MMEError:
-    """The error of one failed search inside an ``_msearch`` answer."""
-    error = answer["error"]
+def item_failure(item: dict[str, Any], where: str, *, default_status: int = 500) -> MMEError:
+    """The error of one failed item (``error``, and ``status`` unless it is an mget's)."""
+    error = item.get("error")
     kind = error.get("type", "error") if isinstance(error, dict) else str(error)
-    return failure_from_status(answer.get("status", 500), kind, where)
+    status = item.get("status", default_status)
+    return failure_from_status(status, kind, where, reason=error_reason(item))
+
+
+def error_reason(body: Any) -> str:
+    """Elasticsearch's ``error.reason`` in an answer's body, or ``""``."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("reason", ""))
+    return ""
+
+
+def error_type(item: dict[str, Any]) -> str:
+    """The ``error.type`` of a failed item, or ``""``."""
+    error = item.get("error")
+    return str(error.get("type", "")) if isinstance(error, dict) else ""
 
 
 def is_missing_index(error: NotFoundError) -> bool:
@@ -81,10 +112,13 @@ def is_missing_index(error: NotFoundError) -> bool:
     return error.message == _MISSING_INDEX
 
 
-def is_write_block(result: dict[str, Any]) -> bool:
-    """Whether a bulk item failed because the index refuses all writes, not for its record."""
-    error = result.get("error")
-    return isinstance(error, dict) and error.get("type") == _WRITE_BLOCK
+def is_index_failure(item: dict[str, Any]) -> bool:
+    """Whether a bulk or mget item failed for the index's state, not for its record.
+
+    A write block, a missing index (or alias), or a refused privilege: every
+    other item of the request fails alike, so the request as a whole failed.
+    """
+    return error_type(item) in {_WRITE_BLOCK, _MISSING_INDEX} or item.get("status") in {401, 403}
 
 
 def without_credentials(url: str) -> str:

@@ -3,13 +3,15 @@
 A fake transport node records every request the official client sends and
 answers from a queue of canned responses, so these tests pin the exact index
 body and candidate search (golden files in ``golden/``), the write
-parameters, and how answers and failures become records and node errors. The
-behaviour against a real server is the contract suite (``test_contract.py``
-with ``ELASTICSEARCH_URL`` set).
+parameters, and how answers and failures become records and node errors. What
+the cluster holds after timeouts, dropped connections and 429s is
+``test_elastic_faults.py``; the behaviour against a real server is the
+contract suite (``test_contract.py`` with ``ELASTICSEARCH_URL`` set).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -40,6 +42,7 @@ from mme_node.stores.elastic import (
     elasticsearch_store_from_settings,
 )
 from mme_node.stores.elastic_mapping import IndexNames, document_id
+from mme_node.stores.elastic_requests import Backoff
 
 pytestmark = pytest.mark.anyio
 
@@ -223,6 +226,16 @@ def golden(name: str) -> Any:
     return json.loads((GOLDEN / name).read_text())
 
 
+async def no_pause(seconds: float) -> None:
+    """Backoff without waiting: the canned answers come at once anyway."""
+
+
+def settings_answer(index: str = INDEX, **explicit: str) -> dict[str, Any]:
+    """The answer to the store's read of its index settings (flat, with defaults)."""
+    defaults = {"index.max_result_window": "10000", "index.refresh_interval": "1s"}
+    return {index: {"settings": explicit, "defaults": defaults}}
+
+
 @pytest.fixture
 def server() -> FakeElasticsearch:
     return FakeElasticsearch()
@@ -239,6 +252,7 @@ def make_store(
             hpo_release=RELEASE,
             term_weights=TinyWeights(),
             client=connect(url, node_class=node_answered_by(server)),
+            backoff=Backoff(sleep=no_pause),
         )
 
     return make
@@ -262,6 +276,7 @@ async def test_open_creates_the_release_index_with_golden_mapping_and_aliases(
     server.answer(404, error_answer("aliases_not_found_exception", 404))
     server.answer(200, {"acknowledged": True, "index": INDEX})
     server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}, "mme-test-read": {}}}})
+    server.answer(200, settings_answer())
 
     await store.open()
 
@@ -275,12 +290,71 @@ async def test_open_uses_the_index_behind_existing_aliases(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
     server.answer(200, {"mme-test-2023-10-09": {"aliases": {"mme-test-write": {}}}})
+    server.answer(200, settings_answer("mme-test-2023-10-09"))
 
     await store.open()
 
-    assert [r.method for r in server.requests] == ["GET"]
-    assert server.last.url.path == "/_alias/mme-test-write"
+    assert [(r.method, r.url.path) for r in server.requests] == [
+        ("GET", "/_alias/mme-test-write"),
+        (
+            "GET",
+            "/mme-test-2023-10-09/_settings/"
+            "index.max_result_window,index.refresh_interval,index.blocks.write",
+        ),
+    ]
+    assert params(server.last) == {"include_defaults": "true", "flat_settings": "true"}
     assert store.index == "mme-test-2023-10-09"
+
+
+async def test_open_refuses_a_retrieval_depth_beyond_the_index_result_window(
+    server: FakeElasticsearch,
+) -> None:
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
+    server.answer(200, settings_answer(**{"index.max_result_window": "400"}))
+    store = ElasticsearchPatientStore(
+        URL,
+        index_prefix=PREFIX,
+        hpo_release=RELEASE,
+        retrieval_depth=500,
+        client=connect(URL, node_class=node_answered_by(server)),
+    )
+
+    with pytest.raises(MMEError, match="'match_retrieval_depth' is 500, above .* 400"):
+        await store.open()
+    await store.close()
+
+
+async def test_listings_stop_at_the_result_window_the_index_has(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
+    server.answer(200, settings_answer(**{"index.max_result_window": "100"}))
+    await store.open()
+
+    with pytest.raises(InvalidRequest, match="first 100 patients"):
+        await store.list(None, offset=90, limit=20)
+
+
+@pytest.mark.parametrize(
+    ("setting", "warning"),
+    [
+        ({"index.refresh_interval": "-1"}, "refreshes switched off"),
+        ({"index.blocks.write": "true"}, "refuses writes"),
+    ],
+)
+async def test_open_warns_of_index_settings_that_stall_or_refuse_saves(
+    server: FakeElasticsearch,
+    store: ElasticsearchPatientStore,
+    caplog: pytest.LogCaptureFixture,
+    setting: dict[str, str],
+    warning: str,
+) -> None:
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
+    server.answer(200, settings_answer(**setting))
+
+    await store.open()
+
+    assert warning in caplog.text
 
 
 async def test_open_accepts_an_index_another_node_created_meanwhile(
@@ -289,6 +363,7 @@ async def test_open_accepts_an_index_another_node_created_meanwhile(
     server.answer(404, error_answer("aliases_not_found_exception", 404))
     server.answer(400, error_answer("resource_already_exists_exception", 400))
     server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
+    server.answer(200, settings_answer())
 
     await store.open()
 
@@ -406,7 +481,12 @@ async def test_save_creates_a_new_patient_with_op_type_create_and_refresh_wait_f
         "PUT",
         f"{WRITE}/_doc/{document_id('clinic-a', 'P0001')}",
     )
-    assert params(write) == {"op_type": "create", "refresh": "wait_for"}
+    assert params(write) == {
+        "op_type": "create",
+        "refresh": "wait_for",
+        "require_alias": "true",
+        "timeout": "5s",
+    }
     assert created and stored.version == 1
     assert stored.created == stored.updated and stored.created != CREATED
     document = body(write)
@@ -434,6 +514,8 @@ async def test_save_replaces_only_the_version_it_read(
         "if_seq_no": "41",
         "if_primary_term": "2",
         "refresh": "wait_for",
+        "require_alias": "true",
+        "timeout": "5s",
     }
     assert not created
     assert (stored.version, stored.created) == (4, CREATED)
@@ -475,28 +557,49 @@ async def test_save_losing_a_create_race_replaces_the_winner(
     assert params(server.last)["if_seq_no"] == "0"
 
 
-async def test_save_timing_out_is_not_retried_and_not_reported_done(
+async def test_save_timing_out_reads_the_patient_back_then_sends_the_same_write_again(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
     server.answer(404, missing())
     server.fail(httpx.ReadTimeout("no answer"))
+    server.answer(404, missing())  # read back: it did not land
+    server.answer(201, {"result": "created", "_seq_no": 0, "_primary_term": 1})
 
-    with pytest.raises(ServiceUnavailable, match="not answering"):
-        await store.save(fixture_record())
+    stored, created = await store.save(fixture_record())
 
-    assert [r.method for r in server.requests] == ["GET", "PUT"]
+    assert created and stored.version == 1
+    first, read_back, second = server.requests[1:]
+    assert [r.method for r in server.requests] == ["GET", "PUT", "GET", "PUT"]
+    assert read_back.url.path == f"{WRITE}/_doc/{document_id('clinic-a', 'P0001')}"
+    assert (second.url, second.content) == (first.url, first.content)
 
 
-async def test_save_answered_504_by_a_proxy_is_not_retried(
+async def test_save_answered_504_by_a_proxy_builds_on_the_writer_found_instead(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
     server.answer(404, missing())
     server.answer(504, {"message": "gateway timeout"})
+    someone_else = dataclasses.replace(fixture_record(version=1), submitted_json="{}")
+    server.answer(200, found(someone_else, seq_no=0, primary_term=1))  # read back
+    server.answer(200, found(someone_else, seq_no=0, primary_term=1))  # next attempt's read
+    server.answer(200, {"result": "updated", "_seq_no": 1, "_primary_term": 1})
 
-    with pytest.raises(ServiceUnavailable, match="504"):
+    stored, created = await store.save(fixture_record())
+
+    assert (created, stored.version) == (False, 2)
+    assert params(server.last)["if_seq_no"] == "0"
+
+
+async def test_save_that_cannot_be_read_back_says_it_may_have_landed(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(404, missing())
+    server.fail(httpx.ReadTimeout("no answer"))
+    for _ in range(3):  # the read back, and the client's two further attempts
+        server.fail(httpx.ConnectError("connection refused"))
+
+    with pytest.raises(ServiceUnavailable, match="may have been"):
         await store.save(fixture_record())
-
-    assert [r.method for r in server.requests] == ["GET", "PUT"]
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -534,6 +637,22 @@ async def test_refused_credentials_are_service_unavailable(
         await store.count()
 
 
+async def test_a_missing_privilege_is_reported_as_such_not_as_bad_credentials(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    reason = (
+        "action [indices:admin/aliases] is unauthorized for user [mme_node] with effective "
+        "roles [mme_node], this action is granted by the index privileges [manage,all]"
+    )
+    server.answer(403, {"error": {"type": "security_exception", "reason": reason}, "status": 403})
+
+    with pytest.raises(ServiceUnavailable, match="denied the node's user a privilege") as raised:
+        await store.count()
+
+    assert "index privileges [manage,all]" in raised.value.message
+    assert "credentials" not in raised.value.message
+
+
 async def test_other_refusals_are_node_errors_naming_the_elasticsearch_error(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
@@ -556,7 +675,7 @@ async def test_delete_waits_for_refresh(
         "DELETE",
         f"{WRITE}/_doc/{document_id('clinic-a', 'P0001')}",
     )
-    assert params(server.last) == {"refresh": "wait_for"}
+    assert params(server.last) == {"refresh": "wait_for", "timeout": "5s"}
 
 
 async def test_delete_of_a_missing_patient_is_not_found(
@@ -709,17 +828,17 @@ async def test_import_many_bulk_creates_new_and_replaces_stored_patients(
     )
 
     assert (report.imported, report.rejected, progress) == (2, [], [2])
-    bulk = server.requests[1]
-    assert (bulk.method, bulk.url.path) == ("PUT", "/_bulk")
+    mget, bulk = server.requests[:2]
+    assert (mget.method, mget.url.path) == ("POST", f"{WRITE}/_mget")
+    assert (bulk.method, bulk.url.path) == ("PUT", f"{WRITE}/_bulk")
+    assert params(bulk) == {"require_alias": "true", "timeout": "5s"}
     lines = ndjson(bulk)
-    assert lines[0] == {
-        "index": {"_index": "mme-test-write", "_id": p1_id, "if_seq_no": 5, "if_primary_term": 1}
-    }
+    assert lines[0] == {"index": {"_id": p1_id, "if_seq_no": 5, "if_primary_term": 1}}
     assert (lines[1]["version"], json.loads(lines[1]["record"])["created"]) == (
         3,
         CREATED.isoformat(),
     )
-    assert lines[2] == {"create": {"_index": "mme-test-write", "_id": p2_id}}
+    assert lines[2] == {"create": {"_id": p2_id}}
     assert lines[3]["version"] == 1
     assert (server.last.method, server.last.url.path) == ("POST", f"{WRITE}/_refresh")
 
@@ -749,6 +868,18 @@ async def test_import_many_reports_records_elasticsearch_refused(
     assert [r.patient_id for r in report.rejected] == ["P1", "P2"]
     assert report.rejected[0].reason.startswith("mapper_parsing_exception")
     assert "another writer" in report.rejected[1].reason
+
+
+async def test_import_many_without_an_index_says_so_instead_of_rejecting_each_record(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    no_index = error_answer("index_not_found_exception", 404)["error"]
+    server.answer(200, {"docs": [{"_index": "mme-test-write", "_id": "x", "error": no_index}]})
+
+    with pytest.raises(ServiceUnavailable, match="no patient index"):
+        await store.import_many([fixture_record("P1")])
+
+    assert len(server.requests) == 1
 
 
 async def test_import_many_into_a_write_blocked_index_is_service_unavailable(
@@ -801,57 +932,80 @@ NEW_INDEX = "mme-test-2025-01-16"
 
 
 def plan_rebuild_start(server: FakeElasticsearch, *records: PatientRecord) -> None:
-    """Answers up to the scroll over the old index: live index, clean-up, create, block, scroll."""
-    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
-    server.answer(200, {"acknowledged": True})
+    """Answers up to the end of the scroll over the old index holding ``records``."""
+    for alias in ("mme-test-read", "mme-test-write"):
+        server.answer(200, {INDEX: {"aliases": {alias: {}}}})
+    server.answer(
+        200,
+        {
+            "acknowledged": True,
+            "shards_acknowledged": True,
+            "indices": [{"name": INDEX, "blocked": True}],
+        },
+    )
+    server.answer(200, {"acknowledged": True})  # delete a left-over new index
     server.answer(200, {"acknowledged": True, "index": NEW_INDEX})
-    server.answer(200, {"acknowledged": True})
+    server.answer(200, {"_shards": {"total": 1, "successful": 1, "failed": 0}})
+    server.answer(200, {"count": len(records), "_shards": {"total": 1, "failed": 0}})
     server.answer(200, scroll_answer(*records))
     server.answer(200, scroll_answer())
     server.answer(200, {"succeeded": True})
 
 
-async def test_swap_release_rebuilds_then_moves_both_aliases_in_one_request(
+async def test_swap_release_blocks_rebuilds_checks_then_moves_both_aliases_at_once(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
     plan_rebuild_start(server, fixture_record("P1"))
     p1_id = document_id("clinic-a", "P1")
-    server.answer(200, {"errors": False, "items": [{"index": {"_id": p1_id, "status": 201}}]})
-    for _ in range(3):  # refresh, aliases, delete the old index
-        server.answer(200, {"acknowledged": True})
+    server.answer(200, {"errors": False, "items": [{"create": {"_id": p1_id, "status": 201}}]})
+    server.answer(200, {"_shards": {"total": 1, "successful": 1, "failed": 0}})
+    server.answer(200, {"count": 1, "_shards": {"total": 1, "failed": 0}})
+    server.answer(200, {"acknowledged": True})  # aliases
+    server.answer(200, {"acknowledged": True})  # delete the old index
 
     rebuilt = await store.swap_release("2025-01-16", TinyWeights())
 
     calls = [(r.method, r.url.path) for r in server.requests]
     assert calls == [
+        ("GET", "/_alias/mme-test-read"),
         ("GET", "/_alias/mme-test-write"),
+        ("PUT", f"/{INDEX}/_block/write"),
         ("DELETE", f"/{NEW_INDEX}"),
         ("PUT", f"/{NEW_INDEX}"),
-        ("PUT", f"/{INDEX}/_settings"),
-        ("POST", f"{READ}/_search"),
+        ("POST", f"/{INDEX}/_refresh"),
+        ("POST", f"/{INDEX}/_count"),
+        ("POST", f"/{INDEX}/_search"),
         ("POST", "/_search/scroll"),
         ("DELETE", "/_search/scroll"),
-        ("PUT", "/_bulk"),
+        ("PUT", f"/{NEW_INDEX}/_bulk"),
         ("POST", f"/{NEW_INDEX}/_refresh"),
+        ("POST", f"/{NEW_INDEX}/_count"),
         ("POST", "/_aliases"),
         ("DELETE", f"/{INDEX}"),
     ]
-    assert "aliases" not in body(server.requests[2])
-    assert body(server.requests[3]) == {"index.blocks.write": True}
-    assert ndjson(server.requests[7])[1]["hpo_release"] == "2025-01-16"
-    assert body(server.requests[9])["actions"] == [
-        {"remove": {"index": INDEX, "alias": "mme-test-read"}},
-        {"remove": {"index": INDEX, "alias": "mme-test-write"}},
+    deadlines = {"master_timeout": "30s", "timeout": "30s"}
+    block, create, scan, bulk, aliases = (server.requests[i] for i in (2, 4, 7, 10, 13))
+    assert params(block) == deadlines
+    assert "aliases" not in body(create)
+    assert params(scan) == {"scroll": "5m", "allow_partial_search_results": "false"}
+    assert ndjson(bulk)[0] == {"create": {"_id": p1_id}}
+    assert ndjson(bulk)[1]["hpo_release"] == "2025-01-16"
+    assert params(aliases) == deadlines
+    assert body(aliases)["actions"] == [
+        {"remove": {"index": INDEX, "alias": "mme-test-read", "must_exist": True}},
+        {"remove": {"index": INDEX, "alias": "mme-test-write", "must_exist": True}},
         {"add": {"index": NEW_INDEX, "alias": "mme-test-read"}},
         {"add": {"index": NEW_INDEX, "alias": "mme-test-write", "is_write_index": True}},
     ]
     assert (rebuilt, store.index, store.hpo_release) == (1, NEW_INDEX, "2025-01-16")
 
 
-async def test_swap_release_failing_a_record_keeps_the_old_index_open_for_writes(
+async def test_swap_release_failing_a_record_reopens_the_old_index_and_drops_the_new(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
     plan_rebuild_start(server, fixture_record("P1"))
+    for alias in ("mme-test-read", "mme-test-write"):
+        server.answer(200, {INDEX: {"aliases": {alias: {}}}})
     server.answer(200, {"acknowledged": True})
     server.answer(200, {"acknowledged": True})
 
@@ -870,15 +1024,48 @@ async def test_swap_release_failing_a_record_keeps_the_old_index_open_for_writes
     assert (store.index, store.hpo_release) == (INDEX, RELEASE)
 
 
-async def test_swap_release_to_the_live_release_is_refused_and_deletes_nothing(
+async def test_swap_release_to_the_live_release_changes_nothing(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
-    server.answer(200, {NEW_INDEX: {"aliases": {"mme-test-write": {}}}})
+    for alias in ("mme-test-read", "mme-test-write"):
+        server.answer(200, {NEW_INDEX: {"aliases": {alias: {}}}})
 
-    with pytest.raises(MMEError, match="already indexed"):
+    assert await store.swap_release("2025-01-16", TinyWeights()) == 0
+
+    assert [r.method for r in server.requests] == ["GET", "GET"]
+    assert (store.index, store.hpo_release) == (NEW_INDEX, "2025-01-16")
+
+
+async def test_swap_release_with_aliases_on_different_indexes_is_refused(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"mme-test-2023-10-09": {"aliases": {"mme-test-read": {}}}})
+    server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
+
+    with pytest.raises(MMEError, match="aliases disagree"):
         await store.swap_release("2025-01-16", TinyWeights())
 
-    assert [r.method for r in server.requests] == ["GET"]
+    assert [r.method for r in server.requests] == ["GET", "GET"]
+
+
+async def test_swap_release_whose_block_is_not_confirmed_does_not_start(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    for alias in ("mme-test-read", "mme-test-write"):
+        server.answer(200, {INDEX: {"aliases": {alias: {}}}})
+    failed_shard = {"name": INDEX, "failed_shards": [{"id": "0", "failures": []}]}
+    server.answer(
+        200, {"acknowledged": False, "shards_acknowledged": False, "indices": [failed_shard]}
+    )
+    server.answer(200, {"acknowledged": True})
+
+    with pytest.raises(ServiceUnavailable, match="could not confirm that every shard"):
+        await store.swap_release("2025-01-16", TinyWeights())
+
+    assert (server.last.url.path, body(server.last)) == (
+        f"/{INDEX}/_settings",
+        {"index.blocks.write": None},
+    )
 
 
 async def test_writes_during_a_release_swap_are_service_unavailable(
@@ -896,6 +1083,23 @@ async def test_writes_during_a_release_swap_are_service_unavailable(
 def test_store_from_settings_needs_a_url() -> None:
     with pytest.raises(MMEError, match="elasticsearch_url"):
         elasticsearch_store_from_settings(Settings(store="elasticsearch"), TinyWeights())
+
+
+@pytest.mark.parametrize(
+    ("url", "ca_file", "complaint"),
+    [
+        ("es.example:9200", "", "must start with http:// or https://"),
+        ("http://es.example:9200", "/etc/ssl/certs/ca.pem", "applies to TLS only"),
+        ("https://es.example:9200", "/nonexistent/ca.pem", "cannot read '/nonexistent/ca.pem'"),
+    ],
+)
+def test_store_from_settings_refuses_connection_settings_that_cannot_work(
+    url: str, ca_file: str, complaint: str
+) -> None:
+    settings = Settings(store="elasticsearch", elasticsearch_url=url, elasticsearch_ca_file=ca_file)
+
+    with pytest.raises(MMEError, match=complaint):
+        elasticsearch_store_from_settings(settings, TinyWeights())
 
 
 async def test_store_from_settings_uses_the_release_index() -> None:
