@@ -248,6 +248,22 @@ class ElasticsearchPatientStore:
         self.index, self.hpo_release, self._weights = result.index, hpo_release, term_weights
         return result.rebuilt
 
+    async def use_release(self, hpo_release: str, term_weights: TermWeights) -> None:
+        """Follow a swap another process made: use ``hpo_release``'s index and weights.
+
+        Sends nothing but two alias reads and never starts a swap; ``MMEError``
+        if the aliases do not point to the index of ``hpo_release``.
+        """
+        wanted = self.names.index(hpo_release)
+        with self._answers():
+            live = await self._swap.live_index()
+        if live != wanted:
+            raise MMEError(
+                f"the patient aliases point to {live}, not to {wanted} of HPO release "
+                f"{hpo_release!r}: swap_release has not run for it"
+            )
+        self.index, self.hpo_release, self._weights = wanted, hpo_release, term_weights
+
     # -- single records ----------------------------------------------------
 
     async def save(

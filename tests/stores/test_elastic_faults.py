@@ -206,6 +206,19 @@ async def test_swap_moves_both_aliases_to_the_rebuilt_index_and_deletes_the_old(
     assert (rig.store.index, rig.store.hpo_release) == (rig.new, NEW)
 
 
+async def test_another_node_follows_a_swap_without_swapping_again(rig: Rig) -> None:
+    records = await rig.load(1)
+    follower = rig.another_node()
+    with pytest.raises(MMEError, match="swap_release has not run"):
+        await follower.use_release(NEW, ObservedTermsOnly())
+
+    await rig.store.swap_release(NEW, ObservedTermsOnly())
+    await follower.use_release(NEW, ObservedTermsOnly())
+
+    assert (follower.index, follower.hpo_release) == (rig.new, NEW)
+    assert (await follower.get("clinic-a", records[0].patient.id)).hpo_release == NEW
+
+
 async def test_swap_carries_acknowledged_writes_not_yet_refreshed(rig: Rig) -> None:
     await rig.load(2)
     await rig.look.indices.put_settings(index=rig.old, settings={"index.refresh_interval": "-1"})
