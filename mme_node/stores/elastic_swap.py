@@ -25,8 +25,8 @@ release and moves both aliases there. What each step relies on (Elasticsearch
 5. Refresh the new index and check that it holds as many patients as the old.
 6. **Move both aliases in one ``_aliases`` request**, which Elasticsearch
    applies atomically (reference, "Aliases API"), with ``must_exist`` on the
-   removals so that it applies only if the aliases are still where this swap
-   found them. It is sent once, with Elasticsearch's deadlines below the
+   removals (since 7.9) so that it applies only if the aliases are still where
+   this swap found them. It is sent once, with Elasticsearch's deadlines below the
    client's. If the answer is anything but an acknowledgement, the swap reads
    where the aliases are and decides from that: moved, the swap is done; not
    moved, it is undone; unknown, nothing is deleted and the error says so.

@@ -123,8 +123,9 @@ class DocumentWriter:
     """Reads and writes patient documents in ``target``: an alias, or an index by name.
 
     ``require_alias`` makes Elasticsearch refuse a write when ``target`` is not
-    an alias (``require_alias=true``), instead of creating an index of that
-    name with a guessed mapping: the aliases could never be created after that.
+    an alias (``require_alias=true``, index and bulk APIs since 7.10), instead
+    of creating an index of that name with a guessed mapping: the aliases could
+    never be created after that.
     """
 
     def __init__(
