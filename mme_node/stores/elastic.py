@@ -55,7 +55,7 @@ from mme_node.stores.elastic_queries import (
 )
 
 try:
-    from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+    from elasticsearch import AsyncElasticsearch, BadRequestError
     from elasticsearch.helpers import async_scan
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
@@ -63,7 +63,6 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     ) from error
 
 from mme_node.stores.elastic_errors import (
-    is_missing_index,
     item_failure,
     translated_failures,
     without_credentials,
@@ -77,7 +76,7 @@ from mme_node.stores.elastic_requests import (
     connect,
     sent_once,
 )
-from mme_node.stores.elastic_swap import ReleaseSwap
+from mme_node.stores.elastic_swap import ReleaseSwap, indexes_behind
 from mme_node.stores.elastic_writes import DocumentWriter, PlannedWrite, StoredDocument
 
 __all__ = [
@@ -215,7 +214,7 @@ class ElasticsearchPatientStore:
         with self._answers():
             indexes = {self.index}
             for alias in (self.names.read_alias, self.names.write_alias):
-                indexes.update(await self._indexes_behind(alias))
+                indexes |= await indexes_behind(self._client, alias)
             await self._client.indices.delete(index=sorted(indexes), ignore_unavailable=True)
 
     async def swap_release(
@@ -287,7 +286,9 @@ class ElasticsearchPatientStore:
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
         with self._answers():
-            current = await self._read_live(document_id(owner, patient_id))
+            current = await self._documents.read(
+                document_id(owner, patient_id), through=self.names.read_alias
+            )
         if current is None:
             raise NotFound(f"patient {patient_id!r} not found")
         return current.record
@@ -419,28 +420,9 @@ class ElasticsearchPatientStore:
         stored = _next_version(record, current, now)
         return PlannedWrite(doc_id, stored, _document(stored, self._weights), current)
 
-    async def _read_live(self, doc_id: str) -> StoredDocument | None:
-        """The document through the read alias (what readers see), in real time."""
-        try:
-            response = await self._client.get(
-                index=self.names.read_alias, id=doc_id, source_includes=RECORD_ONLY
-            )
-        except NotFoundError as error:
-            if is_missing_index(error):
-                raise
-            return None
-        return StoredDocument.found_in(response.body)
-
     async def _aliased_index(self) -> str | None:
-        indexes = await self._indexes_behind(self.names.write_alias)
-        return indexes[0] if indexes else None
-
-    async def _indexes_behind(self, alias: str) -> tuple[str, ...]:
-        try:
-            response = await self._client.indices.get_alias(name=alias)
-        except NotFoundError:
-            return ()
-        return tuple(sorted(response.body))
+        indexes = await indexes_behind(self._client, self.names.write_alias)
+        return min(indexes) if indexes else None
 
     async def _create_index(self) -> None:
         body = index_body(self.names, self.hpo_release)

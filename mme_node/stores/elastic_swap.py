@@ -99,8 +99,8 @@ class ReleaseSwap:
 
     async def live_index(self) -> str:
         """The one index both aliases point to; an error if they are missing or disagree."""
-        read = await self._indexes_behind(self.names.read_alias)
-        write = await self._indexes_behind(self.names.write_alias)
+        read = await indexes_behind(self._reader, self.names.read_alias)
+        write = await indexes_behind(self._reader, self.names.write_alias)
         if len(write) == 1 and read == write:
             return next(iter(write))
         if not write:
@@ -355,15 +355,17 @@ class ReleaseSwap:
             log.error("could not lift the write block of %s (%s): %s", index, error, _lift(index))
 
     async def _aliased_indexes(self) -> set[str]:
-        read = await self._indexes_behind(self.names.read_alias)
-        return read | await self._indexes_behind(self.names.write_alias)
+        read = await indexes_behind(self._reader, self.names.read_alias)
+        return read | await indexes_behind(self._reader, self.names.write_alias)
 
-    async def _indexes_behind(self, alias: str) -> set[str]:
-        try:
-            answer = await self._reader.indices.get_alias(name=alias)
-        except NotFoundError:
-            return set()
-        return set(answer.body)
+
+async def indexes_behind(client: AsyncElasticsearch, alias: str) -> set[str]:
+    """The indexes ``alias`` points to now (none if there is no such alias)."""
+    try:
+        answer = await client.indices.get_alias(name=alias)
+    except NotFoundError:
+        return set()
+    return set(answer.body)
 
 
 def swap_actions(names: IndexNames, old: str, new: str) -> list[Document]:

@@ -147,11 +147,14 @@ class DocumentWriter:
 
     # -- reads ---------------------------------------------------------------
 
-    async def read(self, doc_id: str) -> StoredDocument | None:
-        """The document now (real-time), or None; a missing index raises."""
+    async def read(self, doc_id: str, *, through: str | None = None) -> StoredDocument | None:
+        """The document now (real-time), or None; a missing index raises.
+
+        ``through`` reads via another alias than the target (what readers see).
+        """
         try:
             response = await self._reader.get(
-                index=self.target, id=doc_id, source_includes=RECORD_ONLY
+                index=through or self.target, id=doc_id, source_includes=RECORD_ONLY
             )
         except NotFoundError as error:
             if is_missing_index(error):
