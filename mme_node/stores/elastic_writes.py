@@ -162,14 +162,17 @@ class DocumentWriter:
             return None
         return StoredDocument.found_in(response.body)
 
-    async def read_many(self, doc_ids: Sequence[str]) -> dict[str, StoredDocument | None]:
-        """The documents now, by id. Any per-document failure raises: it is the index's.
+    async def read_many(
+        self, doc_ids: Sequence[str], *, through: str | None = None
+    ) -> dict[str, StoredDocument | None]:
+        """The documents now, by id (``through`` as for :meth:`read`).
 
-        An mget answers a missing index with one error per document
-        (``index_not_found_exception``), which this turns into one clear error.
+        Any per-document failure raises: it is the index's. An mget answers a
+        missing index with one error per document (``index_not_found_exception``),
+        which this turns into one clear error.
         """
         response = await self._reader.mget(
-            index=self.target, ids=list(doc_ids), source_includes=RECORD_ONLY
+            index=through or self.target, ids=list(doc_ids), source_includes=RECORD_ONLY
         )
         found: dict[str, StoredDocument | None] = {}
         for answer in response["docs"]:
