@@ -43,6 +43,7 @@ from mme_node.stores.elastic import (
 )
 from mme_node.stores.elastic_mapping import IndexNames, document_id
 from mme_node.stores.elastic_requests import Backoff
+from mme_node.stores.elastic_writes import DocumentWriter
 
 pytestmark = pytest.mark.anyio
 
@@ -698,6 +699,26 @@ async def test_get_returns_the_stored_record(
 
     assert await store.get("clinic-a", "P0001") == record
     assert server.last.url.path == f"{READ}/_doc/{document_id('clinic-a', 'P0001')}"
+
+
+async def test_documents_are_read_many_at_once_through_the_alias_asked(
+    server: FakeElasticsearch,
+) -> None:
+    one = fixture_record("P1")
+    server.answer(200, {"docs": [found(one), missing("P2")]})
+    ids = [document_id("clinic-a", "P1"), document_id("clinic-a", "P2")]
+    client = connect(URL, node_class=node_answered_by(server))
+    documents = DocumentWriter(
+        client, "mme-test-write", where=URL, backoff=Backoff(), require_alias=True
+    )
+
+    read = await documents.read_many(ids, through="mme-test-read")
+    await client.close()
+
+    assert server.last.url.path == f"{READ}/_mget"
+    assert body(server.last) == {"ids": ids}
+    assert read[ids[0]] is not None and read[ids[0]].record == one
+    assert read[ids[1]] is None
 
 
 async def test_get_of_a_missing_patient_is_not_found(
