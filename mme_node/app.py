@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
@@ -13,13 +13,21 @@ from mme_node.node import Node, start_node
 from mme_node.settings import Settings
 
 
-def create_app(settings: Settings) -> Starlette:
-    """An app that starts its :class:`Node` on start-up and stops it on shutdown."""
+def create_app(
+    settings: Settings, on_ready: Callable[[Node], Awaitable[None]] | None = None
+) -> Starlette:
+    """An app that starts its :class:`Node` on start-up and stops it on shutdown.
+
+    ``on_ready`` is awaited once the node is started (``mme-node serve``
+    prints its banner there).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         node: Node = await start_node(settings)
         app.state.node = node
+        if on_ready is not None:
+            await on_ready(node)
         try:
             yield
         finally:

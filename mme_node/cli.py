@@ -1,4 +1,4 @@
-"""The ``mme-node`` command line: ``serve``, ``hpo``, ``patients``, ``tokens``, ``peers``.
+"""The ``mme-node`` command line: serve, doctor, hpo, patients, tokens, peers.
 
 Each command group lives in :mod:`mme_node.commands` and registers itself
 here; a handler takes the parsed arguments and the settings and returns the
@@ -10,15 +10,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mme_node.commands import COMMAND_GROUPS
 from mme_node.errors import MMEError
-from mme_node.settings import load_settings
+from mme_node.settings import anchored, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mme-node", description="A Matchmaker Exchange node for rare-disease matchmaking."
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the node's data directory (setting data_dir, MME_DATA_DIR; default "
+        "~/.local/share/mme-node); `mme-node doctor` shows the one in use",
     )
     groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMAND_GROUPS:
@@ -30,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.data_dir is not None:
+            settings = settings.replace(data_dir=anchored(args.data_dir, Path.cwd()))
         code: int = args.handler(args, settings)
     except MMEError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -126,6 +126,11 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     consent = default_consent(settings)  # a bad setting stops start-up before any work
     library = ReleaseLibrary(settings.hpo_dir)
+    if library.active_key() is None:
+        log.info(
+            "first start: compiling the bundled HPO release into %s (about 10 s, done once)",
+            settings.hpo_dir,
+        )
     changes = ChangeLog(settings.database_path)
     release = await node_release(library, changes)
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))

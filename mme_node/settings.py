@@ -2,6 +2,12 @@
 
 One :class:`Settings` object is built at start-up and passed down; nothing
 below the command line reads the environment itself.
+
+Directories are always absolute once loaded, so that no command silently
+works on another data dir because it was run from another directory: the
+data dir defaults to :func:`default_data_dir`; a relative path in a settings
+file is taken relative to that file, one in an ``MME_*`` variable (or a
+``--data-dir`` flag) relative to the working directory at start.
 """
 
 from __future__ import annotations
@@ -17,6 +23,15 @@ from mme_node.errors import MMEError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 ENV_PREFIX = "MME_"
+_DIRECTORY_SETTINGS = ("data_dir", "hpo_dir_override")
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/mme-node``, else ``~/.local/share/mme-node``: one per user, anywhere."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "mme-node"
 
 
 class SettingsError(MMEError):
@@ -25,7 +40,7 @@ class SettingsError(MMEError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("data")
+    data_dir: Path = dataclasses.field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
     port: int = 8000
     store: str = "sqlite"
@@ -89,12 +104,14 @@ def load_settings(
     The overlay is ``config_file`` or the file named by ``MME_CONFIG``.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    if DEFAULT_CONFIG.exists():
-        values.update(_read_toml(DEFAULT_CONFIG))
+    values: dict[str, Any] = {"data_dir": default_data_dir(env)}
+    anchors: dict[str, Path] = {}
     overlay = config_file or (Path(env["MME_CONFIG"]) if env.get("MME_CONFIG") else None)
-    if overlay is not None:
-        values.update(_read_toml(overlay))
+    for path in (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None, overlay):
+        if path is not None:
+            read = _read_toml(path)
+            values.update(read)
+            anchors.update({name: path.absolute().parent for name in read})
     fields = {field.name: field for field in dataclasses.fields(Settings)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -103,8 +120,18 @@ def load_settings(
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
             values[name] = raw
+            anchors[name] = Path.cwd()
     converted = {name: _convert(name, fields[name].type, value) for name, value in values.items()}
+    for name in _DIRECTORY_SETTINGS:
+        if isinstance(converted.get(name), Path):
+            converted[name] = anchored(converted[name], anchors.get(name, Path.cwd()))
     return Settings(**converted)
+
+
+def anchored(path: Path, base: Path) -> Path:
+    """``path`` made absolute: ``~`` expanded, a relative one taken from ``base``."""
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -19,12 +19,14 @@ from typing import Any, TextIO
 
 from marshmallow import ValidationError
 
+from mme_node.commands._program import command_name
 from mme_node.errors import InvalidRequest, MMEError
 from mme_node.formats.consent import dump_consent, load_consent
 from mme_node.formats.schemas import ContactSchema, dump_patient
 from mme_node.model import Consent, Contact, Disclosure, PatientRecord, Sharing
 from mme_node.node import Node, start_node
 from mme_node.progress import ProgressBar
+from mme_node.security.tokens import CLIENT_NAME, Role, TokenRegistry
 from mme_node.services.importing import (
     MISSING_CONTACT,
     Case,
@@ -44,6 +46,33 @@ RESTART_NOTE = (
 EXPORT_VERSION = "1.1"
 
 
+def owner_name(value: str) -> str:
+    """An ``--owner`` argument: a client name ``tokens create`` accepts (else a usage error)."""
+    if not CLIENT_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a client name: 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (as `mme-node tokens create --name` accepts)"
+        )
+    return value
+
+
+def check_owner(settings: Settings, owner: str) -> None:
+    """Refuse an owner that is not an active submitter: its patients would belong to nobody."""
+    with TokenRegistry(settings.database_path) as registry:
+        client = next((c for c in registry.list() if c.name == owner), None)
+    if client is None:
+        raise InvalidRequest(
+            f"no client named {owner!r}, so nobody could see or match these patients; "
+            f"create it first: {command_name()} tokens create --name {owner} --role submitter"
+        )
+    if client.role is not Role.SUBMITTER:
+        raise InvalidRequest(
+            f"client {owner!r} is a {client.role.value}; only a submitter owns patients"
+        )
+    if not client.active:
+        raise InvalidRequest(f"client {owner!r} was revoked; its patients cannot be changed")
+
+
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = groups.add_parser(
         "patients",
@@ -61,7 +90,12 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "all imported, 1: some rejected, 2: nothing could be done.",
     )
     load.add_argument("path", type=Path, metavar="FILE|DIR", help="a JSON file or a directory")
-    load.add_argument("--owner", required=True, help="the submitter (client name) they belong to")
+    load.add_argument(
+        "--owner",
+        required=True,
+        type=owner_name,
+        help="the submitter they belong to: a client made with `tokens create --role submitter`",
+    )
     load.add_argument(
         "--format",
         choices=[f.value for f in ImportFormat],
@@ -102,20 +136,27 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         description="Write the stored patients (normalised) as an MME JSON list that "
         "`patients import` reads back.",
     )
-    export.add_argument("--owner", help="only this submitter's patients (default: all)")
+    export.add_argument(
+        "--owner", help="only this submitter's patients (default: all)", type=owner_name
+    )
     export.add_argument("--output", "-o", type=Path, help="write to this file, not stdout")
     export.set_defaults(handler=export_patients)
 
     listing = actions.add_parser("list", help="list stored patients by owner and id")
-    listing.add_argument("--owner", help="only this submitter's patients (default: all)")
+    listing.add_argument(
+        "--owner", help="only this submitter's patients (default: all)", type=owner_name
+    )
     listing.set_defaults(handler=list_patients)
 
     count = actions.add_parser("count", help="print the number of stored patients")
-    count.add_argument("--owner", help="only this submitter's patients (default: all)")
+    count.add_argument(
+        "--owner", help="only this submitter's patients (default: all)", type=owner_name
+    )
     count.set_defaults(handler=count_patients)
 
 
 def import_patients(args: argparse.Namespace, settings: Settings) -> int:
+    check_owner(settings, args.owner)
     format = ImportFormat(args.format)
     contact = _contact(args)
     if format is ImportFormat.PHENOPACKET and contact is None:

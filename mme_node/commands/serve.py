@@ -1,14 +1,30 @@
-"""``mme-node serve``: run the node under uvicorn."""
+"""``mme-node serve``: run the node under uvicorn, saying where it is and what to do next.
+
+The port is taken before the long start-up (opening the store, compiling
+HPO on a first run, indexing patients), so a port already in use is an
+error at once; the socket then queues the first requests until the node is
+ready. Once ready, a banner tells the operator what this node is: its
+absolute data dir, store, HPO release, URL and the next step.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 
 import uvicorn
 
+from mme_node import __version__
 from mme_node.app import create_app
+from mme_node.commands._program import command_name
+from mme_node.errors import MMEError
+from mme_node.node import DEMO_OWNER, Node
+from mme_node.security.tokens import Role
 from mme_node.settings import Settings
+
+BACKLOG = 2048
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,18 +42,87 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.host:
         settings = settings.replace(host=args.host)
-    if args.port:
+    if args.port is not None:
         settings = settings.replace(port=args.port)
     if args.demo:
         settings = settings.replace(demo=True)
+    listener = listening_socket(settings.host, settings.port)
+    url = f"http://{_url_host(settings.host)}:{listener.getsockname()[1]}"
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
+    logging.getLogger(__name__).info(
+        "mme-node %s starting on %s with data dir %s", __version__, url, settings.data_dir
+    )
+
+    async def print_banner(node: Node) -> None:
+        print(await startup_banner(node, url), flush=True)
+
+    config = uvicorn.Config(
+        create_app(settings, on_ready=print_banner),
         host=settings.host,
         port=settings.port,
         log_level="info",
         access_log=settings.access_log,
     )
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening; ``MMEError`` if the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(BACKLOG)
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise MMEError(
+                f"port {port} on {host} is already in use (another mme-node?): stop that "
+                "process, or choose another port with --port or MME_PORT"
+            ) from error
+        raise MMEError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
+    return listener
+
+
+async def startup_banner(node: Node, url: str) -> str:
+    """What an operator needs once the node is up: its data, what it serves, the next step."""
+    settings = node.settings
+    patients = await node.store.count()
+    health = await node.store.health()
+    clients = node.tokens.list()
+    submitters = [c for c in clients if c.role is Role.SUBMITTER and c.active]
+    lines = [
+        f"mme-node {__version__} is running on {url} (Ctrl+C to stop)",
+        f"  data dir     {settings.data_dir}",
+        f"  store        {health.kind}, {patients} patients"
+        + ("" if health.ok else f" (NOT OK: {health.detail})"),
+        f"  HPO release  {node.release.version} ({len(node.release.ontology)} terms)",
+        f"  API          {url}/openapi.json describes every route",
+    ]
+    if settings.demo:
+        lines.append(
+            f"  demo         the 50 MME benchmark patients, owner {DEMO_OWNER!r}, are test "
+            'patients: only queries with "test": true see them'
+        )
+    if submitters:
+        lines.append("  next step    submit a patient: POST /api/patients (README, First steps)")
+    else:
+        lines.append(
+            "  next step    no submitter yet; in another shell: "
+            f"export TOKEN=$({command_name()} tokens create --name my-clinic --role submitter"
+            " --quiet)"
+        )
+    return "\n".join(lines)
+
+
+def _url_host(host: str) -> str:
+    """The host as a URL shows it: a wildcard address is reached on loopback."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host

@@ -7,6 +7,15 @@ import argparse
 from mme_node.security.tokens import Role, TokenRegistry
 from mme_node.settings import Settings
 
+ROLE_POWERS = {
+    Role.SUBMITTER: "a clinic or team: submits its own patients (it is their owner), "
+    "matches them here and at peers, sees only its own",
+    Role.PEER: "another MME node: calls POST /match, /heartbeat and /metrics",
+    Role.ADMIN: "the operator: calls the peer endpoints to check the node and the admin "
+    "API (/api/admin/...); owns no patients, so it sees none in /api/patients",
+}
+"""What each role may do, as ``tokens create`` and the docs explain it."""
+
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = groups.add_parser(
@@ -17,9 +26,18 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     actions = parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
 
-    create = actions.add_parser("create", help="register a client and print its new token")
+    create = actions.add_parser(
+        "create",
+        help="register a client and print its new token",
+        description="Register a client and print its token (shown once). Roles: "
+        + "; ".join(f"{role.value}: {powers}" for role, powers in ROLE_POWERS.items())
+        + ". In a shell: export TOKEN=$(mme-node tokens create --name NAME --role ROLE --quiet)",
+    )
     create.add_argument("--name", required=True, help="unique client name (owner of its patients)")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument(
+        "--quiet", "-q", action="store_true", help="print the token alone, for $(...) in a shell"
+    )
     create.set_defaults(handler=create_token)
 
     listing = actions.add_parser("list", help="list clients (tokens are never shown again)")
@@ -31,13 +49,18 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def create_token(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the new token as the last line, alone, so scripts can take it with ``tail -1``."""
+    """Print the new token; with ``--quiet`` alone, else with what it is for and how to keep it."""
     role = Role(args.role)
     with TokenRegistry(settings.database_path) as registry:
         token = registry.create(args.name, role)
-    print(f"Created {role.value} client {args.name!r}.")
-    print("This token is shown only once; store it now. Clients send it as X-Auth-Token:")
-    print(token)
+    if args.quiet:
+        print(token)
+        return 0
+    print(f"Created {role.value} client {args.name!r} in {settings.data_dir}.")
+    print(f"A {role.value} is {ROLE_POWERS[role]}.")
+    print("This token is shown only once; store it now. Clients send it as X-Auth-Token.")
+    print("To use it in this shell:")
+    print(f"export TOKEN={token}")
     return 0
 
 

@@ -15,6 +15,7 @@ import pytest
 from mme_node.cli import main
 from mme_node.commands.patients import RESTART_NOTE
 from mme_node.model import Consent, Disclosure, PatientRecord, Sharing
+from mme_node.security.tokens import Role, TokenRegistry
 from mme_node.services.importing import MISSING_CONTACT
 from mme_node.stores.sqlite import SQLitePatientStore
 
@@ -78,6 +79,10 @@ def data_dir(tmp_path: Path, shared_hpo_dir: Path, monkeypatch: pytest.MonkeyPat
             monkeypatch.delenv(name)
     monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(shared_hpo_dir))
     use_node(monkeypatch, tmp_path / "node-a")
+    with TokenRegistry(tmp_path / "node-a" / "mme-node.sqlite3") as registry:
+        for owner in ("clinic-a", "a", "b"):  # imports need a registered submitter
+            registry.create(owner, Role.SUBMITTER)
+        registry.create("peer-x", Role.PEER)
     return tmp_path / "node-a"
 
 
@@ -154,6 +159,37 @@ def test_an_invalid_patient_is_named_with_its_reason_and_the_rest_imported(
     assert set(stored(data_dir)) == {"P1", "P3"}
 
 
+@pytest.mark.parametrize("owner", ["", "bad name/with slash", " clinic-a", "-x"])
+def test_import_refuses_an_owner_name_tokens_create_would_refuse_as_a_usage_error(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], owner: str
+) -> None:
+    source = write(tmp_path / "one.json", mme_patient("P1"))
+    with pytest.raises(SystemExit) as exited:
+        main(["patients", "import", str(source), f"--owner={owner}"])
+    assert exited.value.code == 2
+    assert "is not a client name" in capsys.readouterr().err
+    assert stored(data_dir) == {}
+
+
+@pytest.mark.parametrize(
+    ("owner", "reason"),
+    [
+        ("nobody", "no client named 'nobody'"),
+        ("peer-x", "only a submitter owns patients"),
+    ],
+)
+def test_import_refuses_an_owner_that_is_not_a_submitter_and_says_how_to_make_one(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], owner: str, reason: str
+) -> None:
+    source = write(tmp_path / "one.json", mme_patient("P1"))
+    assert main(["patients", "import", str(source), "--owner", owner]) == 2
+    err = capsys.readouterr().err
+    assert reason in err
+    if owner == "nobody":
+        assert "tokens create --name nobody --role submitter" in err
+    assert stored(data_dir) == {}
+
+
 def test_a_directory_of_mme_json_and_phenopackets_imports_both(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -198,7 +234,7 @@ def test_forcing_the_phenopacket_format_without_a_contact_is_a_usage_error(
 
     assert code == 2
     assert MISSING_CONTACT in capsys.readouterr().err
-    assert not (data_dir / "mme-node.sqlite3").exists()
+    assert stored(data_dir) == {}
 
 
 def test_a_contact_flag_that_is_not_a_link_is_a_usage_error(
@@ -285,6 +321,7 @@ def test_export_then_import_into_a_fresh_node_gives_equal_patients(
     capsys.readouterr()
 
     use_node(monkeypatch, tmp_path / "node-b")
+    assert main(["tokens", "create", "--name", "clinic-a", "--role", "submitter"]) == 0
     code = main(["patients", "import", str(dump), "--owner", "clinic-a"])
 
     second = stored(tmp_path / "node-b")

@@ -1,4 +1,4 @@
-"""``mme-node tokens``: create prints the token once, last; list and revoke manage clients."""
+"""``mme-node tokens``: create prints the token once (alone with --quiet); list and revoke."""
 
 from __future__ import annotations
 
@@ -26,16 +26,39 @@ def run(settings: Settings, *argv: str) -> int:
     return code
 
 
-def test_create_prints_the_token_alone_on_the_last_line(
+def test_create_ends_with_an_export_line_a_shell_can_run(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = run(settings, "create", "--name", "clinic-a", "--role", "submitter")
 
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    last = out.splitlines()[-1]
     assert code == 0
-    assert "shown only once" in lines[-2]
+    assert "shown only once" in out and str(settings.data_dir) in out
+    assert last.startswith("export TOKEN=")
     with TokenRegistry(settings.database_path) as registry:
-        assert registry.authenticate(lines[-1]).name == "clinic-a"
+        assert registry.authenticate(last.removeprefix("export TOKEN=")).name == "clinic-a"
+
+
+def test_create_quiet_prints_the_token_alone(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(settings, "create", "--name", "peer-b", "--role", "peer", "--quiet")
+
+    out = capsys.readouterr().out
+    assert code == 0
+    with TokenRegistry(settings.database_path) as registry:
+        assert registry.authenticate(out.removesuffix("\n")).name == "peer-b"
+
+
+@pytest.mark.parametrize("role", ["submitter", "peer", "admin"])
+def test_create_says_what_the_role_may_do(
+    settings: Settings, capsys: pytest.CaptureFixture[str], role: str
+) -> None:
+    run(settings, "create", "--name", f"client-{role}", "--role", role)
+    out = capsys.readouterr().out
+    expected = {"submitter": "own patients", "peer": "POST /match", "admin": "owns no patients"}
+    assert expected[role] in out
 
 
 def test_create_refuses_an_unknown_role(settings: Settings) -> None:
@@ -46,8 +69,8 @@ def test_create_refuses_an_unknown_role(settings: Settings) -> None:
 def test_list_shows_clients_without_their_tokens(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run(settings, "create", "--name", "peer-b", "--role", "peer")
-    token = capsys.readouterr().out.splitlines()[-1]
+    run(settings, "create", "--name", "peer-b", "--role", "peer", "--quiet")
+    token = capsys.readouterr().out.strip()
 
     code = run(settings, "list")
 

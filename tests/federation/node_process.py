@@ -22,7 +22,7 @@ import httpx
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+LISTENING = re.compile(r"(?:Uvicorn|mme-node \S+ is) running on http://127\.0\.0\.1:(\d+)")
 
 
 class NodeProcess:
@@ -67,8 +67,8 @@ class NodeProcess:
         return completed.stdout
 
     def create_token(self, name: str, role: str) -> str:
-        """``mme-node tokens create``: the new token is the last line printed."""
-        return self.cli("tokens", "create", "--name", name, "--role", role).splitlines()[-1]
+        """``mme-node tokens create --quiet``: the new token alone."""
+        return self.cli("tokens", "create", "--name", name, "--role", role, "--quiet").strip()
 
     def add_peer(self, name: str, url: str, token: str, timeout: float) -> None:
         self.cli("peers", "add", name, "--url", url, "--token", token, "--timeout", f"{timeout:g}")

@@ -52,3 +52,36 @@ def test_hpo_dir_defaults_to_data_dir_and_can_be_overridden() -> None:
     shared = load_settings(environ={"MME_HPO_DIR_OVERRIDE": "/srv/hpo"})
     assert shared.hpo_dir == Path("/srv/hpo")
     assert isinstance(shared.hpo_dir_override, Path)
+
+
+def test_the_data_dir_defaults_to_the_users_data_home_wherever_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={"XDG_DATA_HOME": "/srv/share"}).data_dir == Path(
+        "/srv/share/mme-node"
+    )
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_settings(environ={}).data_dir == tmp_path / "home/.local/share/mme-node"
+
+
+def test_a_relative_data_dir_in_the_environment_is_made_absolute_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(environ={"MME_DATA_DIR": "node-data"})
+    assert settings.data_dir == tmp_path / "node-data"
+    assert settings.data_dir.is_absolute()
+
+
+def test_a_relative_data_dir_in_a_settings_file_is_relative_to_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    overlay = tmp_path / "etc" / "node.toml"
+    overlay.write_text('data_dir = "../var/mme"\nhpo_dir_override = "~/hpo"\n')
+    monkeypatch.chdir(tmp_path / "etc")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    settings = load_settings(environ={"MME_CONFIG": "node.toml"})
+    assert settings.data_dir == tmp_path / "etc" / ".." / "var" / "mme"
+    assert settings.hpo_dir == tmp_path / "home" / "hpo"
