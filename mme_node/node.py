@@ -123,7 +123,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     the change follower: a command that imports or exports patients never
     matches, and building the index costs seconds per 10,000 patients.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     consent = default_consent(settings)  # a bad setting stops start-up before any work
     library = ReleaseLibrary(settings.hpo_dir)
     if library.active_key() is None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mme_node.commands import hpo, patients, peers, serve, tokens
+from mme_node.commands import doctor, hpo, patients, peers, serve, tokens
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 COMMAND_GROUPS: tuple[Registrar, ...] = (
     serve.register,
+    doctor.register,
     hpo.register,
     patients.register,
     tokens.register,

@@ -1,4 +1,4 @@
-"""``mme-node peers add | list | remove | enable | disable``: the nodes we match against.
+"""``mme-node peers add | list | test | remove | enable | disable``: the nodes we match against.
 
 Tokens we send to peers are secrets: ``list`` never prints them, and
 ``add --token -`` reads the token from standard input so it stays out of
@@ -8,9 +8,21 @@ shell history and the process list.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
+import httpx
+
 from mme_node.errors import InvalidRequest
+from mme_node.model import Contact
+from mme_node.peers.client import PeerOutcome
+from mme_node.peers.probe import (
+    TEST_PATIENT_ID,
+    HeartbeatCheck,
+    check_heartbeat,
+    link_test_patient,
+    send_test_match,
+)
 from mme_node.peers.registry import (
     API_VERSIONS,
     DEFAULT_API_VERSION,
@@ -65,6 +77,17 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     listing = actions.add_parser("list", help="list peers (tokens are never shown)")
     listing.set_defaults(handler=list_peers)
+
+    test = actions.add_parser(
+        "test",
+        help="check the link to a peer: its heartbeat, then a test-patient match",
+        description="Ask the peer for its /heartbeat with our token, then send it a match "
+        f"request for a public MME benchmark case ({TEST_PATIENT_ID}) marked test: true (so "
+        "nobody is notified) and show its answer. Works on a disabled peer too. Exit code 0 "
+        "when both worked, 1 otherwise.",
+    )
+    test.add_argument("name", help="the peer's name")
+    test.set_defaults(handler=test_peer)
 
     for action, help_text, handler in (
         ("remove", "forget a peer and its token", remove_peer),
@@ -136,6 +159,50 @@ def disable_peer(args: argparse.Namespace, settings: Settings) -> int:
     peer = PeerRegistry.in_data_dir(settings.data_dir).disable(args.name)
     print(f"Peer {peer.name!r} is {_state(peer)}.")
     return 0
+
+
+def test_peer(args: argparse.Namespace, settings: Settings) -> int:
+    peer = PeerRegistry.in_data_dir(settings.data_dir).get(args.name)
+    print(f"Testing peer {peer.name!r}: {peer.base_url} (API v{peer.api_version}, {_state(peer)})")
+    contact = Contact(name="mme-node link test", href=_our_contact_href(settings))
+    heartbeat, outcome = asyncio.run(_probe(peer, contact))
+    mark = "ok  " if heartbeat.ok else "FAIL"
+    print(f"{mark} GET {peer.base_url}/heartbeat: {heartbeat.message}")
+    _print_outcome(peer, outcome)
+    return 0 if heartbeat.ok and outcome.ok else 1
+
+
+async def _probe(peer: Peer, contact: Contact) -> tuple[HeartbeatCheck, PeerOutcome]:
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        heartbeat = await check_heartbeat(client, peer)
+        outcome = await send_test_match(client, peer, link_test_patient(contact))
+    return heartbeat, outcome
+
+
+def _print_outcome(peer: Peer, outcome: PeerOutcome) -> None:
+    where = f"POST {peer.match_url} (test patient from {TEST_PATIENT_ID})"
+    if outcome.error is not None:
+        print(f"FAIL {where}: {outcome.error.kind}: {outcome.error.message}")
+        if outcome.error.status in (401, 403):
+            print("     The peer refuses our token: check it with the peer's operator, then")
+            print(f"     mme-node peers remove {peer.name} && mme-node peers add ... --token -")
+        return
+    count = len(outcome.results)
+    print(f"ok   {where}: {count} results in {outcome.elapsed_ms:.0f} ms")
+    for result in outcome.results:
+        contact = result.patient.contact
+        print(
+            f"     {result.score:.3f}  {result.patient.id}  contact {contact.name} <{contact.href}>"
+        )
+
+
+def _our_contact_href(settings: Settings) -> str:
+    """Where the peer's operator can reach us: the public URL, the mail sender, else the MME."""
+    if settings.public_url:
+        return settings.public_url
+    if settings.smtp_from:
+        return f"mailto:{settings.smtp_from}"
+    return "https://www.matchmakerexchange.org/"
 
 
 def _state(peer: Peer) -> str:

@@ -13,6 +13,7 @@ new entry appended to :data:`MIGRATIONS`, never by editing an old one.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -207,7 +208,10 @@ def open_database(path: Path) -> sqlite3.Connection:
             f"SQLite {sqlite3.sqlite_version} is too old: mme-node needs {wanted} or later"
         )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Patients and token digests: readable by the node's user only (SQLite gives
+        # the -wal and -shm files the database file's permissions).
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )

@@ -104,6 +104,11 @@ def build_app(state: FaultPeerState) -> Starlette:
 
         return StreamingResponse(chunks(), media_type=MEDIA_1_0)
 
+    async def heartbeat(request: Request) -> Response:
+        return answer(
+            {"heartbeat": {"production": False, "version": "fault", "accept": [MEDIA_1_0]}}
+        )
+
     async def fixed(request: Request) -> Response:
         body, media = FIXED_BODIES[request.url.path.strip("/").removesuffix("/match")]
         return Response(body, media_type=media)
@@ -111,6 +116,8 @@ def build_app(state: FaultPeerState) -> Starlette:
     return Starlette(
         routes=[
             Route("/healthy/match", healthy, methods=["POST"]),
+            Route("/healthy/heartbeat", heartbeat, methods=["GET"]),
+            Route("/status/{code:int}/heartbeat", status, methods=["GET"]),
             Route("/record/{key}/match", record, methods=["POST"]),
             Route("/status/{code:int}/match", status, methods=["POST"]),
             Route("/count/{key}/{code:int}/match", counted_status, methods=["POST"]),
