@@ -63,6 +63,7 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    notify_min_score: float = 0.25
     match_method: str = "resnik"
     weight_phenotype: float = 1.0
     weight_gene: float = 1.0

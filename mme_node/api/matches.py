@@ -19,7 +19,7 @@ from mme_node.api.auth import authenticate
 from mme_node.api.bodies import check_media_type, parse_json, read_body
 from mme_node.api.patients import JSON_MEDIA_TYPES
 from mme_node.errors import InvalidRequest
-from mme_node.formats.schemas import dump_patient
+from mme_node.formats.schemas import ContactSchema, dump_patient
 from mme_node.model import MatchResult
 from mme_node.node import Node
 from mme_node.peers import PeerOutcome
@@ -89,6 +89,9 @@ def recorded_json(match: RecordedMatch) -> dict[str, Any]:
         if match.error_kind is None
         else {"kind": match.error_kind, "message": match.error_message},
         "results": [recorded_result_json(r) for r in match.results],
+        "queryContact": None
+        if match.query_contact is None
+        else ContactSchema().dump(match.query_contact),
     }
 
 

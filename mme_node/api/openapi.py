@@ -396,6 +396,10 @@ def _recorded_match() -> dict[str, Any]:
                 "properties": {"kind": {"type": "string"}, "message": {"type": "string"}},
             },
             "results": {"type": "array", "items": result},
+            "queryContact": {
+                "type": ["object", "null"],
+                "description": "inbound: the contact of the peer's query patient (who asked)",
+            },
         },
     }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from mme_node.model import Contact
+from mme_node.stores.codec import contact_from_document, contact_to_document
 from mme_node.stores.database import open_database
 
 Direction = Literal["inbound", "outbound", "local"]
@@ -52,6 +55,8 @@ class RecordedMatch:
     error_kind: str | None = None
     error_message: str | None = None
     id: int | None = None
+    query_contact: Contact | None = None
+    """For an inbound match, the contact of the peer's query patient (who asked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +288,8 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
     """Write one match inside the caller's transaction; its results flagged new or not."""
     cursor = db.execute(
         "INSERT INTO match_requests (direction, peer, created, owner, patient_id,"
-        " query_patient_id, test, status, error_kind, error_message)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " query_patient_id, test, status, error_kind, error_message, query_contact)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             match.direction,
             match.peer,
@@ -296,6 +301,9 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
             match.status,
             match.error_kind,
             match.error_message,
+            None
+            if match.query_contact is None
+            else json.dumps(contact_to_document(match.query_contact)),
         ),
     )
     request_pk = cursor.lastrowid
@@ -384,7 +392,7 @@ AND (:match IS NULL OR q.pk = :match)
 
 _MATCH_COLUMNS = (
     "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id,"
-    " test, status, error_kind, error_message FROM match_requests"
+    " test, status, error_kind, error_message, query_contact FROM match_requests"
 )
 
 
@@ -420,6 +428,7 @@ def _match_of(row: tuple[Any, ...]) -> RecordedMatch:
         status=row[8],
         error_kind=row[9],
         error_message=row[10],
+        query_contact=None if row[11] is None else contact_from_document(json.loads(row[11])),
     )
 
 

@@ -57,10 +57,11 @@ class MatchService:
                 results=tuple(
                     RecordedResult(r.score, r.record.patient.id, r.record.owner) for r in results
                 ),
+                query_contact=query.contact,
             )
         )
         for result, entry in zip(results, recorded.results, strict=True):
-            if entry.new:
+            if entry.new and self._worth_telling(result.score):
                 about_query = NewMatch(
                     patient_id=query.id,
                     score=result.score,
@@ -145,10 +146,18 @@ class MatchService:
             )
             for outcome, match in zip(outcomes, recorded, strict=True)
             for result, remote in zip(match.results, outcome.results, strict=True)
-            if result.new
+            if result.new and self._worth_telling(remote.score)
         ]
         await self.notifier.notify(record.patient, "outbound", new_matches)
         return outcomes
+
+    def _worth_telling(self, score: float) -> bool:
+        """Whether a new result is good enough to email about (``notify_min_score``).
+
+        Every result is recorded and shown in the history whatever its score;
+        only the email waits for a score a clinician would follow up.
+        """
+        return score >= self.settings.notify_min_score
 
     def _eligible(self, names: Sequence[str] | None) -> list[Peer]:
         if names is None:

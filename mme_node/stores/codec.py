@@ -135,7 +135,7 @@ def patient_to_document(patient: Patient) -> Document:
     return _compact(
         {
             "id": patient.id,
-            "contact": _contact_to_document(patient.contact),
+            "contact": contact_to_document(patient.contact),
             "label": patient.label,
             "species": patient.species,
             "sex": patient.sex.value if patient.sex is not None else None,
@@ -154,7 +154,7 @@ def patient_from_document(document: Document) -> Patient:
         sex = document.get("sex")
         return Patient(
             id=document["id"],
-            contact=_contact_from_document(document["contact"]),
+            contact=contact_from_document(document["contact"]),
             label=document.get("label"),
             species=document.get("species"),
             sex=Sex(sex) if sex is not None else None,
@@ -173,7 +173,7 @@ def patient_from_document(document: Document) -> Patient:
         raise CodecError(f"not a stored patient: {error!r}") from error
 
 
-def _contact_to_document(contact: Contact) -> Document:
+def contact_to_document(contact: Contact) -> Document:
     return _compact(
         {
             "name": contact.name,
@@ -185,7 +185,7 @@ def _contact_to_document(contact: Contact) -> Document:
     )
 
 
-def _contact_from_document(document: Document) -> Contact:
+def contact_from_document(document: Document) -> Contact:
     return Contact(
         name=document["name"],
         href=document["href"],

@@ -189,6 +189,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "INSERT INTO change_horizon VALUES (1, 0)",
     ),
+    (
+        # Who asked, for an inbound match: the contact of the peer's query patient
+        # (codec JSON), so that our clinicians can reach them from the history.
+        """
+        ALTER TABLE match_requests ADD COLUMN
+        query_contact TEXT CHECK (query_contact IS NULL OR json_valid(query_contact))
+        """,
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

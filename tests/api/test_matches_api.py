@@ -457,3 +457,40 @@ def test_match_succeeds_and_emails_for_a_patient_whose_label_has_a_line_break(
     assert match_externally(client, tokens, "P1").status_code == 200
     assert [m["To"] for m in mail.messages] == [CONTACT]
     assert mail.envelope_recipients == [[CONTACT]]
+
+
+def test_new_results_below_the_notification_threshold_are_recorded_but_not_emailed(
+    node_settings: Settings, tokens: Tokens, healthy_peer: str, mail: MailSink
+) -> None:
+    with TestClient(create_app(node_settings.replace(notify_min_score=0.5))) as client:
+        submit(client, tokens, patient_json("P1"))
+        match_externally(client, tokens, "P1")
+        (message,) = mail.messages
+        body = body_of(message)
+        assert "remote-1 at healthy, score 0.90" in body
+        assert "remote-2" not in body
+        (recorded,) = history(client, tokens, "P1")
+        assert [r["patientId"] for r in recorded["results"]] == ["remote-1", "remote-2"]
+
+
+def test_an_inbound_result_below_the_threshold_emails_nobody(
+    node_settings: Settings, tokens: Tokens, mail: MailSink
+) -> None:
+    with TestClient(create_app(node_settings.replace(notify_min_score=1.0))) as client:
+        submit(client, tokens, patient_json("P1"))
+        answer = peer_query(client, tokens, remote_query(features=[{"id": "HP:0001250"}]))
+        (result,) = answer.json()["results"]
+        assert 0 < result["score"]["patient"] < 1.0
+        assert mail.messages == []
+
+
+def test_the_inbound_history_keeps_the_contact_of_the_clinician_who_asked(
+    client: TestClient, tokens: Tokens
+) -> None:
+    submit(client, tokens, patient_json("P1"))
+    peer_query(client, tokens, remote_query())
+    (inbound,) = [m for m in history(client, tokens, "P1") if m["direction"] == "inbound"]
+    assert inbound["queryContact"] == {
+        "name": "Dr Peer",
+        "href": "https://peer.example.org/dr-peer",
+    }
