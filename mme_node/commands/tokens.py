@@ -11,8 +11,9 @@ ROLE_POWERS = {
     Role.SUBMITTER: "a clinic or team: submits its own patients (it is their owner), "
     "matches them here and at peers, sees only its own",
     Role.PEER: "another MME node: calls POST /match, /heartbeat and /metrics",
-    Role.ADMIN: "the operator: calls the peer endpoints to check the node and the admin "
-    "API (/api/admin/...); owns no patients, so it sees none in /api/patients",
+    Role.ADMIN: "the operator: may call what a peer may (/heartbeat, /match, /metrics) to "
+    "check the node, and the admin endpoints under /api/admin; owns no patients, so "
+    "/api/patients shows it none",
 }
 """What each role may do, as ``tokens create`` and the docs explain it."""
 

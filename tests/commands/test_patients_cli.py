@@ -80,7 +80,7 @@ def data_dir(tmp_path: Path, shared_hpo_dir: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(shared_hpo_dir))
     use_node(monkeypatch, tmp_path / "node-a")
     with TokenRegistry(tmp_path / "node-a" / "mme-node.sqlite3") as registry:
-        for owner in ("clinic-a", "a", "b"):  # imports need a registered submitter
+        for owner in ("clinic-a", "a", "b", "c"):  # imports need a registered submitter
             registry.create(owner, Role.SUBMITTER)
         registry.create("peer-x", Role.PEER)
     return tmp_path / "node-a"
