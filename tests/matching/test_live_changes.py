@@ -26,6 +26,7 @@ def server(
 ) -> Iterator[tuple[NodeProcess, httpx.Client]]:
     node = NodeProcess("live", tmp_path_factory.mktemp("live-changes"), shared_hpo_dir)
     token = node.create_token("peer-a", "peer")
+    node.create_token("clinic-a", "submitter")  # the owner of the imported patients
     node.start()
     try:
         node.wait_until_up(token)
