@@ -6,7 +6,8 @@ Each of the 50 MME benchmark patients (loaded as test patients, as ``serve
 --demo`` does) is queried against the others, once with its phenotype only
 and once with its genes too. A result is a *same-gene* pair when the two
 patients share a candidate gene. Prints the deciles of the scores of both
-kinds of pairs, which ``notify_min_score`` (default 0.25) must separate.
+kinds of pairs, which ``notify_min_score`` (default 0.25) must separate, and
+the share of each at or above it.
 Nothing is asserted.
 """
 
@@ -54,9 +55,14 @@ async def pair_scores() -> dict[str, list[float]]:
 
 
 def main() -> None:
+    threshold = load_settings().notify_min_score
     for label, scores in sorted(asyncio.run(pair_scores()).items()):
         deciles = ", ".join(f"{q:.2f}" for q in statistics.quantiles(scores, n=10))
-        print(f"{label:<28} {len(scores):>5} pairs, deciles {deciles}")
+        above = sum(score >= threshold for score in scores) / len(scores)
+        print(
+            f"{label:<28} {len(scores):>5} pairs, deciles {deciles}; "
+            f"{above:.1%} at or above notify_min_score {threshold:g}"
+        )
 
 
 if __name__ == "__main__":

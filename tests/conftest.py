@@ -10,6 +10,7 @@ import pytest
 from hpo import Release, ReleaseLibrary
 from mme_node.settings import Settings, load_settings
 from tests.federation.mail_sink import MailSink
+from tests.peers.fault_peers import FaultPeerServer
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,15 @@ def node_settings(tmp_path: Path, shared_hpo_dir: Path) -> Iterator[Settings]:
     yield load_settings(environ={}).replace(
         data_dir=tmp_path / "node-data", hpo_dir_override=shared_hpo_dir
     )
+
+
+@pytest.fixture(scope="session")
+def fault_peers() -> Iterator[FaultPeerServer]:
+    """One server of fake peers on 127.0.0.1 (healthy, failing, recording) for the run."""
+    server = FaultPeerServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

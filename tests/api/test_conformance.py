@@ -124,18 +124,10 @@ def answered_version(answer: httpx.Response) -> str:
 
 
 @pytest.fixture(scope="module")
-def recording_peers() -> Iterator[FaultPeerServer]:
-    server = FaultPeerServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def node(
     tmp_path_factory: pytest.TempPathFactory,
     shared_hpo_dir: Path,
-    recording_peers: FaultPeerServer,
+    fault_peers: FaultPeerServer,
 ) -> Iterator[tuple[TestClient, Tokens]]:
     """One node for the module: two real and one test patient using every optional field,
     and one recording peer per API version (v1.0, v1.1)."""
@@ -151,7 +143,7 @@ def node(
         )
     peers = PeerRegistry.in_data_dir(data_dir)
     for version in PEER_VERSIONS:
-        peers.add(recording_peers.peer(f"record/conformance-{version}", api_version=version))
+        peers.add(fault_peers.peer(f"record/conformance-{version}", api_version=version))
     with TestClient(create_app(settings)) as client:
         for patient in (
             full_patient("F1"),
@@ -286,7 +278,7 @@ def test_heartbeat_and_metrics_conform(node: tuple[TestClient, Tokens]) -> None:
 
 @pytest.mark.parametrize("test", [False, True])
 def test_outbound_requests_conform_to_each_peers_version(
-    node: tuple[TestClient, Tokens], recording_peers: FaultPeerServer, test: bool
+    node: tuple[TestClient, Tokens], fault_peers: FaultPeerServer, test: bool
 ) -> None:
     client, tokens = node
     patient_id = "T1" if test else "F1"
@@ -297,10 +289,10 @@ def test_outbound_requests_conform_to_each_peers_version(
     assert len(answer.json()["peers"]) == len(PEER_VERSIONS)
     for version in PEER_VERSIONS:
         key = f"conformance-{version}"
-        headers = recording_peers.state.last_headers[key]
+        headers = fault_peers.state.last_headers[key]
         assert headers["content-type"] == media_type(version)
         assert headers["accept"] == media_type(version)
-        sent = json.loads(recording_peers.state.last_body[key])
+        sent = json.loads(fault_peers.state.last_body[key])
         conforms(sent, match_request_schema(version))
         variants = [g["variant"] for g in sent["patient"]["genomicFeatures"]]
         assert [v["referenceName"] for v in variants] == ["2", "M"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +18,9 @@ from mme_node.settings import load_settings
 from tests.peers.fault_peers import FaultPeerServer, closed_port
 
 
-@pytest.fixture(scope="module")
-def fault_server() -> Iterator[FaultPeerServer]:
-    server = FaultPeerServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def data_dir(tmp_path: Path, shared_hpo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("MME_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(shared_hpo_dir))
-    monkeypatch.setenv("MME_DATA_DIR", str(tmp_path / "node"))
-    return tmp_path / "node"
+def data_dir(cli_data_dir: Path) -> Path:
+    return cli_data_dir
 
 
 def findings() -> dict[str, Finding]:
@@ -56,11 +41,11 @@ def test_doctor_on_a_node_that_never_ran_warns_and_creates_nothing(
 
 
 def test_doctor_on_a_set_up_node_passes_and_names_the_clients(
-    data_dir: Path, fault_server: FaultPeerServer, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, fault_peers: FaultPeerServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with TokenRegistry(data_dir / "mme-node.sqlite3") as registry:
         registry.create("clinic-a", Role.SUBMITTER)
-    PeerRegistry.in_data_dir(data_dir).add(fault_server.peer("healthy", name="partner"))
+    PeerRegistry.in_data_dir(data_dir).add(fault_peers.peer("healthy", name="partner"))
     assert main(["doctor"]) == 0
     found = findings()
     assert {f.level for f in found.values()} == {"ok"}, found
@@ -70,15 +55,15 @@ def test_doctor_on_a_set_up_node_passes_and_names_the_clients(
 
 
 def test_doctor_fails_on_an_unreachable_peer_and_warns_on_open_permissions(
-    data_dir: Path, fault_server: FaultPeerServer, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, fault_peers: FaultPeerServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with TokenRegistry(data_dir / "mme-node.sqlite3") as registry:
         registry.create("clinic-a", Role.SUBMITTER)
     (data_dir / "mme-node.sqlite3").chmod(0o644)
     peers = PeerRegistry.in_data_dir(data_dir)
-    peers.add(fault_server.peer("status/401", name="refuses"))
+    peers.add(fault_peers.peer("status/401", name="refuses"))
     peers.add(
-        fault_server.peer("healthy", name="down").replace(
+        fault_peers.peer("healthy", name="down").replace(
             base_url=f"http://127.0.0.1:{closed_port()}"
         )
     )
@@ -96,24 +81,24 @@ def test_doctor_fails_on_an_unreachable_peer_and_warns_on_open_permissions(
 
 
 def test_peers_test_shows_the_heartbeat_and_the_answer_to_a_test_patient(
-    data_dir: Path, fault_server: FaultPeerServer, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, fault_peers: FaultPeerServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    PeerRegistry.in_data_dir(data_dir).add(fault_server.peer("record/link-test", name="partner"))
-    PeerRegistry.in_data_dir(data_dir).add(fault_server.peer("healthy", name="healthy"))
+    PeerRegistry.in_data_dir(data_dir).add(fault_peers.peer("record/link-test", name="partner"))
+    PeerRegistry.in_data_dir(data_dir).add(fault_peers.peer("healthy", name="healthy"))
     assert main(["peers", "test", "healthy"]) == 0
     out = capsys.readouterr().out
     assert "ok   GET" in out and "ok   POST" in out
     assert "0.900  remote-1" in out
 
     assert main(["peers", "test", "partner"]) == 1  # no heartbeat route there
-    sent = fault_server.state.last_body["link-test"]
+    sent = fault_peers.state.last_body["link-test"]
     assert b'"test": true' in sent
 
 
 def test_peers_test_explains_a_refused_token(
-    data_dir: Path, fault_server: FaultPeerServer, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, fault_peers: FaultPeerServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    PeerRegistry.in_data_dir(data_dir).add(fault_server.peer("status/401", name="strict"))
+    PeerRegistry.in_data_dir(data_dir).add(fault_peers.peer("status/401", name="strict"))
     assert main(["peers", "test", "strict"]) == 1
     out = capsys.readouterr().out
     assert "FAIL POST" in out and "refuses our token" in out

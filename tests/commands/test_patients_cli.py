@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,17 +72,12 @@ def use_node(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, shared_hpo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("MME_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(shared_hpo_dir))
-    use_node(monkeypatch, tmp_path / "node-a")
-    with TokenRegistry(tmp_path / "node-a" / "mme-node.sqlite3") as registry:
+def data_dir(cli_data_dir: Path) -> Path:
+    with TokenRegistry(cli_data_dir / "mme-node.sqlite3") as registry:
         for owner in ("clinic-a", "a", "b", "c"):  # imports need a registered submitter
             registry.create(owner, Role.SUBMITTER)
         registry.create("peer-x", Role.PEER)
-    return tmp_path / "node-a"
+    return cli_data_dir
 
 
 def stored(data_dir: Path) -> dict[str, PatientRecord]:

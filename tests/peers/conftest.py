@@ -1,22 +1,12 @@
-"""Shared fixtures of the federation tests: the fault peer server, a closed port, a patient."""
+"""Fixtures of the federation tests: a closed port, a patient (fault peers: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fault_peers import TOKEN, FaultPeerServer, closed_port
+from fault_peers import TOKEN, closed_port
 
 from mme_node.model import Contact, Feature, Patient
 from mme_node.peers import Peer
-
-
-@pytest.fixture(scope="session")
-def fault_peers() -> Iterator[FaultPeerServer]:
-    server = FaultPeerServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")
