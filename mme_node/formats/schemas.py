@@ -41,6 +41,7 @@ from marshmallow import (
 from marshmallow.types import ErrorMessages
 
 from mme_node.errors import InvalidPatient
+from mme_node.formats.dumping import compile_dumper
 from mme_node.model import (
     Contact,
     Feature,
@@ -531,6 +532,7 @@ class MatchRequestSchema(_MMESchema):
 # ---------------------------------------------------------------- public API
 
 _PATIENT = PatientSchema()
+_DUMP_PATIENT = compile_dumper(_PATIENT)
 _MME_DISORDER = re.compile(MME_DISORDER_ID)
 _MATCH_REQUEST = MatchRequestSchema()
 
@@ -558,7 +560,7 @@ def dump_patient(patient: Patient, version: str = "1.0") -> dict[str, Any]:
     """
     if version not in SUPPORTED_VERSIONS:
         raise ValueError(f"unsupported MME API version {version!r}")
-    document: dict[str, Any] = _PATIENT.dump(patient)
+    document = _DUMP_PATIENT(patient)
     if version == "1.0":
         for name in V1_1_CONTACT_FIELDS:
             document["contact"].pop(name, None)

@@ -20,7 +20,6 @@ import numpy.typing as npt
 from starlette.concurrency import run_in_threadpool
 
 from hpo import ProfileMatrix, Release
-from mme_node.errors import NotFound
 from mme_node.matching.explain import explain
 from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_key, patient_key
 from mme_node.matching.retrieval import (
@@ -167,13 +166,7 @@ class Matcher:
                 self.rank_retrieved, retrieved, query, limit, min_score, exclude, state
             )
         ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude, state)
-        return ranked, await asyncio.gather(*(self._stored(c.key) for c in ranked))
-
-    async def _stored(self, key: PatientKey) -> PatientRecord | None:
-        try:
-            return await self.store.get(*key)
-        except NotFound:
-            return None
+        return ranked, await self.store.get_many([candidate.key for candidate in ranked])
 
     def rank(
         self,

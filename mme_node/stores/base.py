@@ -7,7 +7,7 @@ same tests against each. Callers above the store see only this module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -80,6 +80,14 @@ class PatientStore(Protocol):
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
         """The record, or ``NotFound``."""
+        ...
+
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[PatientRecord | None]:
+        """The records of ``(owner, patient_id)`` keys, in order; None for a missing one.
+
+        One round trip for all of them (what a match answer reads), however
+        many there are; a key asked twice is answered twice.
+        """
         ...
 
     async def list(self, owner: str | None, offset: int = 0, limit: int = 50) -> Page:

@@ -293,6 +293,15 @@ class ElasticsearchPatientStore:
             raise NotFound(f"patient {patient_id!r} not found")
         return current.record
 
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[PatientRecord | None]:
+        ids = [document_id(owner, patient_id) for owner, patient_id in keys]
+        if not ids:
+            return []
+        with self._answers():
+            found = await self._documents.read_many(ids, through=self.names.read_alias)
+        documents = [found[doc_id] for doc_id in ids]
+        return [None if document is None else document.record for document in documents]
+
     async def delete(self, owner: str, patient_id: str) -> None:
         with self._answers():
             deleted = await self._documents.delete(document_id(owner, patient_id))

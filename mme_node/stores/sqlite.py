@@ -11,10 +11,11 @@ disk and survives a crash or power loss.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from mme_node.errors import Conflict, InvalidPatient, InvalidRequest, NotFound, ServiceUnavailable
-from mme_node.model import PatientRecord
+from mme_node.model import Patient, PatientRecord
 from mme_node.stores.base import ImportReport, Page, ProgressCallback, Rejection, StoreHealth
 from mme_node.stores.codec import (
     CodecError,
@@ -80,8 +81,19 @@ _LOG_CHANGE = """
     INSERT INTO changes (created, kind, owner, patient_id) VALUES (?, 'patient', ?, ?)
 """
 
+# Distinct keys in, one row per stored patient out, through the (owner, patient_id) index.
+_GET_MANY = f"""
+    SELECT p.owner, p.patient_id, {_COLUMNS} FROM patients p
+    WHERE (p.owner, p.patient_id) IN (
+        SELECT key.value ->> 0, key.value ->> 1 FROM json_each(?) AS key
+    )
+"""
+
 _ROW_ERRORS = (CodecError, sqlite3.IntegrityError, UnicodeEncodeError)
 """What a single bad record can cause; anything else is the database failing."""
+
+_Found = list[PatientRecord | None]
+"""What ``get_many`` returns (named here: inside the class, ``list`` is a method)."""
 
 _Chunk = list[tuple[int, PatientRecord]]
 """Records of one ``iter_records`` step, each with its internal key."""
@@ -117,6 +129,11 @@ class SQLitePatientStore:
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
         return await self._run(self._get, owner, patient_id)
+
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[PatientRecord | None]:
+        if not keys:
+            return []
+        return await self._run(self._get_many, keys)
 
     async def list(self, owner: str | None, offset: int = 0, limit: int = 50) -> Page:
         if offset < 0 or limit < 1:
@@ -241,7 +258,15 @@ class SQLitePatientStore:
             ).fetchone()
         if row is None:
             raise NotFound(f"patient {patient_id!r} not found")
-        return record_from_row(row)
+        return record_from_row(row, _recently_read)
+
+    def _get_many(self, keys: Sequence[tuple[str, str]]) -> _Found:
+        wanted = json.dumps(keys)
+        with self._reading() as connection:
+            rows = connection.execute(_GET_MANY, (wanted,)).fetchall()
+        # Decoded once per distinct key (a key asked twice shares its record).
+        records = {(row[0], row[1]): record_from_row(row[2:], _recently_read) for row in rows}
+        return [records.get((owner, patient_id)) for owner, patient_id in keys]
 
     def _list(self, owner: str | None, offset: int, limit: int) -> Page:
         where, parameters = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
@@ -358,12 +383,25 @@ def _row(record: PatientRecord, now: datetime) -> Row:
     )
 
 
-def record_from_row(row: tuple[Any, ...]) -> PatientRecord:
+@functools.lru_cache(maxsize=8192)
+def _recently_read(text: str) -> Patient:
+    """The patient stored as ``text``, decoded once for the patients read again and again.
+
+    Match answers read the same good matches over and over; decoding is most
+    of a read's cost. Keyed by the stored text itself, so a replaced patient
+    is never served stale, and patients are immutable values.
+    """
+    return decode_patient(text)
+
+
+def record_from_row(
+    row: tuple[Any, ...], decode: Callable[[str], Patient] = decode_patient
+) -> PatientRecord:
     """The record of one ``patients`` row read as :data:`RECORD_COLUMNS`."""
     owner, version, hpo_release, created, updated, warnings, patient, submitted_json, consent = row
     return PatientRecord(
         owner=owner,
-        patient=decode_patient(patient),
+        patient=decode(patient),
         hpo_release=hpo_release,
         submitted_json=submitted_json,
         version=version,

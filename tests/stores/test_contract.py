@@ -130,6 +130,35 @@ async def test_get_missing_patient_is_not_found(store: PatientStore) -> None:
         await store.get("clinic-b", "case-000001")
 
 
+async def test_get_many_returns_records_in_the_order_asked_none_where_missing(
+    store: PatientStore,
+) -> None:
+    saved = [(await store.save(sample_record(n, owner=o)))[0] for n, o in ((1, "a"), (2, "b"))]
+    keys = [("b", "case-000002"), ("a", "case-000009"), ("b", "case-000001"), ("a", "case-000001")]
+
+    found = await store.get_many(keys)
+
+    assert found == [saved[1], None, None, saved[0]]
+    assert found[3] == await store.get("a", "case-000001")
+
+
+async def test_get_many_of_a_repeated_key_returns_it_each_time(store: PatientStore) -> None:
+    stored, _ = await store.save(sample_record(1))
+
+    assert await store.get_many([stored.key, stored.key]) == [stored, stored]
+    assert await store.get_many([]) == []
+
+
+async def test_get_many_of_keys_with_any_characters(store: PatientStore) -> None:
+    odd = dataclasses.replace(
+        sample_record(1, owner='cl"inic, é'),
+        patient=sample_record(1).patient.replace(id='id with "quotes", commas\\ and ü'),
+    )
+    stored, _ = await store.save(odd)
+
+    assert await store.get_many([stored.key]) == [stored]
+
+
 async def test_list_pages_in_patient_id_order_with_total(store: PatientStore) -> None:
     for number in (5, 3, 1, 4, 2):
         await store.save(sample_record(number))

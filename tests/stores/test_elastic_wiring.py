@@ -730,6 +730,30 @@ async def test_get_of_a_missing_patient_is_not_found(
         await store.get("clinic-a", "P0001")
 
 
+async def test_get_many_sends_one_mget_through_the_read_alias(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    record = fixture_record(version=3)
+    server.answer(200, {"docs": [missing("P0009"), found(record)]})
+
+    assert await store.get_many([("clinic-a", "P0009"), record.key]) == [None, record]
+    assert server.last.url.path == f"{READ}/_mget"
+    assert json.loads(server.last.content)["ids"] == [
+        document_id("clinic-a", "P0009"),
+        document_id(*record.key),
+    ]
+
+
+async def test_get_many_with_a_shard_failing_is_service_unavailable(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    failed = {"_index": INDEX, "_id": "x", "error": {"type": "no_shard_available_action_exception"}}
+    server.answer(200, {"docs": [failed]})
+
+    with pytest.raises(ServiceUnavailable, match="no_shard_available"):
+        await store.get_many([("clinic-a", "P0001")])
+
+
 async def test_get_without_an_index_is_service_unavailable(
     server: FakeElasticsearch, store: ElasticsearchPatientStore
 ) -> None:
