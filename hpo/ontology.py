@@ -212,15 +212,17 @@ class Ontology:
         position = int(np.searchsorted(row, target))
         return position < len(row) and int(row[position]) == target
 
-    def resolve(self, term_id: str) -> str:
+    def resolve(self, term_id: str, *, follow_consider: bool = False) -> str:
         """The current primary id for ``term_id``.
 
         Accepts any spelling :func:`normalize_id` fixes, maps an ``alt_id``
         to its primary term and an obsolete term to its single
-        ``replaced_by`` term (following chains). Raises
-        :class:`UnknownTermError` for ids this release never had, and
-        :class:`ObsoleteTermError` (listing ``consider`` terms) for obsolete
-        terms without a single replacement.
+        ``replaced_by`` term (following chains). With ``follow_consider``, an
+        obsolete term without ``replaced_by`` but with a single ``consider``
+        term maps to that term too (what a patient's terms are carried over
+        with). Raises :class:`UnknownTermError` for ids this release never
+        had, and :class:`ObsoleteTermError` (listing ``consider`` terms) for
+        obsolete terms without a single successor.
         """
         current = normalize_id(term_id)
         for _ in range(_MAX_REPLACEMENT_CHAIN):
@@ -234,6 +236,9 @@ class Ontology:
                 break
             if len(retired.replaced_by) == 1:
                 current = retired.replaced_by[0]
+                continue
+            if follow_consider and not retired.replaced_by and len(retired.consider) == 1:
+                current = retired.consider[0]
                 continue
             raise ObsoleteTermError(current, retired.replaced_by + retired.consider)
         raise UnknownTermError(term_id, f"not in HPO {self.version}")

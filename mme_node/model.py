@@ -108,8 +108,13 @@ class Contact:
 class Feature:
     """One HPO phenotype term; ``observed=False`` means explicitly excluded.
 
-    ``id`` is the primary term id after normalisation; ``submitted_id`` keeps
-    what the submitter sent when normalisation changed it (alt_id, obsolete).
+    The submitted id is kept forever: it is ``submitted_id`` when normalisation
+    changed it, else ``id`` (see :attr:`source_id`). ``id`` is *derived* from it
+    with an HPO release (the record's ``hpo_release``): the current primary
+    term, through alt ids, ``replaced_by`` and a single ``consider``.
+    ``pending`` means that release cannot place the submitted id (unknown to
+    it, or obsolete without a single successor): ``id`` is then the submitted
+    id and the feature takes no part in matching until a release knows it.
     """
 
     id: str
@@ -117,6 +122,12 @@ class Feature:
     label: str | None = None
     age_of_onset: str | None = None
     submitted_id: str | None = None
+    pending: bool = False
+
+    @property
+    def source_id(self) -> str:
+        """The id as submitted, whatever release the feature was derived with."""
+        return self.submitted_id or self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +211,29 @@ class Patient:
 
     @property
     def observed_terms(self) -> tuple[str, ...]:
-        """Primary ids of the observed phenotype terms, in submission order, no repeats."""
-        return tuple(dict.fromkeys(f.id for f in self.features if f.observed))
+        """Primary ids of the observed terms to match on, in submission order, no repeats.
+
+        Pending features are left out. Two submitted ids that one release
+        merges (an alt id and its primary term) count once.
+        """
+        return tuple(dict.fromkeys(f.id for f in self.features if f.observed and not f.pending))
 
     @property
     def excluded_terms(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f.id for f in self.features if not f.observed))
+        """Primary ids of the excluded terms to match on; a term also observed is observed."""
+        observed = set(self.observed_terms)
+        return tuple(
+            dict.fromkeys(
+                f.id
+                for f in self.features
+                if not f.observed and not f.pending and f.id not in observed
+            )
+        )
+
+    @property
+    def pending_terms(self) -> tuple[str, ...]:
+        """Submitted ids the record's release cannot place (see :class:`Feature`)."""
+        return tuple(dict.fromkeys(f.id for f in self.features if f.pending))
 
     @property
     def gene_ids(self) -> tuple[str, ...]:

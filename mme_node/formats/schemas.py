@@ -360,6 +360,14 @@ class FeatureSchema(_MMESchema):
         "Non-standard: the id as submitted when normalisation changed it.",
         data_key="_submittedId",
     )
+    pending = _Boolean(
+        allow_none=True,
+        data_key="_pending",
+        metadata={
+            "description": "Non-standard: the node's HPO release does not know this term "
+            "(yet): it is kept as submitted and not used for matching."
+        },
+    )
 
 
 class GeneSchema(_MMESchema):
@@ -627,6 +635,7 @@ def _patient_from(data: dict[str, Any], path: str) -> tuple[Patient, list[str]]:
                 label=feature.get("label"),
                 age_of_onset=feature.get("age_of_onset"),
                 submitted_id=feature.get("submitted_id"),
+                pending=bool(feature.get("pending")),
             )
         )
     genomic_features = [

@@ -166,7 +166,8 @@ class Matcher:
                 self.rank_retrieved, retrieved, query, limit, min_score, exclude, state
             )
         ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude, state)
-        return ranked, await self.store.get_many([candidate.key for candidate in ranked])
+        records = await self.store.get_many([candidate.key for candidate in ranked])
+        return ranked, [None if record is None else state.derived(record) for record in records]
 
     def rank(
         self,
@@ -195,8 +196,9 @@ class Matcher:
         state: ServingState | None = None,
     ) -> tuple[list[RankedCandidate], list[PatientRecord]]:
         """:meth:`rank` over ``records`` only (a store's candidates), with the records ranked."""
-        release = (state or self.serving.state).release
-        candidates = Candidates.of(release.ontology, records)
+        state = state or self.serving.state
+        release = state.release
+        candidates = Candidates.of(release.ontology, map(state.derived, records))
         partition = candidates.index.partition(query.test)
         ranked = self._rank(release, partition, query, limit, min_score, exclude)
         return ranked, [candidates.records[candidate.key] for candidate in ranked]

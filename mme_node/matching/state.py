@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from hpo import Release
 from mme_node.matching.index import MatchIndex, PatientKey
 from mme_node.model import PatientRecord
+from mme_node.vocabulary.normalise import derive_record
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,11 +36,20 @@ class ServingState:
     def empty(cls, release: Release) -> ServingState:
         return cls(release, MatchIndex(release.ontology))
 
+    def derived(self, record: PatientRecord) -> PatientRecord:
+        """``record`` with its terms derived with this state's release.
+
+        A stored record is derived with the release it names; one written by a
+        process on another release (during a switch) is derived again here,
+        from the submitted ids it keeps.
+        """
+        return derive_record(record, self.release)
+
     def add(self, records: Iterable[PatientRecord]) -> None:
         """Index ``records`` (blocking: call it from a worker thread)."""
         with self.lock:
             for record in records:
-                self.index.add(record)
+                self.index.add(self.derived(record))
 
     def apply(self, changes: Mapping[PatientKey, PatientRecord | None]) -> None:
         """Bring the index to the stored state of each key (None: the patient is gone)."""
@@ -48,7 +58,7 @@ class ServingState:
                 if record is None:
                     self.index.remove(key)
                 else:
-                    self.index.add(record)
+                    self.index.add(self.derived(record))
 
 
 class Serving:

@@ -9,6 +9,7 @@ through here, so both apply one set of rules.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
 from mme_node.vocabulary.liftover import VariantLifter
-from mme_node.vocabulary.normalise import normalise_patient
+from mme_node.vocabulary.normalise import derive_record, derive_terms, normalise_patient
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ class PatientService:
         terms = self.serving.release.ontology
         for i, feature in enumerate(patient.features):
             try:
-                terms.resolve(feature.id)
+                terms.resolve(feature.id, follow_consider=True)
             except HPOError as error:
                 warnings.append(f"patient.features[{i}].id {feature.id} ignored: {error}")
                 continue
@@ -108,22 +109,9 @@ class PatientService:
                 "patient: none of its features or genes are known to this node: "
                 + "; ".join(warnings)
             )
-        usable = patient.replace(
-            features=tuple(features),
-            genomic_features=tuple(genomic_features),
-            age_of_onset=self._known_term(patient.age_of_onset),
-            inheritance_mode=self._known_term(patient.inheritance_mode),
-        )
+        usable = patient.replace(features=tuple(features), genomic_features=tuple(genomic_features))
         normalised, more_warnings = self.normalise(usable)
         return normalised, warnings + more_warnings
-
-    def _known_term(self, term_id: str | None) -> str | None:
-        if term_id is None:
-            return None
-        try:
-            return self.serving.release.ontology.resolve(term_id)
-        except HPOError:
-            return None
 
     def prepare(self, patient_json: object, consent_json: object = None) -> Submission:
         """Validate and normalise one MME patient object and its consent; ``InvalidPatient``.
@@ -143,10 +131,16 @@ class PatientService:
         )
 
     def record_of(self, owner: str, submission: Submission) -> PatientRecord:
+        """The record to store: terms derived with the release served now, and named so.
+
+        Deriving again (microseconds) keeps the record true to the release it
+        names even if a switch happened since the submission was prepared.
+        """
+        release = self.serving.release
         return PatientRecord(
             owner=owner,
-            patient=submission.patient,
-            hpo_release=self.serving.release.version,
+            patient=derive_terms(submission.patient, release.ontology),
+            hpo_release=release.version,
             submitted_json=submission.submitted_json,
             warnings=submission.warnings,
             consent=submission.consent,
@@ -170,10 +164,15 @@ class PatientService:
         return stored, created
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
-        return await self.store.get(owner, patient_id)
+        """The stored patient, its terms derived with the release served now."""
+        return derive_record(await self.store.get(owner, patient_id), self.serving.release)
 
     async def list(self, owner: str | None, offset: int, limit: int) -> Page:
-        return await self.store.list(owner, offset, limit)
+        page = await self.store.list(owner, offset, limit)
+        release = self.serving.release
+        return dataclasses.replace(
+            page, records=tuple(derive_record(record, release) for record in page.records)
+        )
 
     async def delete(self, owner: str, patient_id: str) -> None:
         await self.store.delete(owner, patient_id)

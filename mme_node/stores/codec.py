@@ -213,6 +213,7 @@ def _feature_to_document(feature: Feature) -> Document:
             "label": feature.label,
             "age_of_onset": feature.age_of_onset,
             "submitted_id": feature.submitted_id,
+            "pending": feature.pending or None,
         }
     )
 
@@ -224,6 +225,7 @@ def _feature_from_document(document: Document) -> Feature:
         label=document.get("label"),
         age_of_onset=document.get("age_of_onset"),
         submitted_id=document.get("submitted_id"),
+        pending=document.get("pending", False),
     )
 
 

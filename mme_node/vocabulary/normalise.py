@@ -1,11 +1,16 @@
 """Bring a validated patient to the node's canonical vocabulary.
 
-:func:`normalise_patient` maps every HPO id to the current primary term of
-the loaded release, every gene to its HGNC identity and every GRCh37 variant
-to its GRCh38 equivalent too, so that matching can compare ids directly. It
-is a pure function of the patient, the ontology, the gene table and the
-chain: run it again after loading a new HPO release (the ids the submitter
-sent are kept in ``Feature.submitted_id``).
+:func:`normalise_patient` derives every phenotype term from its submitted id
+with the HPO release in use, resolves every gene to its HGNC identity and
+lifts every GRCh37 variant to its GRCh38 equivalent, so that matching can
+compare ids directly. The submitted term ids are kept in the features (see
+:class:`~mme_node.model.Feature`), so :func:`derive_terms` can derive the
+terms again with another release, in either direction, without the
+submission: nothing a submitter sent is lost by an upgrade or a rollback.
+
+Onset and inheritance ids (``ageOfOnset``, ``inheritanceMode``) take no part
+in matching: they are kept exactly as submitted, with a warning when the
+release does not know them.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from hpo import Release
 from hpo.errors import HPOError
 from mme_node.errors import InvalidPatient
-from mme_node.model import Feature, Gene, GenomicFeature, Patient
+from mme_node.model import Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
 from mme_node.vocabulary.liftover import VariantLifter
 
@@ -27,7 +33,48 @@ class TermResolver(Protocol):
     ``ObsoleteTermError``) for an id it cannot map; ``hpo.Ontology`` is one.
     """
 
-    def resolve(self, term_id: str) -> str: ...
+    def resolve(self, term_id: str, *, follow_consider: bool = False) -> str: ...
+
+
+def derive_feature(feature: Feature, terms: TermResolver) -> Feature:
+    """``feature`` with its term derived from its submitted id by ``terms``.
+
+    The current primary term through alt ids, ``replaced_by`` and a single
+    ``consider``; pending (the submitted id, not matched) when ``terms``
+    cannot place it.
+    """
+    return _derived(feature, terms)[0]
+
+
+def _derived(feature: Feature, terms: TermResolver) -> tuple[Feature, HPOError | None]:
+    """The derived feature, and why it is pending (None when it is not)."""
+    source = feature.source_id
+    try:
+        current = terms.resolve(source, follow_consider=True)
+    except HPOError as error:
+        return dataclasses.replace(feature, id=source, submitted_id=None, pending=True), error
+    submitted = source if source != current else None
+    return dataclasses.replace(feature, id=current, submitted_id=submitted, pending=False), None
+
+
+def derive_terms(patient: Patient, terms: TermResolver) -> Patient:
+    """The patient's features derived again from their submitted ids with ``terms``.
+
+    A pure function of the submitted ids: deriving with release A, then B,
+    then A again gives exactly the first result.
+    """
+    return patient.replace(features=tuple(derive_feature(f, terms) for f in patient.features))
+
+
+def derive_record(record: PatientRecord, release: Release) -> PatientRecord:
+    """``record`` as derived with ``release`` (itself if it already was)."""
+    if record.hpo_release == release.version:
+        return record
+    return dataclasses.replace(
+        record,
+        patient=derive_terms(record.patient, release.ontology),
+        hpo_release=release.version,
+    )
 
 
 class _Normaliser:
@@ -39,47 +86,55 @@ class _Normaliser:
         self.errors: list[str] = []
         self.warnings: list[str] = []
 
-    def term(self, term_id: str, path: str) -> str:
-        try:
-            primary = self.terms.resolve(term_id)
-        except HPOError as error:
-            self.errors.append(f'{path}: "{term_id}" cannot be used: {error}')
-            return term_id
-        if primary != term_id:
-            self.warnings.append(f"{path}: {term_id} is now {primary} in this HPO release")
-        return primary
-
-    def optional_term(self, term_id: str | None, path: str) -> str | None:
-        return None if term_id is None else self.term(term_id, path)
+    def qualifier(self, term_id: str | None, path: str) -> str | None:
+        """An onset or inheritance id, kept as submitted; a warning if the release lacks it."""
+        if term_id is not None:
+            try:
+                self.terms.resolve(term_id)
+            except HPOError as error:
+                self.warnings.append(f"{path}: {error}; kept as submitted")
+        return term_id
 
     def features(self, features: tuple[Feature, ...], path: str) -> tuple[Feature, ...]:
-        """Primary ids, duplicates collapsed (first wins; observed beats excluded)."""
+        """Every submitted term once, derived (first wins; observed beats excluded).
+
+        Only repeats of the same submitted id are merged: two ids that this
+        release maps to one term are both kept, since another release may
+        tell them apart (matching counts the term once).
+        """
         kept: dict[str, tuple[int, Feature]] = {}
         for i, feature in enumerate(features):
             where = f"{path}[{i}]"
-            primary = self.term(feature.id, f"{where}.id")
-            submitted = feature.submitted_id or feature.id
-            normalised = Feature(
-                id=primary,
-                observed=feature.observed,
-                label=feature.label,
-                age_of_onset=self.optional_term(feature.age_of_onset, f"{where}.ageOfOnset"),
-                submitted_id=submitted if submitted != primary else None,
-            )
-            if primary not in kept:
-                kept[primary] = (i, normalised)
+            derived = self.feature(feature, where)
+            source = derived.source_id
+            if source not in kept:
+                kept[source] = (i, derived)
                 continue
-            first, earlier = kept[primary]
+            first, earlier = kept[source]
             if earlier.observed == feature.observed:
-                self.warnings.append(f"{where}: repeats {path}[{first}] ({primary}); merged")
+                self.warnings.append(f"{where}: repeats {path}[{first}] ({source}); merged")
                 continue
             self.warnings.append(
-                f"{where}: {primary} is both observed and excluded "
+                f"{where}: {source} is both observed and excluded "
                 f"(see {path}[{first}]); kept as observed"
             )
             if feature.observed:
-                kept[primary] = (first, normalised)
+                kept[source] = (first, derived)
         return tuple(feature for _, feature in kept.values())
+
+    def feature(self, feature: Feature, where: str) -> Feature:
+        derived, unplaced = _derived(feature, self.terms)
+        source = derived.source_id
+        if unplaced is not None:
+            self.warnings.append(
+                f"{where}.id: {unplaced}; kept as submitted and not used for matching "
+                "until an HPO release knows it"
+            )
+        elif derived.id != feature.id:  # news to the submitter (not a re-submitted export)
+            self.warnings.append(f"{where}.id: {source} is now {derived.id} in this HPO release")
+        return dataclasses.replace(
+            derived, age_of_onset=self.qualifier(feature.age_of_onset, f"{where}.ageOfOnset")
+        )
 
     def gene(self, gene: Gene, path: str) -> Gene:
         try:
@@ -106,19 +161,20 @@ def normalise_patient(
     genes: GeneIndex,
     lifter: VariantLifter | None = None,
 ) -> tuple[Patient, list[str]]:
-    """The patient with primary HPO ids, resolved genes and lifted variants, plus warnings.
+    """The patient with derived HPO terms, resolved genes and lifted variants, plus warnings.
 
-    With a ``lifter``, every GRCh37 variant gets its GRCh38 equivalent
+    A term ``terms`` cannot place (newer than the release, or obsolete without
+    a single successor) is kept pending with a warning, not refused. With a
+    ``lifter``, every GRCh37 variant gets its GRCh38 equivalent
     (``Variant.lifted``, recomputed whatever the input said).
 
-    Raises :class:`InvalidPatient` listing every unknown term, obsolete term
-    without a single replacement, and unknown or ambiguous gene, each with
-    its field path and value.
+    Raises :class:`InvalidPatient` listing every unknown or ambiguous gene,
+    each with its field path and value.
     """
     work = _Normaliser(terms, genes)
     normalised = patient.replace(
-        age_of_onset=work.optional_term(patient.age_of_onset, "patient.ageOfOnset"),
-        inheritance_mode=work.optional_term(patient.inheritance_mode, "patient.inheritanceMode"),
+        age_of_onset=work.qualifier(patient.age_of_onset, "patient.ageOfOnset"),
+        inheritance_mode=work.qualifier(patient.inheritance_mode, "patient.inheritanceMode"),
         features=work.features(patient.features, "patient.features"),
         genomic_features=tuple(
             _lifted(

@@ -58,13 +58,28 @@ def test_alt_id_is_normalised_and_submitted_id_kept(client: TestClient, tokens: 
     assert feature["_submittedId"] == "HP:0004715"
 
 
-def test_unknown_term_is_422_naming_field_and_stores_nothing(
+def test_a_term_newer_than_the_release_is_stored_pending_with_a_warning(
     client: TestClient, tokens: Tokens
 ) -> None:
-    answer = submit(client, tokens.submitter, patient_json(features=[{"id": "HP:9999999"}]))
+    features = [{"id": "HP:0001250"}, {"id": "HP:0025834"}]  # HP:0025834 is newer than 2025-01-16
+    answer = submit(client, tokens.submitter, patient_json(features=features))
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["patient"]["features"][1] == {
+        "id": "HP:0025834",
+        "observed": "yes",
+        "_pending": True,
+    }
+    assert any(w.startswith("patient.features[1].id: unknown HPO term") for w in body["warnings"])
+
+
+def test_a_malformed_term_is_422_naming_field_and_stores_nothing(
+    client: TestClient, tokens: Tokens
+) -> None:
+    answer = submit(client, tokens.submitter, patient_json(features=[{"id": "HP:99999"}]))
     assert answer.status_code == 422
     assert "features[0]" in answer.json()["message"]
-    assert "HP:9999999" in answer.json()["message"]
+    assert "HP:99999" in answer.json()["message"]
     listing = client.get("/api/patients", headers={"X-Auth-Token": tokens.submitter}).json()
     assert listing["total"] == 0
 

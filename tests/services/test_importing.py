@@ -207,13 +207,17 @@ def test_an_unreadable_file_case_is_refused_with_its_problem(service: PatientSer
         CasePreparer(service)(case)
 
 
-def test_a_phenopacket_with_an_unknown_term_is_refused(service: PatientService) -> None:
+def test_a_phenopacket_term_newer_than_the_release_is_kept_pending(
+    service: PatientService,
+) -> None:
     packet = phenopacket("PP1")
     packet["phenotypicFeatures"] = [{"type": {"id": "HP:9999999"}}]
     case = Case("packet.json (PP1)", ImportFormat.PHENOPACKET, packet)
 
-    with pytest.raises(InvalidPatient, match="HP:9999999"):
-        CasePreparer(service, CONTACT)(case)
+    submission = CasePreparer(service, CONTACT)(case)
+
+    assert submission.patient.pending_terms == ("HP:9999999",)
+    assert any("HP:9999999" in warning for warning in submission.warnings)
 
 
 # ---------------------------------------------------------------- consent

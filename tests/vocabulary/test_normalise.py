@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -12,27 +11,41 @@ from hpo.ontology import ROOT, ObsoleteTerm, Ontology, TermRecord
 from mme_node.errors import InvalidPatient
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, Variant
 from mme_node.vocabulary.genes import GeneIndex, bundled_gene_index
-from mme_node.vocabulary.normalise import normalise_patient
+from mme_node.vocabulary.normalise import derive_terms, normalise_patient
 
 
 class DictTerms:
-    """A tiny release: primary ids, alt ids, and obsolete ids (with or without a replacement)."""
+    """A tiny release: primary ids, alt ids, and obsolete ids (with or without a successor)."""
 
     primary = {"HP:0001250", "HP:0000252", "HP:0003593", "HP:0000006"}
     alternative = {"HP:0002279": "HP:0001250"}
-    obsolete = {"HP:0000253": ("HP:0000252",), "HP:0009999": ()}
+    obsolete: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+        "HP:0000253": (("HP:0000252",), ()),  # replaced_by
+        "HP:0009998": ((), ("HP:0000252",)),  # a single consider
+        "HP:0009999": ((), ("HP:0001250", "HP:0000252")),  # two: no successor
+    }
 
-    def resolve(self, term_id: str) -> str:
+    def resolve(self, term_id: str, *, follow_consider: bool = False) -> str:
         if term_id in self.primary:
             return term_id
         if term_id in self.alternative:
             return self.alternative[term_id]
         if term_id in self.obsolete:
-            replaced_by = self.obsolete[term_id]
+            replaced_by, consider = self.obsolete[term_id]
             if len(replaced_by) == 1:
                 return replaced_by[0]
-            raise ObsoleteTermError(term_id, ("HP:0001250",))
+            if follow_consider and len(consider) == 1:
+                return consider[0]
+            raise ObsoleteTermError(term_id, consider)
         raise UnknownTermError(term_id, "not in this release")
+
+
+class NewerTerms(DictTerms):
+    """A later release: HP:0025834 exists, HP:0001250 became obsolete for HP:0000252."""
+
+    primary = {"HP:0000252", "HP:0003593", "HP:0000006", "HP:0025834"}
+    alternative = {"HP:0002279": "HP:0000252"}
+    obsolete = DictTerms.obsolete | {"HP:0001250": (("HP:0000252",), ())}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +80,8 @@ def test_obsolete_term_maps_to_its_replacement(genes: GeneIndex) -> None:
 
 def test_renormalising_keeps_the_first_submitted_id(genes: GeneIndex) -> None:
     once, _ = normalise_patient(patient(Feature("HP:0002279")), DictTerms(), genes)
-    twice, warnings = normalise_patient(once, DictTerms(), genes)
-    assert twice == once and warnings == []
+    twice, _ = normalise_patient(once, DictTerms(), genes)
+    assert twice == once
 
 
 def test_onset_and_inheritance_ids_are_resolved(genes: GeneIndex) -> None:
@@ -80,19 +93,30 @@ def test_onset_and_inheritance_ids_are_resolved(genes: GeneIndex) -> None:
     assert normalise_patient(original, DictTerms(), genes)[0] == original
 
 
-def test_unknown_term_names_the_path_and_value(genes: GeneIndex) -> None:
-    with pytest.raises(InvalidPatient) as raised:
-        normalise_patient(patient(Feature("HP:0001250"), Feature("HP:0000001")), DictTerms(), genes)
-    message = raised.value.message
-    assert message.startswith('patient.features[1].id: "HP:0000001" cannot be used: ')
-    assert "unknown HPO term" in message
+def test_unknown_term_is_kept_pending_with_a_warning_naming_path_and_value(
+    genes: GeneIndex,
+) -> None:
+    result, warnings = normalise_patient(
+        patient(Feature("HP:0001250"), Feature("HP:0025834")), DictTerms(), genes
+    )
+    assert result.features[1] == Feature("HP:0025834", pending=True)
+    assert result.observed_terms == ("HP:0001250",) and result.pending_terms == ("HP:0025834",)
+    assert warnings[0].startswith("patient.features[1].id: unknown HPO term 'HP:0025834'")
+    assert "not used for matching until an HPO release knows it" in warnings[0]
 
 
-def test_obsolete_term_without_replacement_is_rejected_with_suggestions(genes: GeneIndex) -> None:
-    with pytest.raises(InvalidPatient) as raised:
-        normalise_patient(patient(Feature("HP:0009999")), DictTerms(), genes)
-    assert "patient.features[0].id" in raised.value.message
-    assert "consider HP:0001250" in raised.value.message
+def test_obsolete_term_without_a_single_successor_is_kept_pending_with_suggestions(
+    genes: GeneIndex,
+) -> None:
+    result, warnings = normalise_patient(patient(Feature("HP:0009999")), DictTerms(), genes)
+    assert result.features == (Feature("HP:0009999", pending=True),)
+    assert "patient.features[0].id" in warnings[0]
+    assert "consider HP:0001250, HP:0000252" in warnings[0]
+
+
+def test_obsolete_term_with_a_single_consider_becomes_that_term(genes: GeneIndex) -> None:
+    result, _ = normalise_patient(patient(Feature("HP:0009998")), DictTerms(), genes)
+    assert result.features == (Feature("HP:0000252", submitted_id="HP:0009998"),)
 
 
 @pytest.mark.parametrize(
@@ -106,27 +130,44 @@ def test_obsolete_term_without_replacement_is_rejected_with_suggestions(genes: G
         ),
     ],
 )
-def test_unknown_onset_or_inheritance_term_is_rejected(
+def test_unknown_onset_or_inheritance_term_is_kept_as_submitted_with_a_warning(
     genes: GeneIndex, change: dict[str, Any], path: str
 ) -> None:
-    with pytest.raises(InvalidPatient, match="^" + re.escape(f'{path}: "HP:0000002"')):
-        normalise_patient(patient(Feature("HP:0001250"), **change), DictTerms(), genes)
+    result, warnings = normalise_patient(
+        patient(Feature("HP:0001250"), **change), DictTerms(), genes
+    )
+    assert result == patient(Feature("HP:0001250"), **change)
+    assert warnings == [
+        f"{path}: unknown HPO term 'HP:0000002': not in this release; kept as submitted"
+    ]
 
 
-def test_duplicate_features_collapse_to_the_first(genes: GeneIndex) -> None:
-    original = patient(Feature("HP:0001250"), Feature("HP:0000252"), Feature("HP:0002279"))
+def test_repeats_of_one_submitted_id_merge_into_the_first(genes: GeneIndex) -> None:
+    original = patient(Feature("HP:0001250"), Feature("HP:0000252"), Feature("HP:0001250"))
     result, warnings = normalise_patient(original, DictTerms(), genes)
     assert [f.id for f in result.features] == ["HP:0001250", "HP:0000252"]
     assert "patient.features[2]: repeats patient.features[0] (HP:0001250); merged" in warnings
 
 
-def test_observed_wins_over_excluded_for_the_same_term(genes: GeneIndex) -> None:
-    original = patient(Feature("HP:0001250", observed=False), Feature("HP:0000252"))
-    original = original.replace(features=(*original.features, Feature("HP:0002279")))
-    result, warnings = normalise_patient(original, DictTerms(), genes)
+def test_two_submitted_ids_of_one_term_are_both_kept_and_matched_once(genes: GeneIndex) -> None:
+    original = patient(Feature("HP:0001250"), Feature("HP:0000252"), Feature("HP:0002279"))
+    result, _ = normalise_patient(original, DictTerms(), genes)
+    assert [f.source_id for f in result.features] == ["HP:0001250", "HP:0000252", "HP:0002279"]
     assert result.observed_terms == ("HP:0001250", "HP:0000252")
+
+
+def test_observed_wins_over_excluded_for_the_same_term(genes: GeneIndex) -> None:
+    original = patient(
+        Feature("HP:0001250", observed=False), Feature("HP:0000252"), Feature("HP:0002279")
+    )
+    result, warnings = normalise_patient(original, DictTerms(), genes)
+    assert result.observed_terms == ("HP:0000252", "HP:0001250")
     assert result.excluded_terms == ()
-    assert any("both observed and excluded" in w for w in warnings)
+    same = normalise_patient(
+        patient(Feature("HP:0001250", observed=False), Feature("HP:0001250")), DictTerms(), genes
+    )
+    assert same[0].features == (Feature("HP:0001250"),)
+    assert any("both observed and excluded" in w for w in same[1])
 
 
 def test_genes_get_their_hgnc_identity(genes: GeneIndex) -> None:
@@ -187,5 +228,25 @@ def test_a_real_hpo_ontology_is_a_term_resolver(genes: GeneIndex) -> None:
     )
     result, _ = normalise_patient(patient(Feature("HP:0002279")), ontology, genes)
     assert result.features == (Feature("HP:0001250", submitted_id="HP:0002279"),)
-    with pytest.raises(InvalidPatient, match="obsolete"):
-        normalise_patient(patient(Feature("HP:0009999")), ontology, genes)
+    result, _ = normalise_patient(patient(Feature("HP:0009999")), ontology, genes)
+    assert result.features == (Feature("HP:0001250", submitted_id="HP:0009999"),)
+
+
+def test_deriving_with_a_newer_release_and_back_restores_the_terms_exactly(
+    genes: GeneIndex,
+) -> None:
+    submitted = patient(
+        Feature("HP:0001250"),
+        Feature("HP:0002279", observed=False),
+        Feature("HP:0025834"),
+        Feature("HP:0009999"),
+    )
+    old, _ = normalise_patient(submitted, DictTerms(), genes)
+
+    new = derive_terms(old, NewerTerms())
+    back = derive_terms(new, DictTerms())
+
+    assert new.observed_terms == ("HP:0000252", "HP:0025834")  # replaced, and no longer pending
+    assert new.excluded_terms == ()  # HP:0002279 now means HP:0000252, observed
+    assert back == old
+    assert [f.source_id for f in new.features] == [f.source_id for f in submitted.features]
