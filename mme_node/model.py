@@ -29,7 +29,7 @@ class Sharing(StrEnum):
     ALL = "all"
 
 
-class Disclosure(StrEnum):
+class DisclosureLevel(StrEnum):
     """What a match may show of a patient; each level adds to the one before it.
 
     ``contact`` shows who to contact (and a pseudonymous id), ``phenotype``
@@ -48,15 +48,15 @@ class Disclosure(StrEnum):
         """0 for ``contact`` up to 3 for ``variants``: a higher level shows more."""
         return _DISCLOSURE_ORDER[self]
 
-    def includes(self, other: Disclosure) -> bool:
+    def includes(self, other: DisclosureLevel) -> bool:
         return self.rank >= other.rank
 
-    def lesser(self, other: Disclosure) -> Disclosure:
+    def lesser(self, other: DisclosureLevel) -> DisclosureLevel:
         """The level that shows less of the two."""
         return self if self.rank <= other.rank else other
 
 
-_DISCLOSURE_ORDER = {level: rank for rank, level in enumerate(Disclosure)}
+_DISCLOSURE_ORDER = {level: rank for rank, level in enumerate(DisclosureLevel)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class Consent:
     """
 
     sharing: Sharing
-    disclosure: Disclosure
+    disclosure: DisclosureLevel
     countries: tuple[str, ...] = ()
     data_use: tuple[DataUse, ...] = ()
 

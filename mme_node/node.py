@@ -22,9 +22,12 @@ from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
-from mme_node.model import Consent, MatchResult, Patient
+from mme_node.model import Patient
 from mme_node.peers import CircuitBreaker, PeerRegistry
-from mme_node.security.consent import default_consent
+from mme_node.security.consent import default_consent, peer_default_disclosure
+from mme_node.security.disclosure import Disclosure
+from mme_node.security.policy import SharingPolicy
+from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.security.tokens import TokenRegistry
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
@@ -54,8 +57,8 @@ class Node:
     matcher: Matcher
     history: MatchHistory
     matches: MatchService
-    default_consent: Consent
-    """The consent of patients stored without one (settings ``consent_default_*``)."""
+    sharing: SharingPolicy
+    """Consent defaults, peer policies and pseudonyms: what each recipient is shown."""
     changes: ChangeLog
     follower: ChangeFollower | None = None
 
@@ -64,8 +67,8 @@ class Node:
         """The HPO release being served now (read it once per request)."""
         return self.serving.release
 
-    async def inbound_match(self, peer: str, query: Patient) -> list[MatchResult]:
-        return await self.matches.inbound(peer, query)
+    async def inbound_match(self, caller: str, query: Patient) -> list[Disclosure]:
+        return await self.matches.inbound(caller, query)
 
     async def metrics(self) -> dict[str, Any]:
         """The MME metrics: aggregate counts of real (non-test) patients and matches.
@@ -124,7 +127,13 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     matches, and building the index costs seconds per 10,000 patients.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    consent = default_consent(settings)  # a bad setting stops start-up before any work
+    peers = PeerRegistry.in_data_dir(settings.data_dir)
+    sharing = SharingPolicy(  # a bad setting stops start-up here, before any work
+        registry=peers,
+        default_consent=default_consent(settings),
+        peer_default_disclosure=peer_default_disclosure(settings),
+        pseudonyms=Pseudonyms.in_data_dir(settings.data_dir),
+    )
     library = ReleaseLibrary(settings.hpo_dir)
     if library.active_key() is None:
         log.info(
@@ -136,7 +145,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
     store = open_store(settings, release)
     await store.open()
-    current = Serving.of(release)
+    current = Serving.of(release, sharing.default_consent)
     matcher = Matcher(
         current,
         store,
@@ -158,10 +167,11 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         matcher=matcher,
         patients=patients,
         history=history,
-        peers=PeerRegistry.in_data_dir(settings.data_dir),
+        peers=peers,
         http=httpx.AsyncClient(follow_redirects=False),
         breaker=CircuitBreaker(),
         notifier=Notifier(settings),
+        sharing=sharing,
     )
     node = Node(
         settings=settings,
@@ -172,7 +182,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         matcher=matcher,
         history=history,
         matches=matches,
-        default_consent=consent,
+        sharing=sharing,
         changes=changes,
         follower=follower,
     )

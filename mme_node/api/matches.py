@@ -20,10 +20,10 @@ from mme_node.api.bodies import check_media_type, parse_json, read_body
 from mme_node.api.patients import JSON_MEDIA_TYPES
 from mme_node.errors import InvalidRequest
 from mme_node.formats.schemas import ContactSchema, dump_patient
-from mme_node.model import MatchResult
 from mme_node.node import Node
 from mme_node.peers import PeerOutcome
 from mme_node.security import Role
+from mme_node.security.disclosure import Disclosure
 from mme_node.services.history import RecordedMatch, RecordedResult
 
 
@@ -32,16 +32,22 @@ def _node(request: Request) -> Node:
     return node
 
 
-def result_json(result: MatchResult) -> dict[str, Any]:
-    """A local match result for a submitter: score parts, the patient and why it matched."""
-    explanation = result.explanation
+def result_json(shown: Disclosure) -> dict[str, Any]:
+    """A local match result for a submitter: score parts, the patient and why it matched.
+
+    Another owner's patient is shown as its consent allows, under a
+    pseudonym, and its explanation says no more than the patient may.
+    """
+    result = shown.result
+    explanation = shown.explanation
     return {
         "score": {
             "patient": round(result.score, 6),
             "phenotype": round(result.phenotype_score, 6),
             "genotype": round(result.genotype_score, 6),
         },
-        "patient": dump_patient(result.record.patient),
+        "patient": dump_patient(shown.patient),
+        "disclosure": shown.level.value,
         "explanation": None
         if explanation is None
         else {
@@ -84,6 +90,8 @@ def recorded_json(match: RecordedMatch) -> dict[str, Any]:
         "created": match.created.isoformat(),
         "queryPatientId": match.query_patient_id,
         "test": match.test,
+        "shownAs": match.shown_as,
+        "disclosure": match.disclosure,
         "status": match.status,
         "error": None
         if match.error_kind is None
@@ -107,6 +115,10 @@ def recorded_result_json(result: RecordedResult) -> dict[str, Any]:
         "local": result.owner is not None,
         "new": result.new,
     }
+    if result.shown_as is not None:
+        # One of our patients shown to someone: the id they saw, and how much.
+        shown["shownAs"] = result.shown_as
+        shown["disclosure"] = result.disclosure
     if result.patient_json is not None:
         shown["patient"] = json.loads(result.patient_json)
     return shown

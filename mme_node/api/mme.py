@@ -28,9 +28,9 @@ from mme_node.api.versions import (
 )
 from mme_node.errors import MMEError
 from mme_node.formats.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
-from mme_node.model import MatchResult
 from mme_node.node import Node
 from mme_node.security import Role
+from mme_node.security.disclosure import Disclosure
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -92,15 +92,18 @@ async def match(request: Request) -> Response:
     return mme_response(match_response(results, node, version), version)
 
 
-def match_response(results: list[MatchResult], node: Node, version: str) -> dict[str, Any]:
-    """The MME answer: results best first, each with ``score.patient`` in [0, 1]."""
+def match_response(results: list[Disclosure], node: Node, version: str) -> dict[str, Any]:
+    """The MME answer: results best first, each with ``score.patient`` in [0, 1].
+
+    Each patient is the one disclosed to the caller (its pseudonym, its level).
+    """
     return {
         "results": [
             {
-                "score": {"patient": round(result.score, 6)},
-                "patient": dump_patient(result.record.patient, version),
+                "score": {"patient": round(shown.result.score, 6)},
+                "patient": dump_patient(shown.patient, version),
             }
-            for result in results
+            for shown in results
         ],
         "disclaimer": node.settings.disclaimer,
         "terms": node.settings.terms,

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from mme_node import __version__
 from mme_node.formats.consent import consent_openapi_schema
 from mme_node.formats.schemas import patient_openapi_schema
+from mme_node.model import DisclosureLevel
 
 MME_MEDIA_TYPES = (
     "application/vnd.ga4gh.matchmaker.v1.0+json",
@@ -332,6 +333,11 @@ def _local_match_result() -> dict[str, Any]:
         "properties": {
             "score": _unit_score("patient", "phenotype", "genotype"),
             "patient": _ref("Patient"),
+            "disclosure": {
+                "type": "string",
+                "enum": [level.value for level in DisclosureLevel],
+                "description": "how much of the patient is shown (another owner's: its consent)",
+            },
             "explanation": {
                 "type": ["object", "null"],
                 "properties": {
@@ -373,6 +379,7 @@ def _peer_outcome() -> dict[str, Any]:
 
 
 def _recorded_match() -> dict[str, Any]:
+    levels = [level.value for level in DisclosureLevel]
     result = {
         "type": "object",
         "properties": {
@@ -380,6 +387,15 @@ def _recorded_match() -> dict[str, Any]:
             "patientId": {"type": "string"},
             "local": {"type": "boolean", "description": "a patient of this node"},
             "new": {"type": "boolean", "description": "not in an earlier match of the query"},
+            "shownAs": {
+                "type": "string",
+                "description": "one of our patients: the pseudonym the recipient was shown",
+            },
+            "disclosure": {
+                "type": "string",
+                "enum": levels,
+                "description": "one of our patients: the level the recipient was shown",
+            },
         },
     }
     return {
@@ -390,6 +406,15 @@ def _recorded_match() -> dict[str, Any]:
             "created": {"type": "string", "format": "date-time"},
             "queryPatientId": {"type": "string"},
             "test": {"type": "boolean"},
+            "shownAs": {
+                "type": ["string", "null"],
+                "description": "outbound: the pseudonym our patient was sent under",
+            },
+            "disclosure": {
+                "type": ["string", "null"],
+                "enum": [*levels, None],
+                "description": "outbound: the level our patient was sent at",
+            },
             "status": {"type": ["integer", "null"]},
             "error": {
                 "type": ["object", "null"],

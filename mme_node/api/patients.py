@@ -45,7 +45,7 @@ def record_json(record: PatientRecord, default_consent: Consent) -> dict[str, An
 
 def record_response(record: PatientRecord, node: Node, status: int = 200) -> Response:
     return JSONResponse(
-        record_json(record, node.default_consent),
+        record_json(record, node.sharing.default_consent),
         status_code=status,
         headers={"ETag": f'"{record.version}"'},
     )
@@ -91,7 +91,9 @@ async def list_patients(request: Request) -> Response:
             "total": page.total,
             "offset": page.offset,
             "limit": page.limit,
-            "patients": [record_json(record, node.default_consent) for record in page.records],
+            "patients": [
+                record_json(record, node.sharing.default_consent) for record in page.records
+            ],
         }
     )
 

@@ -23,7 +23,7 @@ from mme_node.commands._program import command_name
 from mme_node.errors import InvalidRequest, MMEError
 from mme_node.formats.consent import dump_consent, load_consent
 from mme_node.formats.schemas import ContactSchema, dump_patient
-from mme_node.model import Consent, Contact, Disclosure, PatientRecord, Sharing
+from mme_node.model import Consent, Contact, DisclosureLevel, PatientRecord, Sharing
 from mme_node.node import Node, start_node
 from mme_node.progress import ProgressBar
 from mme_node.security.tokens import CLIENT_NAME, Role, TokenRegistry
@@ -126,7 +126,7 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     consent.add_argument(
         "--disclosure",
-        choices=[level.value for level in Disclosure],
+        choices=[level.value for level in DisclosureLevel],
         help="what a match may show (each level adds to the one before)",
     )
     load.set_defaults(handler=import_patients)

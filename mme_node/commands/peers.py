@@ -1,8 +1,9 @@
-"""``mme-node peers add | list | test | remove | enable | disable``: the nodes we match against.
+"""``mme-node peers add | list | test | remove | enable | disable | policy``: our peers.
 
 Tokens we send to peers are secrets: ``list`` never prints them, and
 ``add --token -`` reads the token from standard input so it stays out of
-shell history and the process list.
+shell history and the process list. ``policy`` sets what the operator lets a
+peer see: its country and the most it may be shown (docs/governance.md).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import httpx
 
 from mme_node.errors import InvalidRequest
-from mme_node.model import Contact
+from mme_node.model import Contact, DisclosureLevel
 from mme_node.peers.client import PeerOutcome
 from mme_node.peers.probe import (
     TEST_PATIENT_ID,
@@ -72,8 +73,42 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="TOKEN_NAME",
         help="name of our peer token this node uses when it calls us (for reference)",
     )
+    add.add_argument(
+        "--max-disclosure",
+        choices=[level.value for level in DisclosureLevel],
+        help="the most this peer may be shown of a patient (default: the node's "
+        "peer_default_disclosure setting)",
+    )
     add.add_argument("--disabled", action="store_true", help="register it but do not query it")
     add.set_defaults(handler=add_peer)
+
+    policy = actions.add_parser(
+        "policy",
+        help="set a peer's country and the most it may be shown",
+        description="Change what this node lets a peer see (in /match answers and in our "
+        "requests): only patients whose consent covers the peer's country, and never more "
+        "than the maximum disclosure level.",
+    )
+    policy.add_argument("name", help="the peer's name")
+    where = policy.add_mutually_exclusive_group()
+    where.add_argument("--country", help="the peer's country, ISO 3166 alpha-2 (e.g. GB)")
+    where.add_argument(
+        "--no-country",
+        action="store_true",
+        help="country unknown: only patients consenting to every peer are shared with it",
+    )
+    level = policy.add_mutually_exclusive_group()
+    level.add_argument(
+        "--max-disclosure",
+        choices=[level.value for level in DisclosureLevel],
+        help="the most this peer may be shown of a patient",
+    )
+    level.add_argument(
+        "--default-disclosure",
+        action="store_true",
+        help="follow the node's peer_default_disclosure setting",
+    )
+    policy.set_defaults(handler=set_policy)
 
     listing = actions.add_parser("list", help="list peers (tokens are never shown)")
     listing.set_defaults(handler=list_peers)
@@ -112,6 +147,7 @@ def add_peer(args: argparse.Namespace, settings: Settings) -> int:
         enabled=not args.disabled,
         timeout=args.timeout,
         inbound_token_name=args.inbound_token,
+        max_disclosure=args.max_disclosure,
     )
     PeerRegistry.in_data_dir(settings.data_dir).add(peer)
     print(f"Added peer {peer.name!r}: {peer.base_url} ({_state(peer)}, API v{peer.api_version}).")
@@ -123,13 +159,14 @@ def list_peers(args: argparse.Namespace, settings: Settings) -> int:
     if not peers:
         print("No peers registered.")
         return 0
-    rows = [("NAME", "STATE", "API", "COUNTRY", "TIMEOUT", "INBOUND TOKEN", "URL")]
+    rows = [("NAME", "STATE", "API", "COUNTRY", "MAX SHOWN", "TIMEOUT", "INBOUND TOKEN", "URL")]
     rows += [
         (
             peer.name,
             _state(peer),
             peer.api_version,
             peer.country or "-",
+            peer.max_disclosure or f"default ({settings.peer_default_disclosure})",
             f"{peer.timeout:g}s",
             peer.inbound_token_name or "-",
             peer.base_url,
@@ -203,6 +240,29 @@ def _our_contact_href(settings: Settings) -> str:
     if settings.smtp_from:
         return f"mailto:{settings.smtp_from}"
     return "https://www.matchmakerexchange.org/"
+
+
+def set_policy(args: argparse.Namespace, settings: Settings) -> int:
+    changes: dict[str, object] = {}
+    if args.country is not None or args.no_country:
+        changes["country"] = None if args.no_country else args.country
+    if args.max_disclosure is not None or args.default_disclosure:
+        changes["max_disclosure"] = None if args.default_disclosure else args.max_disclosure
+    if not changes:
+        raise InvalidRequest(
+            "nothing to change: give --country/--no-country and/or "
+            "--max-disclosure/--default-disclosure"
+        )
+    peer = PeerRegistry.in_data_dir(settings.data_dir).change(args.name, **changes)
+    print(f"Peer {peer.name!r}: {describe_policy(peer, settings)}.")
+    return 0
+
+
+def describe_policy(peer: Peer, settings: Settings) -> str:
+    """``country GB, shown at most genes`` in words, defaults spelled out."""
+    country = f"country {peer.country}" if peer.country else "country unknown"
+    level = peer.max_disclosure or f"{settings.peer_default_disclosure} (the node default)"
+    return f"{country}, shown at most {level}"
 
 
 def _state(peer: Peer) -> str:

@@ -20,7 +20,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 
 from mme_node.errors import InvalidPatient
 from mme_node.formats.schemas import error_paths, openapi_object_schema
-from mme_node.model import Consent, DataUse, Disclosure, Sharing
+from mme_node.model import Consent, DataUse, DisclosureLevel, Sharing
 from mme_node.security.consent import DATA_USE_CODES, DataUseEffect
 
 _REQUIRED = {"required": "is required", "null": "must not be null"}
@@ -98,7 +98,7 @@ class ConsentSchema(_ConsentPartSchema):
     )
     countries = _country_list("ISO 3166 alpha-2 codes of the peers' countries (sharing countries).")
     disclosure = _choice(
-        [level.value for level in Disclosure],
+        [level.value for level in DisclosureLevel],
         "What a match may show: contact, phenotype, genes or variants (each adds to the "
         "one before).",
     )
@@ -129,7 +129,7 @@ def load_consent(data: object, root: str = "consent") -> Consent:
         raise InvalidPatient("; ".join(error_paths(error.messages, root))) from error
     return Consent(
         sharing=Sharing(loaded["sharing"]),
-        disclosure=Disclosure(loaded["disclosure"]),
+        disclosure=DisclosureLevel(loaded["disclosure"]),
         countries=tuple(dict.fromkeys(loaded.get("countries") or ())),
         data_use=tuple(
             DataUse(code=use["id"], countries=tuple(dict.fromkeys(use.get("countries") or ())))

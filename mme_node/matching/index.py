@@ -6,6 +6,11 @@ partition holds the observed terms of every patient as one
 :class:`hpo.ProfileMatrix` (patients with no phenotype get an empty row, so
 every patient is scored), the excluded terms as a second matrix, and
 inverted indexes from gene, variant and disorder to patients.
+
+Each row also carries the patient's consent *reach* (which peers may see it)
+as a small integer, so that the patients a peer may be shown are one array
+lookup per query (:meth:`MatchIndex.allowed`, :meth:`Partition.eligible`),
+not a loop over patients.
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ import numpy as np
 import numpy.typing as npt
 
 from hpo import Ontology, ProfileMatrix
-from mme_node.model import Patient, PatientRecord
+from mme_node.model import Consent, Patient, PatientRecord
+from mme_node.security.consent import (
+    SHIPPED_DEFAULT_CONSENT,
+    PeerScope,
+    Reach,
+    consent_of,
+    reach_of,
+)
 
 PatientKey = tuple[str, str]
 """``(owner, patient id)``: unique across the node."""
@@ -46,6 +58,7 @@ class CandidateFacts:
     variants: frozenset[str]  # allele keys: one per variant, on GRCh38 when lifted
     disorders: frozenset[str]
     excluded: tuple[str, ...]
+    reach: int = 0  # the patient's consent reach, as numbered by its MatchIndex
 
 
 @dataclass
@@ -68,11 +81,21 @@ class Partition:
     by_owner: Counter[str] = field(default_factory=Counter)
     diagnosed: int = 0
     term_counts: npt.NDArray[np.int64] = field(init=False)
+    _reach_rows: npt.NDArray[np.int32] = field(init=False)
+    _rows_generation: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.term_counts = np.zeros(len(self.observed.ontology), dtype=np.int64)
+        self._reach_rows = np.zeros(1024, dtype=np.int32)
+        self._rows_generation = self.observed.generation
 
-    def add(self, key: str, owner: str, patient: Patient, ontology: Ontology) -> None:
+    def eligible(self, allowed: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """Per row of ``observed``: may the patient be shown (``allowed`` is per reach)?"""
+        return allowed[self._reach_rows[: self.observed.rows]]
+
+    def add(
+        self, key: str, owner: str, patient: Patient, ontology: Ontology, reach: int = 0
+    ) -> None:
         self.remove(key)
         facts = CandidateFacts(
             owner=owner,
@@ -82,9 +105,16 @@ class Partition:
             variants=frozenset(patient.allele_keys),
             disorders=frozenset(d.id for d in patient.disorders),
             excluded=_current(patient.excluded_terms, ontology),
+            reach=reach,
         )
         self.facts[key] = facts
         self.observed.add(key, _current(patient.observed_terms, ontology))
+        row = self.observed.row(key)
+        if row >= len(self._reach_rows):
+            grown = np.zeros(max(2 * len(self._reach_rows), row + 1), dtype=np.int32)
+            grown[: len(self._reach_rows)] = self._reach_rows
+            self._reach_rows = grown
+        self._reach_rows[row] = reach
         if facts.excluded:
             self.excluded.add(key, facts.excluded)
         for values, inverted in self._inverted(facts):
@@ -104,6 +134,8 @@ class Partition:
         if not self.by_owner[facts.owner]:
             del self.by_owner[facts.owner]
         self.observed.remove(key)
+        if self.observed.generation != self._rows_generation:
+            self._renumber_reaches()
         self.excluded.remove(key)
         for values, inverted in self._inverted(facts):
             for value in values:
@@ -111,6 +143,14 @@ class Partition:
                 holders.discard(key)
                 if not holders:
                     del inverted[value]
+
+    def _renumber_reaches(self) -> None:
+        """Follow the rows of ``observed`` after it compacted (rare: O(patients) then)."""
+        rows = np.zeros(max(len(self._reach_rows), self.observed.rows), dtype=np.int32)
+        for key, facts in self.facts.items():
+            rows[self.observed.row(key)] = facts.reach
+        self._reach_rows = rows
+        self._rows_generation = self.observed.generation
 
     def _observed_indices(self, key: str) -> npt.NDArray[np.int32]:
         return self.observed.csr.row(self.observed.row(key))
@@ -136,10 +176,16 @@ class MatchIndex:
     :class:`~mme_node.services.patients.PatientListener` calls.
     """
 
-    def __init__(self, ontology: Ontology) -> None:
+    def __init__(
+        self, ontology: Ontology, default_consent: Consent = SHIPPED_DEFAULT_CONSENT
+    ) -> None:
         self.ontology = ontology
+        self.default_consent = default_consent
         self.real = self._partition()
         self.test = self._partition()
+        self.reaches: list[Reach] = []
+        self._reach_numbers: dict[Reach, int] = {}
+        self._allowed: dict[PeerScope, npt.NDArray[np.bool_] | None] = {}
 
     def _partition(self) -> Partition:
         return Partition(ProfileMatrix(self.ontology), ProfileMatrix(self.ontology))
@@ -152,8 +198,30 @@ class MatchIndex:
 
     def add(self, record: PatientRecord) -> None:
         key = matrix_key(record.key)
+        reach = self._reach_number(reach_of(consent_of(record, self.default_consent)))
         self.partition(not record.patient.test).remove(key)
-        self.partition(record.patient.test).add(key, record.owner, record.patient, self.ontology)
+        self.partition(record.patient.test).add(
+            key, record.owner, record.patient, self.ontology, reach
+        )
+
+    def allowed(self, scope: PeerScope) -> npt.NDArray[np.bool_] | None:
+        """Per reach number, may a peer of ``scope`` be shown such patients?
+
+        None when it may be shown every patient indexed so far (no need to
+        mask anything). Cached per scope until a new reach appears.
+        """
+        if scope not in self._allowed:
+            allowed = np.array([scope.reaches(reach) for reach in self.reaches], dtype=bool)
+            self._allowed[scope] = None if allowed.all() else allowed
+        return self._allowed[scope]
+
+    def _reach_number(self, reach: Reach) -> int:
+        number = self._reach_numbers.get(reach)
+        if number is None:
+            number = self._reach_numbers[reach] = len(self.reaches)
+            self.reaches.append(reach)
+            self._allowed.clear()
+        return number
 
     def remove(self, key: PatientKey) -> None:
         text = matrix_key(key)

@@ -1,9 +1,11 @@
 """Ranking the stored patients against a query patient, exactly, and explaining the result.
 
 Every patient of the partition (real or test) is scored; nothing is pre-filtered,
-so no candidate can be missed. On a store that retrieves candidates itself
-(Elasticsearch, see :mod:`.retrieval`) only those are scored, by the same
-code. The vectorised work happens in
+so no candidate can be missed. For a peer, the patients whose consent does not
+reach it are masked out of the scores before the best are chosen (one array
+lookup), so a peer still gets its full ``limit`` of patients it may see. On a
+store that retrieves candidates itself (Elasticsearch, see :mod:`.retrieval`)
+only those are scored, by the same code. The vectorised work happens in
 :mod:`hpo.similarity` and in the row counts below; Python loops only run over
 query terms and over the few candidates that share a gene, variant or
 disorder with the query.
@@ -31,6 +33,7 @@ from mme_node.matching.retrieval import (
 from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
 from mme_node.matching.state import Serving, ServingState
 from mme_node.model import MatchResult, Patient, PatientRecord
+from mme_node.security.consent import PeerScope
 from mme_node.stores.base import PatientStore
 
 BUILD_CHUNK = 1000
@@ -88,7 +91,7 @@ class Matcher:
         replay the writes acknowledged since the build began (the follower
         does). A store that retrieves candidates gets an empty index.
         """
-        state = ServingState.empty(release)
+        state = ServingState.empty(release, self.serving.default_consent)
         if self.retrieval is not None:
             return state
         chunk: list[PatientRecord] = []
@@ -121,6 +124,7 @@ class Matcher:
         min_score: float = 0.0,
         exclude: PatientKey | None = None,
         with_explanations: bool = False,
+        scope: PeerScope | None = None,
     ) -> list[MatchResult]:
         """The best ``limit`` stored patients for ``query``, best first, scores in (0, 1].
 
@@ -129,10 +133,12 @@ class Matcher:
         a query never matches a patient with its own id and contact either
         (a peer echoing one of our patients back). The whole match runs on
         the serving state current when it starts, even if a release switch
-        swaps in another meanwhile.
+        swaps in another meanwhile. With a peer's ``scope``, only patients
+        whose consent reaches that peer are scored; None (this node's own
+        submitters) scores every patient.
         """
         state = self.serving.state
-        ranked, records = await self._ranked_records(state, query, limit, min_score, exclude)
+        ranked, records = await self._ranked_records(state, query, limit, min_score, exclude, scope)
         results = []
         for candidate, record in zip(ranked, records, strict=True):
             if record is None:
@@ -158,14 +164,15 @@ class Matcher:
         limit: int,
         min_score: float,
         exclude: PatientKey | None,
+        scope: PeerScope | None,
     ) -> tuple[list[RankedCandidate], Sequence[PatientRecord | None]]:
         """The best candidates and their records (None for one deleted meanwhile)."""
         if self.retrieval is not None:
             retrieved = await self.retrieval.records(query, limit)
             return await run_in_threadpool(
-                self.rank_retrieved, retrieved, query, limit, min_score, exclude, state
+                self.rank_retrieved, retrieved, query, limit, min_score, exclude, state, scope
             )
-        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude, state)
+        ranked = await run_in_threadpool(self.rank, query, limit, min_score, exclude, state, scope)
         records = await self.store.get_many([candidate.key for candidate in ranked])
         return ranked, [None if record is None else state.derived(record) for record in records]
 
@@ -176,15 +183,18 @@ class Matcher:
         min_score: float = 0.0,
         exclude: PatientKey | None = None,
         state: ServingState | None = None,
+        scope: PeerScope | None = None,
     ) -> list[RankedCandidate]:
         """Score every patient of the query's partition; the top ``limit`` with a score > 0.
 
-        ``state`` defaults to the current serving state.
+        ``state`` defaults to the current serving state. With a peer's
+        ``scope``, patients it may not see are left out.
         """
         state = state or self.serving.state
         with state.lock:
             partition = state.index.partition(query.test)
-            return self._rank(state.release, partition, query, limit, min_score, exclude)
+            allowed = None if scope is None else state.index.allowed(scope)
+            return self._rank(state.release, partition, query, limit, min_score, exclude, allowed)
 
     def rank_retrieved(
         self,
@@ -194,13 +204,17 @@ class Matcher:
         min_score: float = 0.0,
         exclude: PatientKey | None = None,
         state: ServingState | None = None,
+        scope: PeerScope | None = None,
     ) -> tuple[list[RankedCandidate], list[PatientRecord]]:
         """:meth:`rank` over ``records`` only (a store's candidates), with the records ranked."""
         state = state or self.serving.state
         release = state.release
-        candidates = Candidates.of(release.ontology, map(state.derived, records))
+        candidates = Candidates.of(
+            release.ontology, map(state.derived, records), self.serving.default_consent
+        )
         partition = candidates.index.partition(query.test)
-        ranked = self._rank(release, partition, query, limit, min_score, exclude)
+        allowed = None if scope is None else candidates.index.allowed(scope)
+        ranked = self._rank(release, partition, query, limit, min_score, exclude, allowed)
         return ranked, [candidates.records[candidate.key] for candidate in ranked]
 
     def _rank(
@@ -211,7 +225,9 @@ class Matcher:
         limit: int,
         min_score: float,
         exclude: PatientKey | None,
+        allowed: npt.NDArray[np.bool_] | None,
     ) -> list[RankedCandidate]:
+        """The best candidates of ``partition``; ``allowed`` (per reach) masks out the rest."""
         ontology = release.ontology
         observed = [t for t in query.observed_terms if t in ontology]
         excluded = [t for t in query.excluded_terms if t in ontology]
@@ -235,6 +251,8 @@ class Matcher:
         score = combine(self.weights, parts, phenotype, gene, variant, disorder)
         for row in self._own_rows(partition, query, exclude):
             score[row] = -1.0
+        if allowed is not None:
+            score[~partition.eligible(allowed)] = -1.0
         floor = max(min_score, reached_by_best(score, limit))
         best = [(key, value) for key, value in matrix.top(score, limit, floor) if value > 0]
         chosen = np.array([matrix.row(key) for key, _ in best], dtype=np.int64)

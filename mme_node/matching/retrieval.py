@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from hpo import Ontology
 from mme_node.matching.index import MatchIndex, PatientKey
-from mme_node.model import Patient, PatientRecord
+from mme_node.model import Consent, Patient, PatientRecord
+from mme_node.security.consent import SHIPPED_DEFAULT_CONSENT
 from mme_node.stores.base import CandidateSource, PatientStore
 
 DEFAULT_RETRIEVAL_DEPTH = 500
@@ -45,8 +46,13 @@ class Candidates:
     records: dict[PatientKey, PatientRecord]
 
     @classmethod
-    def of(cls, ontology: Ontology, records: Iterable[PatientRecord]) -> Candidates:
-        index = MatchIndex(ontology)
+    def of(
+        cls,
+        ontology: Ontology,
+        records: Iterable[PatientRecord],
+        default_consent: Consent = SHIPPED_DEFAULT_CONSENT,
+    ) -> Candidates:
+        index = MatchIndex(ontology, default_consent)
         found: dict[PatientKey, PatientRecord] = {}
         for record in records:
             index.add(record)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from hpo import Release
 from mme_node.matching.index import MatchIndex, PatientKey
-from mme_node.model import PatientRecord
+from mme_node.model import Consent, PatientRecord
+from mme_node.security.consent import SHIPPED_DEFAULT_CONSENT
 from mme_node.vocabulary.normalise import derive_record
 
 
@@ -33,8 +34,11 @@ class ServingState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def empty(cls, release: Release) -> ServingState:
-        return cls(release, MatchIndex(release.ontology))
+    def empty(
+        cls, release: Release, default_consent: Consent = SHIPPED_DEFAULT_CONSENT
+    ) -> ServingState:
+        """No patient yet; patients stored without consent will follow ``default_consent``."""
+        return cls(release, MatchIndex(release.ontology, default_consent))
 
     def derived(self, record: PatientRecord) -> PatientRecord:
         """``record`` with its terms derived with this state's release.
@@ -68,9 +72,12 @@ class Serving:
         self._state = state
 
     @classmethod
-    def of(cls, release: Release) -> Serving:
-        """A serving holder of ``release`` with an empty index (fill it with ``Matcher.load``)."""
-        return cls(ServingState.empty(release))
+    def of(cls, release: Release, default_consent: Consent = SHIPPED_DEFAULT_CONSENT) -> Serving:
+        """A serving holder of ``release`` with an empty index (fill it with ``Matcher.load``).
+
+        ``default_consent`` is the node's default, for patients stored without one.
+        """
+        return cls(ServingState.empty(release, default_consent))
 
     @property
     def state(self) -> ServingState:
@@ -80,6 +87,11 @@ class Serving:
     @property
     def release(self) -> Release:
         return self._state.release
+
+    @property
+    def default_consent(self) -> Consent:
+        """The consent of patients stored without one; every state built keeps it."""
+        return self._state.index.default_consent
 
     def swap(self, state: ServingState) -> ServingState:
         """Make ``state`` current (one reference assignment); returns the previous one."""

@@ -49,6 +49,7 @@ PeerErrorKind = Literal[
     "invalid-json",
     "invalid-response",
     "circuit-open",
+    "not-shared",
     "internal",
 ]
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -43,8 +43,13 @@ async def match_peers(
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     retry: RetryPolicy = DEFAULT_RETRY,
     rng: random.Random | None = None,
+    shown: Mapping[str, Patient] | None = None,
 ) -> list[PeerOutcome]:
     """Send ``patient`` to every one of ``peers`` concurrently; one outcome per peer.
+
+    ``shown`` gives, by peer name, the patient as that peer may see it (its
+    pseudonym, what its policy and the consent allow); a peer not in it is
+    sent ``patient``.
 
     Every peer given is asked, enabled or not: the caller chooses (usually
     :meth:`PeerRegistry.enabled`). Each peer gets the patient in its own API
@@ -53,14 +58,25 @@ async def match_peers(
     ``breaker``, outcomes are recorded in it (only transport failures,
     timeouts and 5xx count against a peer) and open circuits are skipped.
     """
+    sent = {peer.name: (shown or {}).get(peer.name, patient) for peer in peers}
     bodies = {
-        version: match_request_body(dump_patient(patient, version))
-        for version in {peer.api_version for peer in peers}
+        (peer.name, peer.api_version): match_request_body(
+            dump_patient(sent[peer.name], peer.api_version)
+        )
+        for peer in peers
     }
 
     async def ask_all(http: httpx.AsyncClient) -> list[PeerOutcome]:
         asks = (
-            _ask(http, peer, bodies[peer.api_version], breaker, max_response_bytes, retry, rng)
+            _ask(
+                http,
+                peer,
+                bodies[peer.name, peer.api_version],
+                breaker,
+                max_response_bytes,
+                retry,
+                rng,
+            )
             for peer in peers
         )
         return list(await asyncio.gather(*asks))

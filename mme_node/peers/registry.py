@@ -8,6 +8,10 @@ a crash never leaves a half-written registry behind.
 A :class:`Peer` validates itself on construction, so every peer the node holds
 has an https URL (plain http only to loopback, for local testing), a known API
 version and a well-formed country code. Its token never shows in ``repr``.
+
+Each peer also carries the operator's sharing policy for it: its ``country``
+and the ``max_disclosure`` level it may be shown (see ``docs/governance.md``);
+what the peer receives is never more than that, nor than a patient's consent.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mme_node.errors import Conflict, InvalidRequest, MMEError, NotFound
+from mme_node.model import DisclosureLevel
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +59,10 @@ class Peer:
 
     ``token`` is what we send in ``X-Auth-Token``; ``inbound_token_name`` names
     the ``peer`` token (see ``mme-node tokens``) this peer uses when it calls
-    us, for reference only. ``timeout`` is the whole-exchange deadline in
-    seconds. Raises :class:`~mme_node.errors.InvalidRequest` on any bad field.
+    us; the node applies this peer's policy to the calls made with that
+    token. ``timeout`` is the whole-exchange deadline in seconds.
+    ``max_disclosure`` None means the node's ``peer_default_disclosure``.
+    Raises :class:`~mme_node.errors.InvalidRequest` on any bad field.
     """
 
     name: str
@@ -66,6 +73,7 @@ class Peer:
     enabled: bool = True
     timeout: float = DEFAULT_TIMEOUT
     inbound_token_name: str | None = None
+    max_disclosure: DisclosureLevel | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -95,6 +103,14 @@ class Peer:
             raise InvalidRequest(
                 f"peer {self.name}: inbound token name {self.inbound_token_name!r} is not a name"
             )
+        if self.max_disclosure is not None and not isinstance(self.max_disclosure, DisclosureLevel):
+            try:
+                object.__setattr__(self, "max_disclosure", DisclosureLevel(self.max_disclosure))
+            except ValueError:
+                raise InvalidRequest(
+                    f"peer {self.name}: max disclosure {self.max_disclosure!r} is not one of "
+                    f"{', '.join(DisclosureLevel)}"
+                ) from None
 
     @property
     def match_url(self) -> str:
@@ -193,12 +209,28 @@ class PeerRegistry:
         return self._set_enabled(name, False)
 
     def _set_enabled(self, name: str, enabled: bool) -> Peer:
+        return self.change(name, enabled=enabled)
+
+    def change(self, name: str, **changes: Any) -> Peer:
+        """Change some fields of one peer (validated like a new one); the changed peer."""
         peers = self._read()
         if name not in peers:
             raise NotFound(f"no peer named {name!r}")
-        peers[name] = peers[name].replace(enabled=enabled)
+        peers[name] = peers[name].replace(**changes)
         self._write(peers.values())
         return peers[name]
+
+    def for_caller(self, client_name: str) -> Peer | None:
+        """The peer that calls us with the ``peer`` token named ``client_name``, if registered.
+
+        The peer whose ``inbound_token_name`` is that name, else the peer of
+        that name; None when neither is registered.
+        """
+        peers = self._read()
+        linked = [peer for peer in peers.values() if peer.inbound_token_name == client_name]
+        if linked:
+            return min(linked, key=lambda peer: peer.name)
+        return peers.get(client_name)
 
     def _read(self) -> dict[str, Peer]:
         try:
@@ -259,6 +291,7 @@ _FILE_FIELDS = {
     "enabled": "enabled",
     "timeout": "timeout",
     "inbound_token_name": "inbound_token_name",
+    "max_disclosure": "max_disclosure",
 }
 _FIELD_TYPES: dict[str, type] = {"enabled": bool, "timeout": float}
 _REQUIRED_FIELDS = ("name", "url", "token")

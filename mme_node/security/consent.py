@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mme_node.model import Consent, Disclosure, PatientRecord, Sharing
+from mme_node.model import Consent, DisclosureLevel, PatientRecord, Sharing
 from mme_node.settings import Settings, SettingsError
 
 COUNTRY = re.compile(r"[A-Z]{2}")
@@ -116,6 +116,16 @@ THIS_NODE_ONLY = Reach(peers=False, countries=frozenset())
 EVERY_PEER = Reach(peers=True)
 
 
+@dataclass(frozen=True, slots=True)
+class PeerScope:
+    """A peer as the consent rules see it: only its country (None: unknown) matters."""
+
+    country: str | None
+
+    def reaches(self, reach: Reach) -> bool:
+        return reach.allows(self.country)
+
+
 def reach_of(consent: Consent) -> Reach:
     """The peers ``consent`` lets see the patient, its DUO restrictions applied."""
     if consent.sharing is Sharing.LOCAL:
@@ -134,6 +144,10 @@ def reach_of(consent: Consent) -> Reach:
     return Reach(peers=True, countries=countries)
 
 
+SHIPPED_DEFAULT_CONSENT = Consent(sharing=Sharing.ALL, disclosure=DisclosureLevel.GENES)
+"""The default consent of ``config/default.toml``, for code given no settings (tools, tests)."""
+
+
 def consent_of(record: PatientRecord, default: Consent) -> Consent:
     """The consent that applies to ``record``: its own, or the node's default."""
     return record.consent if record.consent is not None else default
@@ -149,11 +163,11 @@ def default_consent(settings: Settings) -> Consent:
             f"of {', '.join(Sharing)}"
         ) from None
     try:
-        disclosure = Disclosure(settings.consent_default_disclosure)
+        disclosure = DisclosureLevel(settings.consent_default_disclosure)
     except ValueError:
         raise SettingsError(
             f"setting consent_default_disclosure: {settings.consent_default_disclosure!r} is not "
-            f"one of {', '.join(Disclosure)}"
+            f"one of {', '.join(DisclosureLevel)}"
         ) from None
     countries = country_list(settings.consent_default_countries, "consent_default_countries")
     if (sharing is Sharing.COUNTRIES) != bool(countries):
@@ -173,12 +187,12 @@ def country_list(text: str, setting: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-def peer_default_disclosure(settings: Settings) -> Disclosure:
+def peer_default_disclosure(settings: Settings) -> DisclosureLevel:
     """The most a peer may be shown when the operator set no level for it."""
     try:
-        return Disclosure(settings.peer_default_disclosure)
+        return DisclosureLevel(settings.peer_default_disclosure)
     except ValueError:
         raise SettingsError(
             f"setting peer_default_disclosure: {settings.peer_default_disclosure!r} is not one "
-            f"of {', '.join(Disclosure)}"
+            f"of {', '.join(DisclosureLevel)}"
         ) from None

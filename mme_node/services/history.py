@@ -32,13 +32,20 @@ Direction = Literal["inbound", "outbound", "local"]
 
 @dataclass(frozen=True, slots=True)
 class RecordedResult:
-    """One result of a recorded match. ``owner`` is None for another node's patient."""
+    """One result of a recorded match. ``owner`` is None for another node's patient.
+
+    For one of our patients shown to a peer (or to another submitter),
+    ``shown_as`` is the pseudonym it was shown under and ``disclosure`` the
+    level shown; both are None for another node's patient.
+    """
 
     score: float
     patient_id: str
     owner: str | None = None
     patient_json: str | None = None
     new: bool = False
+    shown_as: str | None = None
+    disclosure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,9 @@ class RecordedMatch:
     id: int | None = None
     query_contact: Contact | None = None
     """For an inbound match, the contact of the peer's query patient (who asked)."""
+    shown_as: str | None = None
+    disclosure: str | None = None
+    """For an outbound match: the pseudonym and level our patient was sent with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +298,8 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
     """Write one match inside the caller's transaction; its results flagged new or not."""
     cursor = db.execute(
         "INSERT INTO match_requests (direction, peer, created, owner, patient_id,"
-        " query_patient_id, test, status, error_kind, error_message, query_contact)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " query_patient_id, test, status, error_kind, error_message, query_contact, shown_as,"
+        " disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             match.direction,
             match.peer,
@@ -304,6 +314,8 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
             None
             if match.query_contact is None
             else json.dumps(contact_to_document(match.query_contact)),
+            match.shown_as,
+            match.disclosure,
         ),
     )
     request_pk = cursor.lastrowid
@@ -317,9 +329,20 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
     )
     db.executemany(
         "INSERT INTO match_results (request_pk, rank, score, owner, patient_id, patient_json,"
-        " thread_pk, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " thread_pk, new, shown_as, disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (request_pk, rank, r.score, r.owner, r.patient_id, r.patient_json, thread, r.new)
+            (
+                request_pk,
+                rank,
+                r.score,
+                r.owner,
+                r.patient_id,
+                r.patient_json,
+                thread,
+                r.new,
+                r.shown_as,
+                r.disclosure,
+            )
             for rank, r in enumerate(results)
         ),
     )
@@ -392,19 +415,20 @@ AND (:match IS NULL OR q.pk = :match)
 
 _MATCH_COLUMNS = (
     "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id,"
-    " test, status, error_kind, error_message, query_contact FROM match_requests"
+    " test, status, error_kind, error_message, query_contact, shown_as, disclosure"
+    " FROM match_requests"
 )
 
 
 def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[RecordedResult, ...]:
     rows = db.execute(
-        "SELECT score, patient_id, owner, patient_json, new FROM match_results"
-        " WHERE request_pk = ? ORDER BY rank",
+        "SELECT score, patient_id, owner, patient_json, new, shown_as, disclosure"
+        " FROM match_results WHERE request_pk = ? ORDER BY rank",
         (request_pk,),
     )
     return tuple(
-        RecordedResult(score, patient_id, owner, patient_json, bool(new))
-        for score, patient_id, owner, patient_json, new in rows
+        RecordedResult(score, patient_id, owner, patient_json, bool(new), shown_as, disclosure)
+        for score, patient_id, owner, patient_json, new, shown_as, disclosure in rows
     )
 
 
@@ -429,6 +453,8 @@ def _match_of(row: tuple[Any, ...]) -> RecordedMatch:
         error_kind=row[9],
         error_message=row[10],
         query_contact=None if row[11] is None else contact_from_document(json.loads(row[11])),
+        shown_as=row[12],
+        disclosure=row[13],
     )
 
 

@@ -1,8 +1,10 @@
 """The match service: inbound, local and outbound matches, recorded and notified.
 
-This is where a match becomes more than a ranking: every match is written
-to the :class:`~mme_node.services.history.MatchHistory`, and the contact of a real
-patient hears about results that are new for that patient.
+This is where a match becomes more than a ranking: what each recipient may
+see is decided by the :class:`~mme_node.security.policy.SharingPolicy` (who may
+be matched for it, at what level, under which pseudonym), every match is
+written to the :class:`~mme_node.services.history.MatchHistory`, and the
+contact of a real patient hears about results that are new for that patient.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ import httpx
 
 from mme_node.errors import InvalidRequest, NotFound
 from mme_node.matching.matcher import Matcher
-from mme_node.model import MatchResult, Patient
-from mme_node.peers import CircuitBreaker, Peer, PeerOutcome, PeerRegistry, match_peers
+from mme_node.model import Patient, PatientRecord
+from mme_node.peers import (
+    CircuitBreaker,
+    Peer,
+    PeerError,
+    PeerOutcome,
+    PeerRegistry,
+    match_peers,
+)
+from mme_node.security.disclosure import Disclosure, OutboundQuery, shows_anything
+from mme_node.security.policy import SharingPolicy
 from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
 from mme_node.services.notifications import NewMatch, Notifier
 from mme_node.services.patients import PatientService
@@ -41,39 +52,53 @@ class MatchService:
     http: httpx.AsyncClient
     breaker: CircuitBreaker
     notifier: Notifier
+    sharing: SharingPolicy
 
-    async def inbound(self, peer: str, query: Patient) -> list[MatchResult]:
-        """Answer a peer's ``/match``: our best patients, recorded, their contacts told."""
+    async def inbound(self, caller: str, query: Patient) -> list[Disclosure]:
+        """Answer ``/match`` from ``caller``'s token: our best patients it may see, as it may.
+
+        Only patients whose consent reaches the caller are scored, each shown
+        at the lesser of its consent and the caller's policy, under the
+        caller's pseudonym; recorded, and their contacts told.
+        """
+        recipient = self.sharing.caller(caller)
         results = await self.matcher.match(
-            query, limit=self.settings.max_results, min_score=self.settings.min_score
+            query,
+            limit=self.settings.max_results,
+            min_score=self.settings.min_score,
+            scope=recipient.scope,
         )
+        disclosures = [self.sharing.disclose(result, recipient) for result in results]
         recorded = await self.history.record(
             RecordedMatch(
                 direction="inbound",
-                peer=peer,
+                peer=recipient.name,
                 created=_now(),
                 query_patient_id=query.id,
                 test=query.test,
-                results=tuple(
-                    RecordedResult(r.score, r.record.patient.id, r.record.owner) for r in results
-                ),
+                results=tuple(_recorded_result(shown) for shown in disclosures),
                 query_contact=query.contact,
             )
         )
-        for result, entry in zip(results, recorded.results, strict=True):
-            if entry.new and self._worth_telling(result.score):
+        for shown, entry in zip(disclosures, recorded.results, strict=True):
+            if entry.new and self._worth_telling(shown.result.score):
                 about_query = NewMatch(
                     patient_id=query.id,
-                    score=result.score,
+                    score=shown.result.score,
                     contact_name=query.contact.name,
                     contact_href=query.contact.href,
-                    peer=peer,
+                    peer=recipient.name,
                 )
-                await self.notifier.notify(result.record.patient, "inbound", [about_query])
-        return results
+                await self.notifier.notify(shown.result.record.patient, "inbound", [about_query])
+        return disclosures
 
-    async def local(self, owner: str, patient_id: str) -> list[MatchResult]:
-        """Match one of ``owner``'s patients against the rest of this node, with explanations."""
+    async def local(self, owner: str, patient_id: str) -> list[Disclosure]:
+        """Match one of ``owner``'s patients against the rest of this node, with explanations.
+
+        Every patient is a candidate (all consents allow this node); other
+        owners' patients are shown as their consent allows, under ``owner``'s
+        pseudonym.
+        """
         record = await self.patients.get(owner, patient_id)
         results = await self.matcher.match(
             record.patient,
@@ -82,6 +107,8 @@ class MatchService:
             exclude=record.key,
             with_explanations=True,
         )
+        recipient = self.sharing.submitter(owner)
+        disclosures = [self.sharing.disclose(result, recipient) for result in results]
         await self.history.record(
             RecordedMatch(
                 direction="local",
@@ -91,25 +118,35 @@ class MatchService:
                 patient_id=patient_id,
                 query_patient_id=patient_id,
                 test=record.patient.test,
-                results=tuple(
-                    RecordedResult(r.score, r.record.patient.id, r.record.owner) for r in results
-                ),
+                results=tuple(_recorded_result(shown) for shown in disclosures),
             )
         )
-        return results
+        return disclosures
 
     async def external(
         self, owner: str, patient_id: str, peer_names: Sequence[str] | None = None
     ) -> list[PeerOutcome]:
         """Send one of ``owner``'s patients to peers (all enabled ones by default).
 
-        Every peer's results and errors are recorded, all in one transaction;
-        the patient's contact is told about results no earlier match with that
-        peer returned.
+        Each peer is sent the patient as its policy and the patient's consent
+        allow, under its own pseudonym; a peer the consent does not reach is
+        not asked (its outcome says so). Every peer's results and errors are
+        recorded, all in one transaction; the patient's contact is told about
+        results no earlier match with that peer returned.
         """
         record = await self.patients.get(owner, patient_id)
         peers = self._eligible(peer_names)
-        outcomes = await match_peers(record.patient, peers, client=self.http, breaker=self.breaker)
+        queries, refused = self._queries(record, peers)
+        asked = await match_peers(
+            record.patient,
+            [peer for peer, _ in queries],
+            client=self.http,
+            breaker=self.breaker,
+            shown={peer.name: query.patient for peer, query in queries},
+        )
+        sent = {peer.name: query for peer, query in queries}
+        by_peer = {outcome.peer: outcome for outcome in asked + refused}
+        outcomes = [by_peer[peer.name] for peer in peers]
         recorded = await self.history.record_many(
             [
                 RecordedMatch(
@@ -120,6 +157,8 @@ class MatchService:
                     patient_id=patient_id,
                     query_patient_id=patient_id,
                     test=record.patient.test,
+                    shown_as=sent[outcome.peer].shown_as if outcome.peer in sent else None,
+                    disclosure=sent[outcome.peer].level if outcome.peer in sent else None,
                     status=outcome.status,
                     error_kind=outcome.error.kind if outcome.error else None,
                     error_message=outcome.error.message if outcome.error else None,
@@ -159,6 +198,30 @@ class MatchService:
         """
         return score >= self.settings.notify_min_score
 
+    def _queries(
+        self, record: PatientRecord, peers: Sequence[Peer]
+    ) -> tuple[list[tuple[Peer, OutboundQuery]], list[PeerOutcome]]:
+        """What to send each peer the patient's consent reaches; an outcome for each other."""
+        queries = []
+        refused = []
+        for peer in peers:
+            recipient = self.sharing.peer(peer)
+            query = self.sharing.outbound_query(record, recipient)
+            if not self.sharing.may_see(recipient, record):
+                country = peer.country or "unknown"
+                why = f"the patient's consent does not cover this peer (country {country})"
+            elif not shows_anything(query.patient):
+                why = (
+                    f"at the level this peer may be shown ({query.level}) nothing is left to match"
+                )
+            else:
+                queries.append((peer, query))
+                continue
+            refused.append(
+                PeerOutcome(peer.name, error=PeerError("not-shared", f"not asked: {why}"))
+            )
+        return queries, refused
+
     def _eligible(self, names: Sequence[str] | None) -> list[Peer]:
         if names is None:
             return list(self.peers.enabled())
@@ -173,3 +236,15 @@ class MatchService:
                 raise InvalidRequest(f"peer {name!r} is disabled; enable it or leave it out")
             chosen.append(peer)
         return chosen
+
+
+def _recorded_result(shown: Disclosure) -> RecordedResult:
+    """How the history keeps one of our patients shown to a recipient: both ids, the level."""
+    record = shown.result.record
+    return RecordedResult(
+        shown.result.score,
+        record.patient.id,
+        record.owner,
+        shown_as=shown.shown_as,
+        disclosure=shown.level,
+    )

@@ -21,7 +21,7 @@ from mme_node.model import (
     Consent,
     Contact,
     DataUse,
-    Disclosure,
+    DisclosureLevel,
     Feature,
     Gene,
     GenomicFeature,
@@ -120,7 +120,7 @@ def _optional_consent(document: Document | None) -> Consent | None:
     try:
         return Consent(
             sharing=Sharing(document["sharing"]),
-            disclosure=Disclosure(document["disclosure"]),
+            disclosure=DisclosureLevel(document["disclosure"]),
             countries=tuple(document.get("countries", ())),
             data_use=tuple(
                 DataUse(code=use["code"], countries=tuple(use.get("countries", ())))

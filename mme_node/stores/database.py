@@ -197,6 +197,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         query_contact TEXT CHECK (query_contact IS NULL OR json_valid(query_contact))
         """,
     ),
+    (
+        # What was disclosed (docs/governance.md): the pseudonym one of our
+        # patients was shown under and the level shown, for each result of an
+        # inbound or local match, and for the query of an outbound one.
+        "ALTER TABLE match_results ADD COLUMN shown_as TEXT",
+        "ALTER TABLE match_results ADD COLUMN disclosure TEXT",
+        "ALTER TABLE match_requests ADD COLUMN shown_as TEXT",
+        "ALTER TABLE match_requests ADD COLUMN disclosure TEXT",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

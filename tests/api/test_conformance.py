@@ -130,9 +130,12 @@ def node(
     fault_peers: FaultPeerServer,
 ) -> Iterator[tuple[TestClient, Tokens]]:
     """One node for the module: two real and one test patient using every optional field,
+    shared in full with every peer, one real patient whose consent shows only its contact,
     and one recording peer per API version (v1.0, v1.1)."""
     data_dir = tmp_path_factory.mktemp("conformance") / "node-data"
-    settings = load_settings(environ={}).replace(data_dir=data_dir, hpo_dir_override=shared_hpo_dir)
+    settings = load_settings(environ={}).replace(
+        data_dir=data_dir, hpo_dir_override=shared_hpo_dir, peer_default_disclosure="variants"
+    )
     data_dir.mkdir(parents=True)
     with TokenRegistry(settings.database_path) as registry:
         tokens = Tokens(
@@ -145,14 +148,16 @@ def node(
     for version in PEER_VERSIONS:
         peers.add(fault_peers.peer(f"record/conformance-{version}", api_version=version))
     with TestClient(create_app(settings)) as client:
-        for patient in (
-            full_patient("F1"),
-            full_patient("F2", sex="MALE", disorders=[{"id": "MIM:607208"}]),
-            full_patient("T1", test=True),
+        for patient, disclosure in (
+            (full_patient("F1"), "variants"),
+            (full_patient("F2", sex="MALE", disorders=[{"id": "MIM:607208"}]), "variants"),
+            (full_patient("T1", test=True), "variants"),
+            (full_patient("C1"), "contact"),
         ):
+            consent = {"sharing": "all", "disclosure": disclosure}
             answer = client.post(
                 "/api/patients",
-                json={"patient": patient},
+                json={"patient": patient, "consent": consent},
                 headers={"X-Auth-Token": tokens.submitter},
             )
             assert answer.status_code == 201, answer.text
@@ -219,7 +224,7 @@ def test_match_answers_conform_in_the_version_they_are_written_in(
         patients = [result["patient"] for result in document["results"]]
         assert patients, "the conformance check needs results to check"
         chromosomes = {
-            g["variant"]["referenceName"] for p in patients for g in p["genomicFeatures"]
+            g["variant"]["referenceName"] for p in patients for g in p.get("genomicFeatures", ())
         }
         assert "M" in chromosomes
         assert {d["id"] for p in patients for d in p.get("disorders", ())} <= {
@@ -234,9 +239,35 @@ def test_match_answers_keep_other_disorders_as_a_non_standard_field(
     stored, tokens = node
     query = full_patient("Q1", contact={"name": "Dr. Peer", "href": "https://peer.example.org"})
     answer = ask(stored, tokens.peer, json.dumps({"patient": query}).encode(), media_type("1.1"))
-    f1 = next(r["patient"] for r in answer.json()["results"] if r["patient"]["id"] == "F1")
+    f1_shown_as = shown_as(stored, "F1")
+    f1 = next(r["patient"] for r in answer.json()["results"] if r["patient"]["id"] == f1_shown_as)
     assert f1["_otherDisorders"] == [{"id": "MONDO:0100135", "label": "Dravet syndrome"}]
     assert f1["disorders"][0]["_submittedId"] == "OMIM:607208"
+
+
+def shown_as(client: TestClient, patient_id: str) -> str:
+    """The pseudonym the peer-node token is shown for clinic-a's ``patient_id``."""
+    pseudonym: str = client.app.state.node.sharing.pseudonyms.pseudonym(  # type: ignore[attr-defined]
+        "peer-node", "clinic-a", patient_id
+    )
+    return pseudonym
+
+
+def test_a_result_shown_at_contact_level_still_conforms_and_shows_only_the_contact(
+    node: tuple[TestClient, Tokens],
+) -> None:
+    stored, tokens = node
+    query = full_patient("Q1", contact={"name": "Dr. Peer", "href": "https://peer.example.org"})
+    answer = ask(stored, tokens.peer, json.dumps({"patient": query}).encode(), media_type("1.1"))
+    conforms(answer.json(), match_response_schema("1.1"))
+    c1 = next(
+        r["patient"]
+        for r in answer.json()["results"]
+        if r["patient"]["id"] == shown_as(stored, "C1")
+    )
+    assert c1["contact"]["name"] == "Dr. Full Example"
+    assert [f["id"] for f in c1["features"]] == ["HP:0000118"]
+    assert not {"genomicFeatures", "disorders", "sex", "label", "ageOfOnset"} & set(c1)
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,13 @@ server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_samples import Tokens, patient_json
+from api_samples import Tokens, our_ids, patient_json
 from starlette.testclient import TestClient
 
 from mme_node.app import create_app
@@ -328,7 +329,8 @@ def test_inbound_match_is_recorded_in_our_patients_history(
 ) -> None:
     answer = peer_query(client, tokens, remote_query())
     assert answer.status_code == 200
-    assert {r["patient"]["id"] for r in answer.json()["results"]} == {"P1", "P2"}
+    shown = [r["patient"]["id"] for r in answer.json()["results"]]
+    assert set(our_ids(client, shown)) == {"P1", "P2"}
     (recorded,) = history(client, tokens, "P1")
     assert (recorded["direction"], recorded["peer"], recorded["queryPatientId"]) == (
         "inbound",
@@ -339,6 +341,9 @@ def test_inbound_match_is_recorded_in_our_patients_history(
         ("P1", True, True),
         ("P2", True, True),
     }
+    # The clinician sees both ids: theirs, and the pseudonym the peer was shown.
+    assert {r["shownAs"] for r in recorded["results"]} == set(shown)
+    assert {r["disclosure"] for r in recorded["results"]} == {"genes"}
 
 
 # ---------------------------------------------------------------- deletion
@@ -425,7 +430,7 @@ def test_inbound_test_query_notifies_nobody(
 ) -> None:
     submit(client, tokens, patient_json("T1", test=True))
     answer = peer_query(client, tokens, remote_query(test=True))
-    assert [r["patient"]["id"] for r in answer.json()["results"]] == ["T1"]
+    assert our_ids(client, [r["patient"]["id"] for r in answer.json()["results"]]) == ["T1"]
     assert mail.messages == []
 
 
@@ -494,3 +499,74 @@ def test_the_inbound_history_keeps_the_contact_of_the_clinician_who_asked(
         "name": "Dr Peer",
         "href": "https://peer.example.org/dr-peer",
     }
+
+
+# ---------------------------------------------------------------- what peers and submitters see
+
+
+def submit_with_consent(
+    client: TestClient, tokens: Tokens, patient: dict[str, Any], consent: dict[str, Any]
+) -> None:
+    answer = client.post(
+        "/api/patients", json={"patient": patient, "consent": consent}, headers=submitter(tokens)
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_our_request_carries_the_peers_pseudonym_and_no_label(
+    client: TestClient, tokens: Tokens, registry: PeerRegistry, fault_server: FaultPeerServer
+) -> None:
+    registry.add(fault_server.peer("record/sent-to-gb", name="gb-peer", country="GB"))
+    submit(client, tokens, patient_json("P1", label="twin B, bed 3"))
+
+    outcome = match_externally(client, tokens, "P1").json()["peers"][0]
+
+    sent = json.loads(fault_server.state.last_body["sent-to-gb"])["patient"]
+    pseudonym = client.app.state.node.sharing.pseudonyms.pseudonym("gb-peer", "clinic-a", "P1")  # type: ignore[attr-defined]
+    assert outcome["error"] is None
+    assert sent["id"] == pseudonym and "label" not in sent
+    (recorded,) = history(client, tokens, "P1")
+    assert (recorded["shownAs"], recorded["disclosure"]) == (pseudonym, "genes")
+
+
+def test_a_peer_the_consent_does_not_reach_is_not_asked(
+    client: TestClient, tokens: Tokens, registry: PeerRegistry, fault_server: FaultPeerServer
+) -> None:
+    registry.add(fault_server.peer("record/sent-to-fr", name="fr-peer", country="FR"))
+    fault_server.state.last_body.pop("sent-to-fr", None)
+    submit_with_consent(
+        client,
+        tokens,
+        patient_json("P1"),
+        {"sharing": "countries", "countries": ["GB"], "disclosure": "variants"},
+    )
+
+    (outcome,) = match_externally(client, tokens, "P1").json()["peers"]
+
+    assert outcome["error"]["kind"] == "not-shared"
+    assert "country FR" in outcome["error"]["message"]
+    assert "sent-to-fr" not in fault_server.state.last_body
+
+
+def test_a_local_match_shows_another_owners_patient_as_its_consent_allows(
+    client: TestClient, tokens: Tokens
+) -> None:
+    other = {"X-Auth-Token": tokens.other_submitter}
+    answer = client.post(
+        "/api/patients",
+        json={
+            "patient": patient_json("B1", label="their label"),
+            "consent": {"sharing": "local", "disclosure": "phenotype"},
+        },
+        headers=other,
+    )
+    assert answer.status_code == 201
+    submit(client, tokens, patient_json("P1"))
+
+    (result,) = match_locally(client, tokens, "P1").json()["results"]
+
+    assert result["disclosure"] == "phenotype"
+    assert result["patient"]["id"] != "B1" and "label" not in result["patient"]
+    assert "genomicFeatures" not in result["patient"]
+    assert result["explanation"]["sharedGenes"] == []
+    assert result["explanation"]["termMatches"]

@@ -13,7 +13,7 @@ import pytest
 
 from mme_node.cli import main
 from mme_node.commands.patients import LIVE_NOTE
-from mme_node.model import Consent, Disclosure, PatientRecord, Sharing
+from mme_node.model import Consent, DisclosureLevel, PatientRecord, Sharing
 from mme_node.security.tokens import Role, TokenRegistry
 from mme_node.services.importing import MISSING_CONTACT
 from mme_node.stores.sqlite import SQLitePatientStore
@@ -403,9 +403,9 @@ def test_import_flags_give_a_consent_to_patients_without_one_and_export_keeps_it
 
     records = stored(data_dir)
     assert records["P1"].consent == Consent(
-        Sharing.COUNTRIES, Disclosure.PHENOTYPE, countries=("GB", "FR")
+        Sharing.COUNTRIES, DisclosureLevel.PHENOTYPE, countries=("GB", "FR")
     )
-    assert records["P2"].consent == Consent(Sharing.LOCAL, Disclosure.CONTACT)
+    assert records["P2"].consent == Consent(Sharing.LOCAL, DisclosureLevel.CONTACT)
     by_id = {document["patient"]["id"]: document["consent"] for document in exported(capsys)}
     assert by_id == {
         "P1": {"sharing": "countries", "countries": ["GB", "FR"], "disclosure": "phenotype"},

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from mme_node.peers import Peer, PeerRegistry
+from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.services.history import MatchHistory
 from tests.federation.mail_sink import MailSink, body_of, free_port
 from tests.federation.node_process import NodeProcess
@@ -197,6 +198,19 @@ def only_outcome(answer: dict[str, Any], peer: str) -> dict[str, Any]:
     return outcome
 
 
+def shown_as(node: NodeProcess, recipient: str, owner: str, patient_id: str) -> str:
+    """The pseudonym ``node`` shows ``recipient`` for its ``owner``'s patient (with its key)."""
+    return Pseudonyms.in_data_dir(node.root / "data").pseudonym(recipient, owner, patient_id)
+
+
+def a_shown_to_b(patient_id: str, federation: Federation) -> str:
+    return shown_as(federation.a, "node-b", "clinic-a", patient_id)
+
+
+def b_shown_to_a(patient_id: str, federation: Federation) -> str:
+    return shown_as(federation.b, "node-a", "clinic-b", patient_id)
+
+
 def genes(patient: dict[str, Any]) -> set[str]:
     return {g["gene"]["id"] for g in patient.get("genomicFeatures", [])}
 
@@ -206,12 +220,17 @@ def genes(patient: dict[str, Any]) -> set[str]:
     [("test A->B", "node-b", B_PATIENTS), ("test B->A", "node-a", A_PATIENTS)],
 )
 def test_external_match_ranks_the_peers_patient_with_the_same_gene_first(
-    exchange: Exchange, step: str, peer: str, their_half: list[dict[str, Any]]
+    exchange: Exchange,
+    federation: Federation,
+    step: str,
+    peer: str,
+    their_half: list[dict[str, Any]],
 ) -> None:
     results = only_outcome(exchange.answers[step], peer)["results"]
     assert results
     assert "SNRPB" in genes(results[0]["patient"])
-    assert {r["patient"]["id"] for r in results} <= {p["id"] for p in their_half}
+    to_us = b_shown_to_a if peer == "node-b" else a_shown_to_b
+    assert {r["patient"]["id"] for r in results} <= {to_us(p["id"], federation) for p in their_half}
 
 
 def test_test_queries_are_answered_with_test_patients_only(exchange: Exchange) -> None:
@@ -220,17 +239,21 @@ def test_test_queries_are_answered_with_test_patients_only(exchange: Exchange) -
 
 
 def test_real_query_is_answered_with_the_peers_real_patients_same_gene_first(
-    exchange: Exchange,
+    exchange: Exchange, federation: Federation
 ) -> None:
     results = only_outcome(exchange.answers["real A->B"], "node-b")["results"]
-    assert [r["patient"]["id"] for r in results][0] == "B-real-SNRPB"
-    assert {r["patient"]["id"] for r in results} <= {p["id"] for p in B_REAL}
+    assert [r["patient"]["id"] for r in results][0] == b_shown_to_a("B-real-SNRPB", federation)
+    assert {r["patient"]["id"] for r in results} <= {
+        b_shown_to_a(p["id"], federation) for p in B_REAL
+    }
     assert all(0 < r["score"]["patient"] <= 1 for r in results)
 
 
-def test_the_other_way_round_the_real_pair_matches_too(exchange: Exchange) -> None:
+def test_the_other_way_round_the_real_pair_matches_too(
+    exchange: Exchange, federation: Federation
+) -> None:
     results = only_outcome(exchange.answers["real B->A"], "node-a")["results"]
-    assert results[0]["patient"]["id"] == "A-real-SNRPB"
+    assert results[0]["patient"]["id"] == a_shown_to_b("A-real-SNRPB", federation)
 
 
 def test_outbound_history_marks_a_repeated_identical_match_not_new(
@@ -241,7 +264,9 @@ def test_outbound_history_marks_a_repeated_identical_match_not_new(
     ]
     assert [m["peer"] for m in outbound] == ["node-b", "node-b"]
     first, second = outbound
-    assert first["results"][0]["patientId"] == "B-real-SNRPB"
+    assert first["results"][0]["patientId"] == b_shown_to_a("B-real-SNRPB", federation)
+    # Both of our ids for the query: ours, and the pseudonym node B was sent.
+    assert {m["shownAs"] for m in outbound} == {a_shown_to_b("A-real-SNRPB", federation)}
     assert [r["patientId"] for r in first["results"]] == [r["patientId"] for r in second["results"]]
     assert all(r["new"] and not r["local"] for r in first["results"])
     assert not any(r["new"] for r in second["results"])
@@ -253,9 +278,11 @@ def test_inbound_history_shows_our_patient_returned_to_the_peer_new_once(
     inbound = [
         m for m in history(federation.submitter_b(), "B-real-SNRPB") if m["direction"] == "inbound"
     ]
-    assert [(m["peer"], m["queryPatientId"]) for m in inbound] == [("node-a", "A-real-SNRPB")] * 2
+    query = a_shown_to_b("A-real-SNRPB", federation)
+    assert [(m["peer"], m["queryPatientId"]) for m in inbound] == [("node-a", query)] * 2
     ours = [[r for r in m["results"] if r["patientId"] == "B-real-SNRPB"][0] for m in inbound]
     assert [(r["local"], r["new"]) for r in ours] == [(True, True), (True, False)]
+    assert {r["shownAs"] for r in ours} == {b_shown_to_a("B-real-SNRPB", federation)}
 
 
 def test_each_node_records_both_directions_for_the_real_pair(
@@ -274,22 +301,26 @@ def test_first_real_match_emails_both_contacts(exchange: Exchange) -> None:
     assert sorted(m["To"] for m in emails) == [CLINIC_A, CLINIC_B]
 
 
-def test_outbound_email_names_the_new_remote_match_and_its_contact(exchange: Exchange) -> None:
+def test_outbound_email_names_the_new_remote_match_and_its_contact(
+    exchange: Exchange, federation: Federation
+) -> None:
     (email,) = [m for m in exchange.emails["real A->B"] if m["To"] == CLINIC_A]
     assert email["From"] == "mme@node-a.example.org"
     body = body_of(email)
     assert "A-real-SNRPB" in email["Subject"] + body
-    assert "B-real-SNRPB at node-b" in body
+    assert f"{b_shown_to_a('B-real-SNRPB', federation)} at node-b" in body
     assert "Dr B <https://node-b.example.org/dr-b>" in body
     assert "https://node-a.example.org/api/patients/A-real-SNRPB/matches" in body
 
 
-def test_inbound_email_tells_our_contact_who_asked(exchange: Exchange) -> None:
+def test_inbound_email_tells_our_contact_who_asked(
+    exchange: Exchange, federation: Federation
+) -> None:
     (email,) = [m for m in exchange.emails["real A->B"] if m["To"] == CLINIC_B]
     assert email["From"] == "mme@node-b.example.org"
     body = body_of(email)
     assert "B-real-SNRPB" in email["Subject"] + body
-    assert "A-real-SNRPB at node-a" in body
+    assert f"{a_shown_to_b('A-real-SNRPB', federation)} at node-a" in body
     assert f"Dr A <mailto:{CLINIC_A}>" in body
 
 
@@ -435,4 +466,5 @@ def test_deleting_a_patient_leaves_the_other_nodes_record_alone(
     outbound = [
         m for m in history(federation.submitter_a(), "A-real-SNRPB") if m["direction"] == "outbound"
     ]
-    assert all(m["results"][0]["patientId"] == "B-real-SNRPB" for m in outbound)
+    b_real = b_shown_to_a("B-real-SNRPB", federation)
+    assert all(m["results"][0]["patientId"] == b_real for m in outbound)

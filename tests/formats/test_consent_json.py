@@ -6,7 +6,7 @@ import pytest
 
 from mme_node.errors import InvalidPatient
 from mme_node.formats.consent import dump_consent, load_consent
-from mme_node.model import Consent, DataUse, Disclosure, Sharing
+from mme_node.model import Consent, DataUse, DisclosureLevel, Sharing
 
 
 def test_consent_with_countries_and_duo_codes_loads_into_the_model() -> None:
@@ -21,14 +21,14 @@ def test_consent_with_countries_and_duo_codes_loads_into_the_model() -> None:
 
     assert consent == Consent(
         sharing=Sharing.COUNTRIES,
-        disclosure=Disclosure.PHENOTYPE,
+        disclosure=DisclosureLevel.PHENOTYPE,
         countries=("GB", "FR"),
         data_use=(DataUse("DUO:0000042"), DataUse("DUO:0000022", countries=("GB",))),
     )
 
 
 def test_dump_names_duo_codes_and_says_whether_it_is_the_default() -> None:
-    consent = Consent(Sharing.ALL, Disclosure.GENES, data_use=(DataUse("DUO:0000042"),))
+    consent = Consent(Sharing.ALL, DisclosureLevel.GENES, data_use=(DataUse("DUO:0000042"),))
 
     shown = dump_consent(consent, default=True)
 
@@ -90,4 +90,4 @@ def test_invalid_consent_is_refused_naming_the_field(consent: object, message: s
 def test_underscore_fields_are_ignored_like_in_mme_json() -> None:
     consent = load_consent({"sharing": "local", "disclosure": "contact", "_form": "v2"})
 
-    assert consent == Consent(Sharing.LOCAL, Disclosure.CONTACT)
+    assert consent == Consent(Sharing.LOCAL, DisclosureLevel.CONTACT)

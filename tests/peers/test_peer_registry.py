@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mme_node.errors import Conflict, InvalidRequest, NotFound
+from mme_node.model import DisclosureLevel
 from mme_node.peers import Peer, PeerRegistry, RegistryFileError
 
 TOKEN = "fake-token-for-tests-0000"
@@ -220,3 +221,34 @@ def test_registry_warns_when_the_file_is_readable_by_others(
     registry.list()
     assert "readable by others" in caplog.text
     assert TOKEN not in caplog.text
+
+
+# ---------------------------------------------------------------- sharing policy
+
+
+def test_a_peers_maximum_disclosure_round_trips_through_the_file(registry: PeerRegistry) -> None:
+    registry.add(make_peer("alpha", country="GB", max_disclosure="phenotype"))
+
+    (alpha,) = registry.list()
+
+    assert alpha.max_disclosure is DisclosureLevel.PHENOTYPE
+    assert 'max_disclosure = "phenotype"' in registry.path.read_text()
+
+
+def test_an_unknown_disclosure_level_is_refused_by_name() -> None:
+    with pytest.raises(InvalidRequest, match="max disclosure 'everything'"):
+        make_peer(max_disclosure="everything")
+
+
+def test_the_caller_of_a_token_is_the_peer_linked_to_it_before_the_peer_named_like_it(
+    registry: PeerRegistry,
+) -> None:
+    registry.add(make_peer("node-b", inbound_token_name="token-x"))
+    registry.add(make_peer("token-x"))
+
+    linked = registry.for_caller("token-x")
+    named = registry.for_caller("node-b")
+
+    assert linked is not None and linked.name == "node-b"
+    assert named is not None and named.name == "node-b"
+    assert registry.for_caller("nobody") is None

@@ -107,3 +107,39 @@ def test_remove_forgets_the_peer(settings: Settings) -> None:
 def test_actions_on_an_unknown_peer_fail_clearly(settings: Settings, action: str) -> None:
     with pytest.raises(NotFound, match="nobody"):
         run(settings, action, "nobody")
+
+
+# ---------------------------------------------------------------- policy
+
+
+def test_policy_sets_country_and_maximum_disclosure_and_list_shows_them(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(settings, "alpha", "--max-disclosure", "variants")
+
+    run(settings, "policy", "alpha", "--country", "DE", "--max-disclosure", "phenotype")
+
+    alpha = PeerRegistry.in_data_dir(settings.data_dir).get("alpha")
+    assert (alpha.country, alpha.max_disclosure) == ("DE", "phenotype")
+    assert "country DE, shown at most phenotype" in capsys.readouterr().out
+    run(settings, "list")
+    assert "phenotype" in capsys.readouterr().out
+
+
+def test_policy_can_return_to_an_unknown_country_and_the_node_default(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(settings, "alpha", "--country", "DE", "--max-disclosure", "variants")
+
+    run(settings, "policy", "alpha", "--no-country", "--default-disclosure")
+
+    alpha = PeerRegistry.in_data_dir(settings.data_dir).get("alpha")
+    assert (alpha.country, alpha.max_disclosure) == (None, None)
+    assert "country unknown, shown at most genes (the node default)" in capsys.readouterr().out
+
+
+def test_policy_without_a_change_is_a_usage_error(settings: Settings) -> None:
+    add(settings, "alpha")
+
+    with pytest.raises(InvalidRequest, match="nothing to change"):
+        run(settings, "policy", "alpha")

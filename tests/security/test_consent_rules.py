@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mme_node.model import Consent, Contact, DataUse, Disclosure, Patient, PatientRecord, Sharing
+from mme_node.model import (
+    Consent,
+    Contact,
+    DataUse,
+    DisclosureLevel,
+    Patient,
+    PatientRecord,
+    Sharing,
+)
 from mme_node.security.consent import (
     EVERY_PEER,
     THIS_NODE_ONLY,
@@ -17,7 +25,7 @@ from mme_node.settings import Settings, SettingsError
 
 
 def consent(sharing: Sharing, *countries: str, data_use: tuple[DataUse, ...] = ()) -> Consent:
-    return Consent(sharing, Disclosure.GENES, countries=countries, data_use=data_use)
+    return Consent(sharing, DisclosureLevel.GENES, countries=countries, data_use=data_use)
 
 
 def test_local_consent_reaches_no_peer() -> None:
@@ -78,7 +86,7 @@ def test_default_consent_comes_from_the_settings() -> None:
     )
 
     assert default_consent(settings) == Consent(
-        Sharing.COUNTRIES, Disclosure.PHENOTYPE, countries=("GB", "FR")
+        Sharing.COUNTRIES, DisclosureLevel.PHENOTYPE, countries=("GB", "FR")
     )
 
 

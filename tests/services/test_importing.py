@@ -11,7 +11,7 @@ import pytest
 from hpo import Release
 from mme_node.errors import InvalidPatient, InvalidRequest
 from mme_node.matching.state import Serving
-from mme_node.model import Consent, Contact, Disclosure, Sharing
+from mme_node.model import Consent, Contact, DisclosureLevel, Sharing
 from mme_node.services.importing import (
     MISSING_CONTACT,
     Case,
@@ -238,18 +238,20 @@ def test_a_submission_document_carries_its_consent_beside_the_patient(tmp_path: 
 def test_a_case_with_its_own_consent_keeps_it_over_the_importers(
     service: PatientService,
 ) -> None:
-    everywhere = Consent(Sharing.ALL, Disclosure.VARIANTS)
+    everywhere = Consent(Sharing.ALL, DisclosureLevel.VARIANTS)
     case = Case("cases.json[0] (P1)", ImportFormat.MME, mme_patient("P1"), consent=GENES_IN_GB)
 
     submission = CasePreparer(service, consent=everywhere)(case)
 
-    assert submission.consent == Consent(Sharing.COUNTRIES, Disclosure.GENES, countries=("GB",))
+    assert submission.consent == Consent(
+        Sharing.COUNTRIES, DisclosureLevel.GENES, countries=("GB",)
+    )
 
 
 def test_cases_without_consent_get_the_importers_and_phenopackets_too(
     service: PatientService,
 ) -> None:
-    local = Consent(Sharing.LOCAL, Disclosure.CONTACT)
+    local = Consent(Sharing.LOCAL, DisclosureLevel.CONTACT)
     preparer = CasePreparer(service, CONTACT, consent=local)
 
     mme = preparer(Case("a.json", ImportFormat.MME, mme_patient("P1")))

@@ -10,7 +10,7 @@ from mme_node.model import (
     Consent,
     Contact,
     DataUse,
-    Disclosure,
+    DisclosureLevel,
     Feature,
     Gene,
     GenomicFeature,
@@ -101,7 +101,7 @@ def sample_consent(number: int) -> Consent | None:
         return None
     return Consent(
         sharing=Sharing.COUNTRIES,
-        disclosure=tuple(Disclosure)[number % 4],
+        disclosure=tuple(DisclosureLevel)[number % 4],
         countries=("GB", "FR"),
         data_use=(DataUse("DUO:0000042"), DataUse("DUO:0000022", countries=("GB",))),
     )
