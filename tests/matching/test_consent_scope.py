@@ -6,6 +6,8 @@ chosen, so a peer still gets its full ``limit`` of patients it may see.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from matching_samples import patient_json
 
@@ -13,6 +15,7 @@ from hpo import Release
 from mme_node.formats.schemas import load_patient
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.state import Serving
 from mme_node.model import Consent, DataUse, DisclosureLevel, Patient, PatientRecord, Sharing
 from mme_node.security.consent import PeerScope
 from mme_node.stores.sqlite import SQLitePatientStore
@@ -38,12 +41,15 @@ def query(*terms: str, test: bool = False) -> Patient:
     return patient
 
 
+def save(matcher: Matcher, record: PatientRecord) -> None:
+    matcher.serving.state.add([record])
+
+
 @pytest.fixture
-def matcher(bundled_release: Release, tmp_path: object) -> Matcher:
+def matcher(bundled_release: Release, tmp_path: Path) -> Matcher:
     """A matcher whose index is filled by hand (its store is never opened)."""
-    return Matcher(
-        bundled_release, SQLitePatientStore(tmp_path / "unused.sqlite3"), ScoringWeights()
-    )  # type: ignore[operator]
+    store = SQLitePatientStore(tmp_path / "unused.sqlite3")
+    return Matcher(Serving.of(bundled_release), store, ScoringWeights())
 
 
 def ranked_ids(
@@ -56,9 +62,9 @@ def test_the_best_matches_a_peer_may_not_see_are_replaced_by_the_next_it_may(
     matcher: Matcher,
 ) -> None:
     for number in range(5):  # the exact matches, this node only
-        matcher.patient_saved(record(f"local-{number}", LOCAL))
+        save(matcher, record(f"local-{number}", LOCAL))
     for number in range(4):  # weaker matches anyone may see
-        matcher.patient_saved(record(f"open-{number}", EVERYWHERE, SEIZURE, AUTISM))
+        save(matcher, record(f"open-{number}", EVERYWHERE, SEIZURE, AUTISM))
 
     for_peer = ranked_ids(matcher, PeerScope("GB"))
 
@@ -68,8 +74,8 @@ def test_the_best_matches_a_peer_may_not_see_are_replaced_by_the_next_it_may(
 
 
 def test_a_country_consent_reaches_peers_of_that_country_only(matcher: Matcher) -> None:
-    matcher.patient_saved(record("gb", GB))
-    matcher.patient_saved(record("open", EVERYWHERE, SEIZURE, AUTISM))
+    save(matcher, record("gb", GB))
+    save(matcher, record("open", EVERYWHERE, SEIZURE, AUTISM))
 
     assert ranked_ids(matcher, PeerScope("GB")) == ["gb", "open"]
     assert ranked_ids(matcher, PeerScope("FR")) == ["open"]
@@ -77,16 +83,12 @@ def test_a_country_consent_reaches_peers_of_that_country_only(matcher: Matcher) 
 
 
 def test_patients_without_consent_follow_the_matchers_default(
-    bundled_release: Release, tmp_path: object
+    bundled_release: Release, tmp_path: Path
 ) -> None:
-    matcher = Matcher(
-        bundled_release,
-        SQLitePatientStore(tmp_path / "unused.sqlite3"),  # type: ignore[operator]
-        ScoringWeights(),
-        default_consent=LOCAL,
-    )
-    matcher.patient_saved(record("defaulted", None))
-    matcher.patient_saved(record("open", EVERYWHERE, SEIZURE, AUTISM))
+    store = SQLitePatientStore(tmp_path / "unused.sqlite3")
+    matcher = Matcher(Serving.of(bundled_release, LOCAL), store, ScoringWeights())
+    save(matcher, record("defaulted", None))
+    save(matcher, record("open", EVERYWHERE, SEIZURE, AUTISM))
 
     assert ranked_ids(matcher, PeerScope("GB")) == ["open"]
     assert ranked_ids(matcher, None) == ["defaulted", "open"]
@@ -96,7 +98,7 @@ def test_a_geographical_restriction_code_is_enforced_like_sharing(matcher: Match
     restricted = Consent(
         Sharing.ALL, DisclosureLevel.GENES, data_use=(DataUse("DUO:0000022", ("DE",)),)
     )
-    matcher.patient_saved(record("de-only", restricted))
+    save(matcher, record("de-only", restricted))
 
     assert ranked_ids(matcher, PeerScope("DE")) == ["de-only"]
     assert ranked_ids(matcher, PeerScope("GB")) == []
@@ -104,12 +106,12 @@ def test_a_geographical_restriction_code_is_enforced_like_sharing(matcher: Match
 
 def test_the_mask_follows_rows_renumbered_when_the_index_compacts(matcher: Matcher) -> None:
     for number in range(2100):
-        matcher.patient_saved(record(f"gone-{number}", EVERYWHERE, AUTISM))
-    matcher.patient_saved(record("kept-local", LOCAL))
-    matcher.patient_saved(record("kept-open", EVERYWHERE))
+        save(matcher, record(f"gone-{number}", EVERYWHERE, AUTISM))
+    save(matcher, record("kept-local", LOCAL))
+    save(matcher, record("kept-open", EVERYWHERE))
     generation = matcher.index.real.observed.generation
     for number in range(2100):
-        matcher.patient_deleted("clinic-a", f"gone-{number}")
+        matcher.serving.state.apply({("clinic-a", f"gone-{number}"): None})
 
     assert matcher.index.real.observed.generation > generation  # rows were renumbered
     assert ranked_ids(matcher, PeerScope("GB")) == ["kept-open"]
@@ -117,10 +119,10 @@ def test_the_mask_follows_rows_renumbered_when_the_index_compacts(matcher: Match
 
 
 def test_a_changed_consent_moves_the_patient_out_of_a_peers_reach(matcher: Matcher) -> None:
-    matcher.patient_saved(record("P1", EVERYWHERE))
+    save(matcher, record("P1", EVERYWHERE))
     assert ranked_ids(matcher, PeerScope("GB")) == ["P1"]
 
-    matcher.patient_saved(record("P1", LOCAL))
+    save(matcher, record("P1", LOCAL))
 
     assert ranked_ids(matcher, PeerScope("GB")) == []
 

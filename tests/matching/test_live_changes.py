@@ -13,6 +13,7 @@ import pytest
 from matching_samples import patient_json
 
 from mme_node.matching.follower import POLL_INTERVAL
+from mme_node.security.pseudonyms import Pseudonyms
 from tests.federation.node_process import NodeProcess
 
 MME_JSON = "application/vnd.ga4gh.matchmaker.v1.0+json"
@@ -60,11 +61,13 @@ def test_a_cli_import_into_the_data_dir_is_matched_without_restart(
     node, client = server
     cases = tmp_path / "cases.json"
     cases.write_text(json.dumps([patient_json("imported-1", [CRANIOSYNOSTOSIS, ARACHNODACTYLY])]))
-    assert "imported-1" not in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY)
+    # The peer sees our patient under its pseudonym.
+    shown = Pseudonyms.in_data_dir(node.root / "data").pseudonym("peer-a", "clinic-a", "imported-1")
+    assert shown not in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY)
 
     node.cli("patients", "import", str(cases), "--owner", "clinic-a")
 
     wait_for(
-        lambda: "imported-1" in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY),
+        lambda: shown in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY),
         "the running server matches the imported patient",
     )
