@@ -17,6 +17,11 @@ class MMEError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer must carry (``Retry-After`` for a 429)."""
+        return {}
+
 
 class InvalidRequest(MMEError):
     """The request is syntactically wrong (malformed JSON, bad parameter)."""
@@ -64,6 +69,20 @@ class PayloadTooLarge(MMEError):
 
 class UnsupportedMediaType(MMEError):
     status = 415
+
+
+class TooManyRequests(MMEError):
+    """A client over its rate limit; it may try again after ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServiceUnavailable(MMEError):

@@ -2,17 +2,18 @@
 
 The size cap is enforced before the body is read when ``Content-Length`` is
 given, and while streaming otherwise, so an over-size body never sits whole
-in memory.
+in memory. The JSON itself is read by :mod:`mme_node.formats.jsontext`,
+bounded in depth and free of unpaired surrogates.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
 from starlette.requests import Request
 
 from mme_node.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from mme_node.formats.jsontext import JSONTextError, load_json
 
 
 def media_type_of(request: Request) -> str:
@@ -59,10 +60,11 @@ async def read_json(request: Request, max_bytes: int, accepted: Collection[str])
 
 
 def parse_json(body: bytes) -> object:
+    """The JSON document in ``body`` (see :func:`~mme_node.formats.jsontext.load_json`)."""
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+        return load_json(body)
+    except JSONTextError as error:
+        raise InvalidRequest(f"request body {error}") from None
 
 
 def _too_large(max_bytes: int) -> str:

@@ -43,7 +43,7 @@ def mme_endpoint(endpoint: Endpoint) -> Endpoint:
         try:
             return await endpoint(request)
         except MMEError as error:
-            response = error_response(error.status, error.message)
+            response = error_response(error.status, error.message, error.headers)
             response.headers["content-type"] = media_type(LATEST_VERSION)
             return response
 

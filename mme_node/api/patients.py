@@ -8,6 +8,7 @@ concurrency; every answer about one patient carries its version as ``ETag``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +28,9 @@ JSON_MEDIA_TYPES = frozenset({"application/json"})
 MAX_PAGE_SIZE = 500
 SUBMISSION_FIELDS = frozenset({"patient", "consent", "disclaimer", "terms"})
 """Fields of a submission body: a match request's (disclaimer, terms ignored) plus consent."""
+MAX_OFFSET = 2**31 - 1
+"""Far beyond any node's patient count, and within every store's integer range."""
+_VERSION_TAG = re.compile(r'(?:W/)?"?([0-9]{1,18})"?', re.ASCII)
 
 
 def record_json(record: PatientRecord, default_consent: Consent) -> dict[str, Any]:
@@ -82,7 +86,7 @@ async def get_patient(request: Request) -> Response:
 
 async def list_patients(request: Request) -> Response:
     client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
-    offset = _int_parameter(request, "offset", 0, minimum=0)
+    offset = _int_parameter(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
     limit = _int_parameter(request, "limit", 50, minimum=1, maximum=MAX_PAGE_SIZE)
     node = _node(request)
     page = await node.patients.list(client.name, offset, limit)
@@ -108,10 +112,13 @@ def _expected_version(request: Request) -> int | None:
     header = request.headers.get("if-match")
     if header is None:
         return None
-    text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise InvalidRequest(f'If-Match header must be a patient version such as "3", not {header}')
-    return int(text)
+    # ASCII digits only: str.isdigit() also takes "¹" (a raw 0xB9 byte), which int() refuses.
+    version = _VERSION_TAG.fullmatch(header.strip())
+    if version is None:
+        raise InvalidRequest(
+            f'If-Match header must be a patient version such as "3", not {header!r}'
+        )
+    return int(version[1])
 
 
 def _int_parameter(

@@ -33,6 +33,7 @@ import httpx
 
 from mme_node import __version__
 from mme_node.errors import InvalidPatient
+from mme_node.formats.jsontext import JSONTextError, load_json
 from mme_node.formats.schemas import load_patient
 from mme_node.model import Patient
 from mme_node.peers.registry import Peer
@@ -289,12 +290,12 @@ def _parse_answer(content: bytes, content_type: str | None, status: int) -> list
     score outside [0, 1] cannot be trusted on the others.
     """
     try:
-        document = json.loads(content)
-    except (ValueError, RecursionError) as error:
+        document = load_json(content)
+    except JSONTextError as error:
         raise _Failure(
             PeerError(
                 "invalid-json",
-                f"answer is not JSON (Content-Type {content_type or 'missing'})",
+                _clip(f"answer {error} (Content-Type {content_type or 'missing'})"),
                 status,
             )
         ) from error

@@ -97,11 +97,22 @@ async def test_replace_with_stale_expected_version_is_conflict_naming_both_versi
     for _ in range(3):
         await store.save(sample_record(1))
 
+    # Version 2 was current once: a writer that read it lost the race to version 3.
     with pytest.raises(Conflict) as raised:
-        await store.save(sample_record(1), expected_version=9)
+        await store.save(sample_record(1), expected_version=2)
 
     assert "case-000001" in raised.value.message
-    assert "3" in raised.value.message and "9" in raised.value.message
+    assert "version 3" in raised.value.message and "2" in raised.value.message
+    assert (await store.get("clinic-a", "case-000001")).version == 3
+
+
+async def test_replace_with_future_expected_version_is_conflict(store: PatientStore) -> None:
+    for _ in range(3):
+        await store.save(sample_record(1))
+
+    with pytest.raises(Conflict, match="9"):
+        await store.save(sample_record(1), expected_version=9)
+
     assert (await store.get("clinic-a", "case-000001")).version == 3
 
 
