@@ -138,6 +138,8 @@ class ReplayNode:
 
     def restart(self) -> None:
         self.stop()
+        # The port is read from the log: start the new process on an empty one.
+        self.process.log_path.unlink()
         self.start()
 
 

@@ -18,9 +18,16 @@ from hpo.ontology import ROOT, ObsoleteTerm, Ontology, normalize_id, read_ontolo
 from hpo.profiles import ProfileMatrix
 from hpo.release import BUNDLED_FILES, Progress, Release, ReleaseInfo, ReleaseLibrary
 from hpo.search import MatchKind, TermIndex, TermMatch
-from hpo.similarity import Method, ProfileScores, ProfileSimilarity, SimilarityEngine
+from hpo.similarity import (
+    BestMatch,
+    Method,
+    ProfileScores,
+    ProfileSimilarity,
+    SimilarityEngine,
+)
 
 __all__ = [
+    "BestMatch",
     "BUNDLED_FILES",
     "ROOT",
     "DiseaseAnnotations",

@@ -75,6 +75,16 @@ class ProfileScores:
     backward: Scores
 
 
+@dataclass(frozen=True)
+class BestMatch:
+    """One query term's best match in another profile, with their MICA and its IC."""
+
+    query_term: str
+    candidate_term: str
+    ancestor: str
+    information_content: float
+
+
 class SimilarityEngine:
     """Similarity measures of one ontology with one information content."""
 
@@ -93,6 +103,44 @@ class SimilarityEngine:
         return self.ontology.term_id(best), float(self.ic[best])
 
     mica = most_informative_common_ancestor
+
+    def best_matches(self, query: Iterable[str], candidate: Iterable[str]) -> list[BestMatch]:
+        """Each distinct query term's best candidate term by Resnik similarity, in query order.
+
+        Equal to calling :meth:`most_informative_common_ancestor` on every pair
+        and keeping, per query term, the candidate term of highest IC(MICA)
+        (ties: the candidate's earlier term; the MICA's own ties: lowest term
+        id), but vectorised: one pass over the candidate's (term, ancestor)
+        pairs per query term, so 500 x 500 terms take milliseconds instead of
+        250,000 set intersections. Empty when either side is empty.
+        """
+        ontology = self.ontology
+        query_terms = [ontology.index_of(t) for t in dict.fromkeys(query)]
+        candidate_terms = np.fromiter(
+            (ontology.index_of(t) for t in dict.fromkeys(candidate)), dtype=np.int64
+        )
+        if not query_terms or len(candidate_terms) == 0:
+            return []
+        # Pairs grouped by candidate term in order, ancestors ascending within each:
+        # the first maximum is the earliest candidate term and its lowest-id MICA.
+        owner, ancestors = expand(ontology.ancestor_closure, candidate_terms)
+        ancestor_ic = self.ic[ancestors]
+        shared = np.zeros(len(ontology), dtype=bool)
+        found = []
+        for term in query_terms:
+            above = ontology.ancestors(term)
+            shared[above] = True
+            best = int(np.argmax(np.where(shared[ancestors], ancestor_ic, -1.0)))
+            shared[above] = False
+            found.append(
+                BestMatch(
+                    query_term=ontology.term_id(term),
+                    candidate_term=ontology.term_id(int(candidate_terms[owner[best]])),
+                    ancestor=ontology.term_id(int(ancestors[best])),
+                    information_content=float(ancestor_ic[best]),
+                )
+            )
+        return found
 
     def term_similarity(self, a: str, b: str, method: Method | str = Method.RESNIK) -> float:
         """Similarity of two current terms by ``method``."""

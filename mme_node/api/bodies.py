@@ -8,6 +8,7 @@ bounded in depth and free of unpaired surrogates.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 
 from starlette.requests import Request
@@ -50,12 +51,23 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+PARSE_IN_WORKER_BYTES = 64 * 1024
+"""Bodies larger than this are parsed in a worker thread, off the event loop."""
+
+
 async def read_json(request: Request, max_bytes: int, accepted: Collection[str]) -> object:
-    """The parsed JSON body, after the media type and size checks."""
+    """The parsed JSON body, after the media type and size checks.
+
+    A large body (up to ``max_bytes``, 1 MB by default) takes tens of
+    milliseconds to parse and check: that happens in a worker thread so that
+    other requests (``/health``) are answered meanwhile.
+    """
     check_media_type(request, accepted)
     body = await read_body(request, max_bytes)
     if not body.strip():
         raise InvalidRequest("request body is empty; a JSON object was expected")
+    if len(body) > PARSE_IN_WORKER_BYTES:
+        return await asyncio.to_thread(parse_json, body)
     return parse_json(body)
 
 

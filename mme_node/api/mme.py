@@ -7,6 +7,7 @@ or the latest one the node speaks when the request could not be read.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import functools
 from collections.abc import Awaitable, Callable
@@ -86,10 +87,16 @@ async def match(request: Request) -> Response:
     node = _node(request)
     version = negotiate_version(request)
     body = await read_json(request, node.settings.max_body_bytes, accepted_request_types(request))
-    submitted, _warnings = load_match_request(body)
-    query, _warnings = node.patients.normalise_query(submitted)
+    # Validating and normalising up to MAX_FEATURES terms is CPU work: off the event loop.
+    query = await asyncio.to_thread(_query_from, body, node)
     results = await node.inbound_match(client.name, query)
     return mme_response(match_response(results, node, version), version)
+
+
+def _query_from(body: object, node: Node) -> Patient:
+    submitted, _warnings = load_match_request(body)
+    query, _warnings = node.patients.normalise_query(submitted)
+    return query
 
 
 def match_response(results: list[Disclosure], node: Node, version: str) -> dict[str, Any]:

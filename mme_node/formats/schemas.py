@@ -74,6 +74,14 @@ BASES = r"^[ACGTN]+$"
 #: schemes (javascript:, data:) would be a hazard rather than a contact.
 CONTACT_HREF = r"^(https?://[^\s/]+\S*|mailto:[^\s@]+@\S+)$"
 MAX_TEXT = 255
+#: Caps per patient, far above any real case (the 50 MME benchmark patients have
+#: at most 27 features and 3 genes; 4,800 published cases at most 151 terms): they
+#: bound the work one request can cause (validation, normalisation, matching).
+MAX_FEATURES = 500
+MAX_GENOMIC_FEATURES = 100
+MAX_DISORDERS = 50
+#: Longer than any human chromosome (chr1: 249,250,621 bases in GRCh37).
+MAX_POSITION = 250_000_000
 ROLES = ("clinician", "researcher", "patient")
 _ASSEMBLY_ALIASES = {"hg18": "NCBI36", "hg19": "GRCh37", "hg38": "GRCh38"}
 
@@ -161,7 +169,23 @@ class _Email(_Messages, fields.Email):
 
 
 class _List(_Messages, fields.List):  # type: ignore[type-arg]
-    default_error_messages: ErrorMessages = {"invalid": "must be a list"}
+    """A list, refused before its items are read when it is longer than ``max_items``."""
+
+    default_error_messages: ErrorMessages = {
+        "invalid": "must be a list",
+        "too_long": "has {count} items; at most {max_items} are accepted",
+    }
+
+    def __init__(self, *args: Any, max_items: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> Any:
+        if self.max_items is not None and isinstance(value, list) and len(value) > self.max_items:
+            raise self.make_error("too_long", count=len(value), max_items=self.max_items)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class _Nested(_Messages, fields.Nested):
@@ -249,12 +273,15 @@ def _hpo_id(description: str, *, data_key: str | None = None, required: bool = F
     )
 
 
-def _list_of(schema: type[Schema], description: str, *, data_key: str | None = None) -> _List:
+def _list_of(
+    schema: type[Schema], description: str, max_items: int, *, data_key: str | None = None
+) -> _List:
     return _List(
         _Nested(schema),
         data_key=data_key,
         allow_none=True,
-        metadata={"description": description},
+        max_items=max_items,
+        metadata={"description": f"{description} At most {max_items}."},
     )
 
 
@@ -315,6 +342,7 @@ class ContactSchema(_MMESchema):
             pre_load=_lower,
         ),
         allow_none=True,
+        max_items=len(ROLES),
         metadata={"description": "Roles of the contact person (since v1.1)."},
     )
 
@@ -405,13 +433,17 @@ class LiftedVariantSchema(_MMESchema):
     start = _Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(min=0, error="must not be negative"),
+        validate=validate.Range(
+            min=0, max=MAX_POSITION, error=f"must be 0 to {MAX_POSITION:,} (a chromosome position)"
+        ),
         metadata={"description": "Start position, 0-based (required by the spec)."},
     )
     end = _Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(min=0, error="must not be negative"),
+        validate=validate.Range(
+            min=0, max=MAX_POSITION, error=f"must be 0 to {MAX_POSITION:,} (a chromosome position)"
+        ),
         metadata={"description": "End position, 0-based, exclusive."},
     )
     reference_bases = _text(
@@ -497,21 +529,27 @@ class PatientSchema(_MMESchema):
         "HPO mode of inheritance term (descendant of HP:0000005).", data_key="inheritanceMode"
     )
     disorders = _list_of(
-        DisorderSchema, "Diagnosed disorders: MIM:nnnnnn or Orphanet:nnnn (OMIM:, ORPHA: read too)."
+        DisorderSchema,
+        "Diagnosed disorders: MIM:nnnnnn or Orphanet:nnnn (OMIM:, ORPHA: read too).",
+        MAX_DISORDERS,
     )
     other_disorders = _List(
         _Nested(DisorderSchema),
         data_key="_otherDisorders",
         allow_none=True,
         load_only=True,
+        max_items=MAX_DISORDERS,
         metadata={
             "description": "Non-standard: disorders of other sources (MONDO, ...), which "
             "deployed nodes refuse in disorders."
         },
     )
-    features = _list_of(FeatureSchema, "Phenotypic features (HPO terms).")
+    features = _list_of(FeatureSchema, "Phenotypic features (HPO terms).", MAX_FEATURES)
     genomic_features = _list_of(
-        GenomicFeatureSchema, "Candidate genes and variants.", data_key="genomicFeatures"
+        GenomicFeatureSchema,
+        "Candidate genes and variants.",
+        MAX_GENOMIC_FEATURES,
+        data_key="genomicFeatures",
     )
     test = _Boolean(
         allow_none=True,
@@ -774,7 +812,10 @@ def _field_schema(field: fields.Field[Any]) -> dict[str, Any]:
         return openapi_object_schema(field.schema, description)
     if isinstance(field, fields.List):
         items = _field_schema(field.inner)
-        return _described(description) | {"type": "array", "items": items}
+        limit = (
+            {"maxItems": field.max_items} if isinstance(field, _List) and field.max_items else {}
+        )
+        return _described(description) | {"type": "array", "items": items} | limit
     result = _described(description) | _type_of(field)
     for validator in field.validators:
         if isinstance(validator, validate.Length):
@@ -785,6 +826,8 @@ def _field_schema(field: fields.Field[Any]) -> dict[str, Any]:
             result["enum"] = list(validator.choices)
         elif isinstance(validator, validate.Range):
             result["minimum"] = validator.min
+            if validator.max is not None:
+                result["maximum"] = validator.max
     return result
 
 
@@ -807,6 +850,9 @@ def _type_of(field: fields.Field[Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "MAX_DISORDERS",
+    "MAX_FEATURES",
+    "MAX_GENOMIC_FEATURES",
     "SUPPORTED_VERSIONS",
     "MatchRequestSchema",
     "PatientSchema",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hpo import Release
 from mme_node.model import Explanation, Patient, TermMatch
 
@@ -9,36 +11,30 @@ from mme_node.model import Explanation, Patient, TermMatch
 def explain(release: Release, query: Patient, candidate: Patient) -> Explanation:
     """Shared genes, variants and disorders, each query term's best match, and contradictions.
 
-    For every observed query term, the observed candidate term whose most
-    informative common ancestor (MICA) has the highest information content
-    (the Resnik similarity); ties go to the candidate's earlier term.
+    For every distinct observed query term, the observed candidate term whose
+    most informative common ancestor (MICA) has the highest information
+    content (the Resnik similarity); ties go to the candidate's earlier term.
+    The cost grows with the two patients' term counts, not their product
+    (see :meth:`hpo.SimilarityEngine.best_matches`).
     """
     ontology = release.ontology
-    candidate_terms = [t for t in candidate.observed_terms if t in ontology]
-    term_matches = []
-    for query_term in (t for t in query.observed_terms if t in ontology):
-        micas = [
-            (
-                candidate_term,
-                *release.similarity.most_informative_common_ancestor(query_term, candidate_term),
-            )
-            for candidate_term in candidate_terms
-        ]
-        if not micas:
-            continue
-        # max() keeps the first of equal ICs; compare raw ICs, the rounded one is for display.
-        candidate_term, ancestor, ic = max(micas, key=lambda mica: mica[2])
-        term_matches.append(
-            TermMatch(
-                query_term=query_term,
-                query_label=ontology.name(query_term),
-                candidate_term=candidate_term,
-                candidate_label=ontology.name(candidate_term),
-                common_ancestor=ancestor,
-                common_ancestor_label=ontology.name(ancestor),
-                information_content=round(ic, 4),
-            )
+    best = release.similarity.best_matches(
+        (t for t in query.observed_terms if t in ontology),
+        (t for t in candidate.observed_terms if t in ontology),
+    )
+    # Rounded for display only: best_matches compared the raw ICs.
+    term_matches = [
+        TermMatch(
+            query_term=match.query_term,
+            query_label=ontology.name(match.query_term),
+            candidate_term=match.candidate_term,
+            candidate_label=ontology.name(match.candidate_term),
+            common_ancestor=match.ancestor,
+            common_ancestor_label=ontology.name(match.ancestor),
+            information_content=round(match.information_content, 4),
         )
+        for match in best
+    ]
     return Explanation(
         shared_genes=_shared_gene_symbols(query, candidate),
         shared_variants=_shared_variants(query, candidate),
@@ -63,14 +59,21 @@ def _shared_gene_symbols(query: Patient, candidate: Patient) -> tuple[str, ...]:
 def _conflicts(release: Release, query: Patient, candidate: Patient) -> tuple[str, ...]:
     """Observed terms of one side that the other side excludes (directly or by an ancestor)."""
     ontology = release.ontology
-    found = []
+    found: list[str] = []
     for observed, excluded in (
         (query.observed_terms, candidate.excluded_terms),
         (candidate.observed_terms, query.excluded_terms),
     ):
-        for term in (t for t in observed if t in ontology):
-            if any(e in ontology and ontology.is_descendant_or_self(term, e) for e in excluded):
-                found.append(term)
+        known = [e for e in excluded if e in ontology]
+        if not known:
+            continue
+        is_excluded = np.zeros(len(ontology), dtype=bool)
+        is_excluded[ontology.indices_of(known)] = True
+        found.extend(
+            term
+            for term in observed
+            if term in ontology and is_excluded[ontology.ancestors(term)].any()
+        )
     return tuple(dict.fromkeys(found))
 
 

@@ -32,7 +32,7 @@ from mme_node.matching.retrieval import (
 )
 from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
 from mme_node.matching.state import Serving, ServingState
-from mme_node.model import MatchResult, Patient, PatientRecord
+from mme_node.model import Explanation, MatchResult, Patient, PatientRecord
 from mme_node.security.consent import PeerScope
 from mme_node.stores.base import PatientStore
 
@@ -139,23 +139,26 @@ class Matcher:
         """
         state = self.serving.state
         ranked, records = await self._ranked_records(state, query, limit, min_score, exclude, scope)
-        results = []
-        for candidate, record in zip(ranked, records, strict=True):
-            if record is None:
-                continue  # deleted between scoring and reading: no longer a match
-            explanation = (
-                explain(state.release, query, record.patient) if with_explanations else None
-            )
-            results.append(
-                MatchResult(
-                    record=record,
-                    score=candidate.score,
-                    phenotype_score=candidate.phenotype_score,
-                    genotype_score=candidate.genotype_score,
-                    explanation=explanation,
+        # Deleted between scoring and reading: no longer a match.
+        found = [(c, r) for c, r in zip(ranked, records, strict=True) if r is not None]
+        explanations: list[Explanation | None] = [None] * len(found)
+        if with_explanations:
+            # Only the returned results are explained, in a worker: CPU work off the event loop.
+            explanations = list(
+                await run_in_threadpool(
+                    lambda: [explain(state.release, query, r.patient) for _, r in found]
                 )
             )
-        return results
+        return [
+            MatchResult(
+                record=record,
+                score=candidate.score,
+                phenotype_score=candidate.phenotype_score,
+                genotype_score=candidate.genotype_score,
+                explanation=explanation,
+            )
+            for (candidate, record), explanation in zip(found, explanations, strict=True)
+        ]
 
     async def _ranked_records(
         self,

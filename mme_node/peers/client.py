@@ -13,6 +13,7 @@ bad peer cannot spoil a fan-out. The guarantees a caller may rely on:
   jittered exponential back-off, and never past the deadline;
 * redirects are not followed (``X-Auth-Token`` must not reach another host)
   and TLS certificates are verified by the client (never ``verify=False``);
+* at most :data:`MAX_PEER_RESULTS` results are accepted in one answer;
 * every result must carry ``score.patient`` in [0, 1] and a patient that
   :func:`~mme_node.formats.schemas.load_patient` accepts, else the whole answer of
   that peer is rejected as ``invalid-response``;
@@ -39,6 +40,8 @@ from mme_node.model import Patient
 from mme_node.peers.registry import Peer
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+MAX_PEER_RESULTS = 200
+"""More results than this in one answer is refused whole: each is validated and stored."""
 RETRY_STATUSES = frozenset({502, 503, 504})
 _MAX_MESSAGE = 500
 
@@ -304,6 +307,10 @@ def _parse_answer(content: bytes, content_type: str | None, status: int) -> list
     results = document.get("results")
     if not isinstance(results, list):
         raise _invalid("answer has no 'results' list", status)
+    if len(results) > MAX_PEER_RESULTS:
+        raise _invalid(
+            f"answer has {len(results)} results; at most {MAX_PEER_RESULTS} are accepted", status
+        )
     return [_remote_match(index, result, status) for index, result in enumerate(results)]
 
 

@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from tiny_hpo import IC, A, B, D, E, F, G, R
+from tiny_hpo import IC, A, B, C, D, E, F, G, R
 
 from hpo import Method, Release
 
@@ -178,3 +178,33 @@ def test_profile_similarity_is_symmetric_and_directions_swap(
         pq, qp = engine.profile_similarity(p, q, method), engine.profile_similarity(q, p, method)
         assert pq.score == pytest.approx(qp.score)
         assert pq.forward == pytest.approx(qp.backward)
+
+
+def test_best_matches_ties_go_to_the_earlier_candidate_and_the_lowest_id_mica(
+    tiny_release: Release,
+) -> None:
+    # D shares only R and A (IC 0) with F but B with E; F with itself shares F and C,
+    # both of IC ln(5/2): the MICA is C, the lower id. The repeated D is answered once.
+    matches = tiny_release.similarity.best_matches([D, D, F], [F, E])
+    assert [(m.query_term, m.candidate_term, m.ancestor) for m in matches] == [
+        (D, E, B),
+        (F, F, C),
+    ]
+    # R with anything: every candidate ties at IC 0, so the earlier one wins.
+    assert [m.candidate_term for m in tiny_release.similarity.best_matches([R], [F, E])] == [F]
+    assert tiny_release.similarity.best_matches([D], []) == []
+
+
+def test_best_matches_equal_the_pairwise_micas_on_the_real_release(
+    bundled_release: Release,
+) -> None:
+    engine = bundled_release.similarity
+    terms = list(bundled_release.ontology)
+    rng = random.Random(7)
+    for _ in range(5):
+        query, candidate = rng.sample(terms, 12), rng.sample(terms, 9)
+        for match in engine.best_matches(query, candidate):
+            pairs = [(c, *engine.mica(match.query_term, c)) for c in candidate]
+            best_term, ancestor, ic = max(pairs, key=lambda pair: pair[2])
+            assert (match.candidate_term, match.ancestor) == (best_term, ancestor)
+            assert match.information_content == ic

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mme_node.peers import Peer
+from mme_node.peers.client import MAX_PEER_RESULTS
 
 TOKEN = "fake-peer-token-never-logged-7f3a"
 MEDIA_1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
@@ -145,6 +146,17 @@ FIXED_BODIES: dict[str, tuple[bytes, str]] = {
     ),
     "score-too-high": (
         _json({"results": [{"score": {"patient": 1.5}, "patient": remote_patient("r")}]}),
+        MEDIA_1_0,
+    ),
+    "too-many-results": (
+        _json(
+            {
+                "results": [
+                    {"score": {"patient": 0.5}, "patient": remote_patient(f"r{i}")}
+                    for i in range(MAX_PEER_RESULTS + 1)
+                ]
+            }
+        ),
         MEDIA_1_0,
     ),
 }

@@ -14,6 +14,7 @@ from fault_peers import MEDIA_1_0, TOKEN, FaultPeerServer, remote_patient
 from mme_node.formats.schemas import load_patient
 from mme_node.model import Patient
 from mme_node.peers import Peer, PeerOutcome, RetryPolicy, match_peers
+from mme_node.peers.client import MAX_PEER_RESULTS
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 DEADLINE = 1.0
@@ -30,6 +31,7 @@ FAULT_PATHS = [
     "not-an-object",
     "off-schema",
     "score-too-high",
+    "too-many-results",
 ]
 
 
@@ -83,6 +85,7 @@ def test_fan_out_keeps_the_healthy_peers_results_intact(
         ("not-an-object", "invalid-response", 200),
         ("off-schema", "invalid-response", 200),
         ("score-too-high", "invalid-response", 200),
+        ("too-many-results", "invalid-response", 200),
     ],
 )
 def test_fan_out_reports_each_bad_peer_with_its_error_kind(
@@ -105,6 +108,7 @@ def test_invalid_response_names_what_was_wrong(
     assert "results[0]: patient.contact" in _message(outcomes["off-schema"])
     assert "not a JSON object" in _message(outcomes["not-an-object"])
     assert "text/html" in _message(outcomes["html"])
+    assert f"at most {MAX_PEER_RESULTS} are accepted" in _message(outcomes["too-many-results"])
 
 
 def test_no_error_message_contains_the_token(
