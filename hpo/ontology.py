@@ -9,6 +9,7 @@ alternative ids are kept only as lookup tables for :meth:`Ontology.resolve`.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hpo._csr import Csr, Indices, csr_from_rows, transpose
+from hpo._files import open_binary
 from hpo.errors import ObsoleteTermError, ReleaseError, UnknownTermError
 
 ROOT = "HP:0000001"
@@ -290,6 +292,7 @@ def read_ontology(path: Path) -> Ontology:
 
     if not path.is_file():
         raise ReleaseError(f"ontology file not found: {path}")
+    _check_obographs_shape(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -326,10 +329,37 @@ def read_ontology(path: Path) -> Ontology:
                 alt_ids[alt] = term.id
     except ReleaseError:
         raise
-    except Exception as error:  # pronto/fastobo raise many kinds on a damaged file
+    except BaseException as error:  # pronto/fastobo raise many kinds on a damaged file
+        # fastobo's Rust panics surface as pyo3's PanicException, a BaseException.
+        if not isinstance(error, Exception) and type(error).__name__ != "PanicException":
+            raise
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ReleaseError(f"{path.name} is not a readable HPO ontology: {detail}") from error
     return Ontology.from_terms(version, terms, alt_ids, obsolete)
+
+
+def _check_obographs_shape(path: Path) -> None:
+    """Refuse a JSON file that is not an obographs document before pronto reads it.
+
+    pronto's JSON reader (fastobo-graphs, in Rust) panics on a document
+    without graphs, printing a Rust backtrace before any error can be caught;
+    an OBO file is left to pronto, which reports its errors cleanly.
+    """
+    with open_binary(path) as stream:
+        head = stream.read(64).lstrip()
+        if not head.startswith(b"{"):
+            return
+        try:
+            document = json.loads(head + stream.read())
+        except ValueError as error:
+            raise ReleaseError(f"{path.name} is not valid JSON: {error}") from error
+    graphs = document.get("graphs") if isinstance(document, dict) else None
+    if not isinstance(graphs, list) or not graphs or not isinstance(graphs[0], dict):
+        raise ReleaseError(
+            f"{path.name} is not an obographs ontology: it has no \"graphs\" list of graphs"
+        )
+    if not isinstance(graphs[0].get("nodes"), list):
+        raise ReleaseError(f"{path.name} is not an obographs ontology: its graph has no nodes")
 
 
 def _release_version(metadata: object) -> str:

@@ -412,6 +412,14 @@ class GeneSchema(_MMESchema):
     entrez_id = _text("Non-standard: the Entrez gene id.", data_key="_entrezGeneId")
 
 
+_POSITION = [
+    validate.Range(min=0, error="must not be negative"),
+    validate.Range(
+        max=MAX_POSITION, error=f"must be at most {MAX_POSITION:,} (past any chromosome)"
+    ),
+]
+
+
 class LiftedVariantSchema(_MMESchema):
     """The fields of a variant; alone, the GRCh38 equivalent of a GRCh37 variant."""
 
@@ -433,17 +441,13 @@ class LiftedVariantSchema(_MMESchema):
     start = _Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(
-            min=0, max=MAX_POSITION, error=f"must be 0 to {MAX_POSITION:,} (a chromosome position)"
-        ),
+        validate=_POSITION,
         metadata={"description": "Start position, 0-based (required by the spec)."},
     )
     end = _Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(
-            min=0, max=MAX_POSITION, error=f"must be 0 to {MAX_POSITION:,} (a chromosome position)"
-        ),
+        validate=_POSITION,
         metadata={"description": "End position, 0-based, exclusive."},
     )
     reference_bases = _text(
@@ -825,7 +829,8 @@ def _field_schema(field: fields.Field[Any]) -> dict[str, Any]:
         elif isinstance(validator, validate.OneOf):
             result["enum"] = list(validator.choices)
         elif isinstance(validator, validate.Range):
-            result["minimum"] = validator.min
+            if validator.min is not None:
+                result["minimum"] = validator.min
             if validator.max is not None:
                 result["maximum"] = validator.max
     return result

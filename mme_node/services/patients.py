@@ -24,6 +24,7 @@ from mme_node.matching.state import Serving
 from mme_node.model import Consent, Patient, PatientRecord
 from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
+from mme_node.vocabulary.branches import AGE_OF_ONSET, FEATURE, INHERITANCE_MODE, TermUse
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
 from mme_node.vocabulary.liftover import VariantLifter
 from mme_node.vocabulary.normalise import derive_record, derive_terms, normalise_patient
@@ -89,12 +90,10 @@ class PatientService:
         """
         warnings: list[str] = []
         features = []
-        terms = self.serving.release.ontology
         for i, feature in enumerate(patient.features):
-            try:
-                terms.resolve(feature.id, follow_consider=True)
-            except HPOError as error:
-                warnings.append(f"patient.features[{i}].id {feature.id} ignored: {error}")
+            problem = self._unusable(feature.id, FEATURE)
+            if problem is not None:
+                warnings.append(f"patient.features[{i}].id {feature.id} ignored: {problem}")
                 continue
             features.append(feature)
         genomic_features = []
@@ -110,9 +109,36 @@ class PatientService:
                 "patient: none of its features or genes are known to this node: "
                 + "; ".join(warnings)
             )
-        usable = patient.replace(features=tuple(features), genomic_features=tuple(genomic_features))
+        usable = patient.replace(
+            features=tuple(features),
+            genomic_features=tuple(genomic_features),
+            age_of_onset=self._usable_qualifier(patient.age_of_onset, AGE_OF_ONSET),
+            inheritance_mode=self._usable_qualifier(patient.inheritance_mode, INHERITANCE_MODE),
+        )
         normalised, more_warnings = self.normalise(usable)
         return normalised, warnings + more_warnings
+
+    def _unusable(self, term_id: str, use: TermUse) -> str | None:
+        """Why a query's term cannot be read here (unknown, wrong branch), or None."""
+        terms = self.serving.release.ontology
+        try:
+            return use.misplaced(terms, terms.resolve(term_id, follow_consider=True))
+        except HPOError as error:
+            return str(error)
+
+    def _usable_qualifier(self, term_id: str | None, use: TermUse) -> str | None:
+        """An onset or inheritance of a query as sent, dropped when from the wrong branch.
+
+        An id this release does not know is kept, as for a submitted patient.
+        """
+        if term_id is None:
+            return None
+        terms = self.serving.release.ontology
+        try:
+            current = terms.resolve(term_id)
+        except HPOError:
+            return term_id
+        return None if use.misplaced(terms, current) is not None else term_id
 
     def prepare(self, patient_json: object, consent_json: object = None) -> Submission:
         """Validate and normalise one MME patient object and its consent; ``InvalidPatient``.

@@ -22,15 +22,24 @@ from hpo import Release
 from hpo.errors import HPOError
 from mme_node.errors import InvalidPatient
 from mme_node.model import Feature, Gene, GenomicFeature, Patient, PatientRecord
+from mme_node.vocabulary.branches import (
+    AGE_OF_ONSET,
+    FEATURE,
+    INHERITANCE_MODE,
+    TermHierarchy,
+    TermUse,
+)
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
 from mme_node.vocabulary.liftover import VariantLifter
 
 
-class TermResolver(Protocol):
+class TermResolver(TermHierarchy, Protocol):
     """Maps any HPO id of a release (primary, alt_id, obsolete) to its primary id.
 
     Raises :class:`hpo.errors.HPOError` (``UnknownTermError``,
     ``ObsoleteTermError``) for an id it cannot map; ``hpo.Ontology`` is one.
+    It also knows the hierarchy, so that a term from the wrong branch (a mode
+    of inheritance as a phenotype) is refused (see :mod:`.branches`).
     """
 
     def resolve(self, term_id: str, *, follow_consider: bool = False) -> str: ...
@@ -86,13 +95,21 @@ class _Normaliser:
         self.errors: list[str] = []
         self.warnings: list[str] = []
 
-    def qualifier(self, term_id: str | None, path: str) -> str | None:
-        """An onset or inheritance id, kept as submitted; a warning if the release lacks it."""
+    def qualifier(self, term_id: str | None, path: str, use: TermUse) -> str | None:
+        """An onset or inheritance id, kept as submitted; a warning if the release lacks it.
+
+        A term the release places in the wrong branch (a phenotype as an onset)
+        is an error.
+        """
         if term_id is not None:
             try:
-                self.terms.resolve(term_id)
+                current = self.terms.resolve(term_id)
             except HPOError as error:
                 self.warnings.append(f"{path}: {error}; kept as submitted")
+                return term_id
+            problem = use.misplaced(self.terms, current)
+            if problem is not None:
+                self.errors.append(f"{path}: {problem}")
         return term_id
 
     def features(self, features: tuple[Feature, ...], path: str) -> tuple[Feature, ...]:
@@ -125,7 +142,10 @@ class _Normaliser:
     def feature(self, feature: Feature, where: str) -> Feature:
         derived, unplaced = _derived(feature, self.terms)
         source = derived.source_id
-        if unplaced is not None:
+        problem = None if unplaced is not None else FEATURE.misplaced(self.terms, derived.id)
+        if problem is not None:
+            self.errors.append(f"{where}.id: {problem}")
+        elif unplaced is not None:
             self.warnings.append(
                 f"{where}.id: {unplaced}; kept as submitted and not used for matching "
                 "until an HPO release knows it"
@@ -133,7 +153,8 @@ class _Normaliser:
         elif derived.id != feature.id:  # news to the submitter (not a re-submitted export)
             self.warnings.append(f"{where}.id: {source} is now {derived.id} in this HPO release")
         return dataclasses.replace(
-            derived, age_of_onset=self.qualifier(feature.age_of_onset, f"{where}.ageOfOnset")
+            derived,
+            age_of_onset=self.qualifier(feature.age_of_onset, f"{where}.ageOfOnset", AGE_OF_ONSET),
         )
 
     def gene(self, gene: Gene, path: str) -> Gene:
@@ -168,13 +189,16 @@ def normalise_patient(
     ``lifter``, every GRCh37 variant gets its GRCh38 equivalent
     (``Variant.lifted``, recomputed whatever the input said).
 
-    Raises :class:`InvalidPatient` listing every unknown or ambiguous gene,
-    each with its field path and value.
+    Raises :class:`InvalidPatient` listing every unknown or ambiguous gene
+    and every term from the wrong branch of HPO (see :mod:`.branches`), each
+    with its field path and value.
     """
     work = _Normaliser(terms, genes)
     normalised = patient.replace(
-        age_of_onset=work.qualifier(patient.age_of_onset, "patient.ageOfOnset"),
-        inheritance_mode=work.qualifier(patient.inheritance_mode, "patient.inheritanceMode"),
+        age_of_onset=work.qualifier(patient.age_of_onset, "patient.ageOfOnset", AGE_OF_ONSET),
+        inheritance_mode=work.qualifier(
+            patient.inheritance_mode, "patient.inheritanceMode", INHERITANCE_MODE
+        ),
         features=work.features(patient.features, "patient.features"),
         genomic_features=tuple(
             _lifted(

@@ -120,3 +120,49 @@ def test_aborted_upload_logs_one_info_line_and_no_error(
     about_it = [r for r in caplog.records if "/api/patients" in r.getMessage()]
     assert [(r.levelno, r.exc_info) for r in about_it] == [(logging.INFO, None)]
     assert "hung up" in about_it[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"features": [{"id": "HP:0000001"}]}, "patient.features[0].id: HP:0000001 (All)"),
+        ({"features": [{"id": "HP:0000118"}]}, "patient.features[0].id: HP:0000118"),
+        ({"features": [{"id": "HP:0000006"}]}, "patient.features[0].id: HP:0000006"),
+        ({"ageOfOnset": "HP:0001250"}, "patient.ageOfOnset: HP:0001250 (Seizure)"),
+        ({"inheritanceMode": "HP:0001250"}, "patient.inheritanceMode: HP:0001250"),
+    ],
+)
+def test_terms_that_mean_nothing_where_they_stand_are_422(
+    client: TestClient, tokens: Tokens, changes: dict[str, Any], field: str
+) -> None:
+    answer = client.post(
+        "/api/patients",
+        json={"patient": patient_json("P1", **changes)},
+        headers={"X-Auth-Token": tokens.submitter},
+    )
+    assert_client_error(answer, 422, field)
+
+
+def test_match_query_ignores_terms_from_the_wrong_branch(
+    client: TestClient, tokens: Tokens
+) -> None:
+    client.post(
+        "/api/patients",
+        json={"patient": patient_json("P1")},
+        headers={"X-Auth-Token": tokens.submitter},
+    )
+    query = patient_json(
+        "Q1",
+        contact={"name": "Peer", "href": "https://peer.example.org"},
+        features=[{"id": "HP:0000001"}, {"id": "HP:0000006"}, {"id": "HP:0001250"}],
+        inheritanceMode="HP:0001250",
+    )
+    headers = {"X-Auth-Token": tokens.peer, "Content-Type": MME}
+    answer = client.post("/match", content=json.dumps({"patient": query}), headers=headers)
+    assert answer.status_code == 200
+    assert [r["patient"]["id"] for r in answer.json()["results"]] == ["P1"]
+    only_meaningless = {**query, "features": [{"id": "HP:0000001"}], "genomicFeatures": []}
+    refused = client.post(
+        "/match", content=json.dumps({"patient": only_meaningless}), headers=headers
+    )
+    assert_client_error(refused, 422, "is not a phenotypic feature")

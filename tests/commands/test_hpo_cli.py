@@ -138,3 +138,19 @@ def test_search_without_match_says_so(
 ) -> None:
     assert main(["hpo", "search", "zzzqqq"]) == 1
     assert "No matching term" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", ["{}", '{"graphs": []}', '{"graphs": [{"edges": []}]}', "[1]"])
+def test_load_of_a_json_file_that_is_not_obographs_fails_in_one_line(
+    data_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], content: str
+) -> None:
+    broken = tmp_path / "hp.json"
+    broken.write_text(content, encoding="utf-8")
+
+    code = main(["hpo", "load", str(broken)])
+
+    # capfd sees the file descriptors: a Rust panic message would show here too.
+    error = capfd.readouterr().err.strip()
+    assert code != 0
+    assert error.startswith("error: hp.json is not")
+    assert len(error.splitlines()) == 1

@@ -11,6 +11,9 @@ import pytest
 
 from mme_node.errors import InvalidPatient
 from mme_node.formats.schemas import (
+    MAX_DISORDERS,
+    MAX_FEATURES,
+    MAX_GENOMIC_FEATURES,
     SUPPORTED_VERSIONS,
     PatientSchema,
     dump_patient,
@@ -483,3 +486,28 @@ def test_loader_leaves_the_input_unchanged() -> None:
     before = copy.deepcopy(data)
     load_patient(data)
     assert data == before
+
+
+@pytest.mark.parametrize(
+    ("field", "item", "cap"),
+    [
+        ("features", {"id": "HP:0001250"}, MAX_FEATURES),
+        ("genomicFeatures", {"gene": {"id": "SCN1A"}}, MAX_GENOMIC_FEATURES),
+        ("disorders", {"id": "MIM:607208"}, MAX_DISORDERS),
+    ],
+)
+def test_lists_over_their_cap_are_refused_naming_the_limit(
+    field: str, item: dict[str, Any], cap: int
+) -> None:
+    load_patient(minimal(**{field: [item] * cap}))
+    with pytest.raises(InvalidPatient) as raised:
+        load_patient(minimal(**{field: [item] * (cap + 1)}))
+    assert raised.value.message == (
+        f"patient.{field}: has {cap + 1} items; at most {cap} are accepted"
+    )
+
+
+def test_variant_position_past_any_chromosome_is_refused() -> None:
+    variant = {"assembly": "GRCh37", "referenceName": "1", "start": 10**26, "end": 10**26 + 1}
+    with pytest.raises(InvalidPatient, match=r"variant.start: must be at most 250,000,000"):
+        load_patient(minimal(genomicFeatures=[{"gene": {"id": "SCN1A"}, "variant": variant}]))

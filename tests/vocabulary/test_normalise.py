@@ -25,6 +25,20 @@ class DictTerms:
         "HP:0009999": ((), ("HP:0001250", "HP:0000252")),  # two: no successor
     }
 
+    branch = {
+        "HP:0001250": "HP:0000118",
+        "HP:0000252": "HP:0000118",
+        "HP:0003593": "HP:0003674",
+        "HP:0000006": "HP:0000005",
+        "HP:0025834": "HP:0000118",
+    }
+
+    def is_descendant_or_self(self, term: str, ancestor: str) -> bool:
+        return term == ancestor or self.branch.get(term) == ancestor
+
+    def name(self, term: str) -> str:
+        return f"name of {term}"
+
     def resolve(self, term_id: str, *, follow_consider: bool = False) -> str:
         if term_id in self.primary:
             return term_id
@@ -250,3 +264,41 @@ def test_deriving_with_a_newer_release_and_back_restores_the_terms_exactly(
     assert new.excluded_terms == ()  # HP:0002279 now means HP:0000252, observed
     assert back == old
     assert [f.source_id for f in new.features] == [f.source_id for f in submitted.features]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"features": (Feature("HP:0000006"),)},
+            "patient.features[0].id: HP:0000006 (name of HP:0000006) is not a phenotypic feature",
+        ),
+        (
+            {"age_of_onset": "HP:0001250"},
+            "patient.ageOfOnset: HP:0001250 (name of HP:0001250) is not an age of onset",
+        ),
+        (
+            {"inheritance_mode": "HP:0001250"},
+            "patient.inheritanceMode: HP:0001250 (name of HP:0001250) is not a mode of inheritance",
+        ),
+        (
+            {"features": (Feature("HP:0001250", age_of_onset="HP:0000252"),)},
+            "patient.features[0].ageOfOnset: HP:0000252 (name of HP:0000252) is not an age",
+        ),
+    ],
+)
+def test_a_term_from_the_wrong_branch_is_refused_naming_the_field(
+    genes: GeneIndex, fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidPatient) as raised:
+        normalise_patient(patient(Feature("HP:0001250")).replace(**fields), DictTerms(), genes)
+    assert raised.value.message.startswith(message)
+
+
+def test_terms_in_their_branches_are_accepted(genes: GeneIndex) -> None:
+    fine = patient(
+        Feature("HP:0001250", age_of_onset="HP:0003593"),
+        age_of_onset="HP:0003593",
+        inheritance_mode="HP:0000006",
+    )
+    assert normalise_patient(fine, DictTerms(), genes) == (fine, [])
