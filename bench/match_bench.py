@@ -179,6 +179,7 @@ class ServedNode:
             "MME_HPO_DIR_OVERRIDE": str(hpo_dir),
             "MME_HOST": "127.0.0.1",
             "MME_PORT": str(self.port),
+            "MME_RATE_LIMIT_MATCH": "0",  # throughput is measured, not a peer's fair share
         }
         command = shutil.which("mme-node")
         arguments = [command] if command else [sys.executable, "-m", "mme_node.cli"]

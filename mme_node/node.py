@@ -28,6 +28,7 @@ from mme_node.security.consent import default_consent, peer_default_disclosure
 from mme_node.security.disclosure import Disclosure
 from mme_node.security.policy import SharingPolicy
 from mme_node.security.pseudonyms import Pseudonyms
+from mme_node.security.ratelimit import AccessLimits
 from mme_node.security.tokens import TokenRegistry
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
@@ -60,6 +61,7 @@ class Node:
     sharing: SharingPolicy
     """Consent defaults, peer policies and pseudonyms: what each recipient is shown."""
     changes: ChangeLog
+    limits: AccessLimits
     follower: ChangeFollower | None = None
 
     @property
@@ -185,6 +187,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         sharing=sharing,
         changes=changes,
         follower=follower,
+        limits=AccessLimits.per_minute(settings.rate_limit_failed_auth, settings.rate_limit_match),
     )
     if follower is not None:
         indexed = await follower.start()

@@ -77,6 +77,8 @@ class Settings:
     consent_default_disclosure: str = "genes"
     peer_default_disclosure: str = "genes"
     history_retention_days: int = 730
+    rate_limit_failed_auth: int = 30
+    rate_limit_match: int = 1200
     hpo_dir_override: Path | None = None
 
     @property

@@ -14,15 +14,29 @@ def authenticate(request: Request, *allowed: Role) -> Client:
     """The calling client, if its token is known and its role is one of ``allowed``.
 
     401 for a missing or unknown token, 403 for a known token of another role
-    (a peer token can never reach submitter or admin endpoints).
+    (a peer token can never reach submitter or admin endpoints), 429 for an
+    address that failed too often lately (see :mod:`mme_node.security.ratelimit`);
+    each 401 is counted against the address and logged without the token.
     """
-    token = request.headers.get(TOKEN_HEADER)
-    if not token:
-        raise Unauthorized(f"missing {TOKEN_HEADER} header")
-    client: Client = request.app.state.node.tokens.authenticate(token)
+    node = request.app.state.node
+    address = client_address(request)
+    node.limits.check_address(address)
+    try:
+        token = request.headers.get(TOKEN_HEADER)
+        if not token:
+            raise Unauthorized(f"missing {TOKEN_HEADER} header")
+        client: Client = node.tokens.authenticate(token)
+    except Unauthorized as error:
+        node.limits.authentication_failed(address, request.method, request.url.path, error.message)
+        raise
     if client.role not in allowed:
         roles = " or ".join(role.value for role in allowed)
         raise Forbidden(
             f"this endpoint needs a {roles} token; yours is a {client.role.value} token"
         )
     return client
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (the proxy's ``X-Forwarded-For`` when the proxy is trusted)."""
+    return request.client.host if request.client else "unknown"

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
-from mme_node.api.auth import authenticate
+from mme_node.api.auth import authenticate, client_address
 from mme_node.api.bodies import read_json
 from mme_node.api.errors import error_response
 from mme_node.api.versions import (
@@ -85,6 +85,7 @@ async def heartbeat(request: Request) -> Response:
 async def match(request: Request) -> Response:
     client = authenticate(request, Role.PEER, Role.ADMIN)
     node = _node(request)
+    node.limits.admit_match(client.name, client_address(request))
     version = negotiate_version(request)
     body = await read_json(request, node.settings.max_body_bytes, accepted_request_types(request))
     # Validating and normalising up to MAX_FEATURES terms is CPU work: off the event loop.
