@@ -356,7 +356,7 @@ def _check_obographs_shape(path: Path) -> None:
     graphs = document.get("graphs") if isinstance(document, dict) else None
     if not isinstance(graphs, list) or not graphs or not isinstance(graphs[0], dict):
         raise ReleaseError(
-            f"{path.name} is not an obographs ontology: it has no \"graphs\" list of graphs"
+            f'{path.name} is not an obographs ontology: it has no "graphs" list of graphs'
         )
     if not isinstance(graphs[0].get("nodes"), list):
         raise ReleaseError(f"{path.name} is not an obographs ontology: its graph has no nodes")

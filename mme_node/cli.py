@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mme_node.commands import COMMAND_GROUPS
 from mme_node.errors import MMEError
+from mme_node.security.files import make_private_by_default
 from mme_node.settings import anchored, load_settings
 
 
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Everything the node writes (database, keys, peers, backups, exports) is patient data.
+    make_private_by_default()
     try:
         settings = load_settings()
         if args.data_dir is not None:

@@ -26,6 +26,7 @@ from mme_node.model import Patient
 from mme_node.peers import CircuitBreaker, PeerRegistry
 from mme_node.security.consent import default_consent, peer_default_disclosure
 from mme_node.security.disclosure import Disclosure
+from mme_node.security.files import create_private_directory, permission_warning
 from mme_node.security.policy import SharingPolicy
 from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.security.ratelimit import AccessLimits
@@ -128,7 +129,10 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     the change follower: a command that imports or exports patients never
     matches, and building the index costs seconds per 10,000 patients.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    create_private_directory(settings.data_dir)
+    loose = permission_warning(settings.data_dir)
+    if loose is not None:
+        log.warning(loose)
     peers = PeerRegistry.in_data_dir(settings.data_dir)
     sharing = SharingPolicy(  # a bad setting stops start-up here, before any work
         registry=peers,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mme_node.commands import doctor, hpo, patients, peers, serve, tokens
+from mme_node.commands import backup, doctor, hpo, patients, peers, serve, tokens
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -22,4 +22,5 @@ COMMAND_GROUPS: tuple[Registrar, ...] = (
     patients.register,
     tokens.register,
     peers.register,
+    backup.register,
 )
