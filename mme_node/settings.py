@@ -79,6 +79,13 @@ class Settings:
     history_retention_days: int = 730
     rate_limit_failed_auth: int = 30
     rate_limit_match: int = 1200
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: int = 5
+    shutdown_timeout: int = 10
+    max_header_bytes: int = 32768
+    max_connections: int = 1000
+    trusted_proxies: str = "127.0.0.1"
     hpo_dir_override: Path | None = None
 
     @property

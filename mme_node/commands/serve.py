@@ -22,6 +22,7 @@ from mme_node.commands._program import command_name
 from mme_node.errors import MMEError
 from mme_node.node import DEMO_OWNER, Node
 from mme_node.security.tokens import Role
+from mme_node.server import server_options
 from mme_node.settings import Settings
 
 BACKLOG = 2048
@@ -64,6 +65,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         log_level="info",
         access_log=settings.access_log,
+        **server_options(settings),
     )
     uvicorn.Server(config).run(sockets=[listener])
     return 0

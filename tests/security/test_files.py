@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+from mme_node.app import create_app
 from mme_node.security.files import (
     create_private_directory,
     loose_permissions,
     permission_warning,
 )
+from mme_node.settings import Settings
 
 
 @pytest.fixture
@@ -50,3 +54,15 @@ def test_a_private_directory_gets_no_warning(tmp_path: Path) -> None:
     (data / "peers.toml").write_text("")
     (data / "peers.toml").chmod(0o600)
     assert permission_warning(data) is None
+
+
+def test_start_up_warns_about_a_data_dir_open_to_others(
+    node_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    node_settings.data_dir.mkdir(parents=True)
+    node_settings.data_dir.chmod(0o755)
+    with caplog.at_level(logging.WARNING), TestClient(create_app(node_settings)):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if "open to other users" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"chmod -R go-rwx {node_settings.data_dir}" in warnings[0]

@@ -1,0 +1,115 @@
+"""``mme-node serve`` applies the connection deadlines, refuses over-size bodies unread, logs
+an aborted upload in one line, keeps its files private and backs them up while serving."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.federation.node_process import NodeProcess
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iterator[NodeProcess]:
+    process = NodeProcess(
+        "guarded",
+        tmp_path_factory.mktemp("guarded"),
+        shared_hpo_dir,
+        {"MME_HEADER_TIMEOUT": "0.5", "MME_BODY_TIMEOUT": "0.5", "MME_MAX_BODY_BYTES": "10000"},
+    )
+    process.submitter = process.create_token("clinic-a", "submitter")  # type: ignore[attr-defined]
+    process.start()
+    process.wait_until_up(process.create_token("peer-node", "peer"))
+    yield process
+    process.stop()
+
+
+CONTACT = {"name": "Dr Backup", "href": "mailto:backup@example.org"}
+
+
+def connect(node: NodeProcess) -> socket.socket:
+    host, port = node.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def read_all(connection: socket.socket) -> bytes:
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def test_an_idle_connection_is_closed_by_the_node(node: NodeProcess) -> None:
+    with connect(node) as connection:
+        started = time.monotonic()
+        assert read_all(connection).startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - started < 5
+
+
+def test_an_over_size_declared_body_is_refused_before_it_is_sent(node: NodeProcess) -> None:
+    with connect(node) as connection:
+        connection.sendall(
+            b"POST /api/patients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"X-Auth-Token: {node.submitter}\r\n".encode()  # type: ignore[attr-defined]
+            + b"Content-Length: 50000000\r\n\r\n"
+        )
+        answer = connection.recv(65536)
+        while not answer.endswith(b"}"):
+            answer += connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"larger than the limit of 10000 bytes" in answer
+
+
+def test_an_aborted_upload_is_one_info_line_without_a_traceback(node: NodeProcess) -> None:
+    lines_before = len(node.log().splitlines())
+    with connect(node) as connection:
+        connection.sendall(
+            b"POST /api/patients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"X-Auth-Token: {node.submitter}\r\n".encode()  # type: ignore[attr-defined]
+            + b'Content-Length: 5000\r\n\r\n{"patient": {"id": '
+        )
+        time.sleep(0.2)
+    time.sleep(0.5)
+    new = node.log().splitlines()[lines_before:]
+    assert len(new) == 1, new
+    assert "INFO" in new[0] and "hung up" in new[0]
+
+
+def modes(root: Path) -> dict[str, int]:
+    found = {".": root.stat().st_mode & 0o777}
+    for path in root.rglob("*"):
+        if not stat.S_ISLNK(path.lstat().st_mode):
+            found[str(path.relative_to(root))] = path.stat().st_mode & 0o777
+    return found
+
+
+def test_data_dir_and_every_file_in_it_are_private_and_backed_up_while_serving(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    with node.client(node.submitter) as http:  # type: ignore[attr-defined]
+        for i in range(20):
+            patient = {"id": f"P{i}", "contact": CONTACT, "features": [{"id": "HP:0001250"}]}
+            assert http.post("/api/patients", json={"patient": patient}).status_code == 201
+        data = node.database_path.parent
+        found = modes(data)
+        assert {"mme-node.sqlite3-wal", "mme-node.sqlite3-shm"} <= found.keys()
+        assert found.pop(".") == 0o700
+        assert {name: mode for name, mode in found.items() if mode & 0o077} == {}
+
+        node.cli("backup", str(tmp_path / "backup"))
+        more = {"id": "P20", "contact": CONTACT, "features": [{"id": "HP:0001250"}]}
+        assert http.post("/api/patients", json={"patient": more}).status_code == 201
+
+    with sqlite3.connect(tmp_path / "backup" / "mme-node.sqlite3") as copy:
+        assert copy.execute("SELECT count(*) FROM patients").fetchone() == (20,)
+    copy.close()
+    backed_up = modes(tmp_path / "backup")
+    assert backed_up.pop(".") == 0o700
+    assert all(mode & 0o077 == 0 for mode in backed_up.values())
+    assert "permission" not in node.log()
