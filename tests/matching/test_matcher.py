@@ -13,6 +13,7 @@ from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import Patient
+from mme_node.vocabulary.branches import PHENOTYPIC_ABNORMALITY
 
 pytestmark = pytest.mark.anyio
 
@@ -88,7 +89,12 @@ def random_cohort(
             below = ontology.descendants(chance.choice(query_excluded))
             observed.append(ontology.term_id(int(chance.choice(below))))
         if chance.random() < 0.25:
-            above = [a for a in ontology.ancestors(chance.choice(query_observed)) if ic[a] > 0]
+            # Strictly below Phenotypic abnormality: the category itself is no phenotype.
+            above = [
+                a
+                for a in ontology.ancestors(chance.choice(query_observed))
+                if ic[a] > 0 and ontology.term_id(int(a)) != PHENOTYPIC_ABNORMALITY
+            ]
             excluded.append(ontology.term_id(int(chance.choice(above))))
         if chance.random() < 0.1:
             excluded.append(chance.choice(terms))
