@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
+from mme_node.api.patients import MAX_OFFSET
 from mme_node.formats.consent import consent_openapi_schema
 from mme_node.formats.schemas import patient_openapi_schema
 from mme_node.model import DisclosureLevel
@@ -31,7 +32,7 @@ def _json(schema: dict[str, Any], media_types: tuple[str, ...] = ("application/j
     return {"content": {media_type: {"schema": schema} for media_type in media_types}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def _errors(*statuses: int, media_types: tuple[str, ...] = ("application/json",)) -> dict[str, Any]:
     reasons = {
         400: "malformed JSON or bad parameter",
         401: "missing or unknown X-Auth-Token",
@@ -42,10 +43,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "request body over the size limit",
         415: "wrong Content-Type",
         422: "invalid patient; the message names the field",
+        429: "over a rate limit (failed authentications per address, /match per token or "
+        "address); Retry-After says when to try again",
         503: "the store is not answering",
     }
     return {
-        str(status): {"description": reasons[status], **_json(_ref("Error"))} for status in statuses
+        str(status): {"description": reasons[status], **_json(_ref("Error"), media_types)}
+        for status in statuses
     }
 
 
@@ -56,12 +60,14 @@ def _operation(
     *,
     body: dict[str, Any] | None = None,
     parameters: list[dict[str, Any]] | None = None,
+    error_media_types: tuple[str, ...] = ("application/json",),
 ) -> dict[str, Any]:
+    """An operation needing a token: it may always answer 401, 403 and 429 too."""
     operation: dict[str, Any] = {
         "summary": summary,
         "description": f"Needs a `{role}` token in X-Auth-Token.",
         "security": [{"token": []}],
-        "responses": responses,
+        "responses": _errors(401, 403, 429, media_types=error_media_types) | responses,
     }
     if body is not None:
         operation["requestBody"] = {"required": True} | body
@@ -72,14 +78,18 @@ def _operation(
 
 PATIENT_ID = {"name": "patient_id", "in": "path", "required": True, "schema": {"type": "string"}}
 PAGING = [
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    },
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
 ]
 IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "description": 'Replace only if the stored version is this one, e.g. "3".',
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,18}"?$'},
 }
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -87,7 +97,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _operation(
             "Is the node up, and which API versions does it speak",
             "peer",
-            {"200": {"description": "heartbeat", **_json(_ref("Heartbeat"))}, **_errors(401)},
+            {"200": {"description": "heartbeat", **_json(_ref("Heartbeat"), MME_MEDIA_TYPES)}},
+            error_media_types=MME_MEDIA_TYPES,
         )
     },
     "/match": {
@@ -99,16 +110,18 @@ PATHS: dict[str, dict[str, Any]] = {
                     "description": "ranked results",
                     **_json(_ref("MatchResponse"), MME_MEDIA_TYPES),
                 },
-                **_errors(400, 401, 406, 413, 415, 422),
+                **_errors(400, 406, 413, 415, 422, media_types=MME_MEDIA_TYPES),
             },
             body=_json(_ref("MatchRequest"), MME_MEDIA_TYPES),
+            error_media_types=MME_MEDIA_TYPES,
         )
     },
     "/metrics": {
         "get": _operation(
             "Aggregate counts (patients, genes, matches); no patient data",
             "peer",
-            {"200": {"description": "metrics", **_json({"type": "object"})}, **_errors(401)},
+            {"200": {"description": "metrics", **_json({"type": "object"}, MME_MEDIA_TYPES)}},
+            error_media_types=MME_MEDIA_TYPES,
         )
     },
     "/api/patients": {
@@ -270,7 +283,13 @@ def _components() -> dict[str, Any]:
             "LocalMatchResult": _local_match_result(),
             "PeerSelection": {
                 "type": "object",
-                "properties": {"peers": {"type": "array", "items": {"type": "string"}}},
+                "properties": {
+                    "peers": {
+                        "type": ["array", "null"],
+                        "items": {"type": "string"},
+                        "description": "Peer names; absent or null: every enabled peer.",
+                    }
+                },
             },
             "PeerOutcomes": {
                 "type": "object",

@@ -165,7 +165,18 @@ class _Boolean(_Messages, fields.Boolean):
 
 
 class _Email(_Messages, fields.Email):
-    default_error_messages: ErrorMessages = {"invalid": '"{input}" is not an email address'}
+    default_error_messages: ErrorMessages = {
+        "invalid": '"{input}" is not an email address',
+        "not_text": "must be a string",
+    }
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> Any:
+        # String's own type error carries no {input}: word it here instead of failing to.
+        if not isinstance(value, str):
+            raise self.make_error("not_text")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class _List(_Messages, fields.List):  # type: ignore[type-arg]

@@ -511,3 +511,9 @@ def test_variant_position_past_any_chromosome_is_refused() -> None:
     variant = {"assembly": "GRCh37", "referenceName": "1", "start": 10**26, "end": 10**26 + 1}
     with pytest.raises(InvalidPatient, match=r"variant.start: must be at most 250,000,000"):
         load_patient(minimal(genomicFeatures=[{"gene": {"id": "SCN1A"}, "variant": variant}]))
+
+
+def test_contact_email_that_is_not_a_string_is_named() -> None:
+    contact = {"name": "Dr Who", "href": "mailto:who@example.org", "email": {}}
+    with pytest.raises(InvalidPatient, match="patient.contact.email: must be a string"):
+        load_patient(minimal(contact=contact))
