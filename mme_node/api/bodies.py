@@ -8,11 +8,11 @@ bounded in depth and free of unpaired surrogates.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 
 from starlette.requests import Request
 
+from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from mme_node.formats.jsontext import JSONTextError, load_json
 
@@ -67,7 +67,7 @@ async def read_json(request: Request, max_bytes: int, accepted: Collection[str])
     if not body.strip():
         raise InvalidRequest("request body is empty; a JSON object was expected")
     if len(body) > PARSE_IN_WORKER_BYTES:
-        return await asyncio.to_thread(parse_json, body)
+        return await run_cpu_bound(lambda: parse_json(body))
     return parse_json(body)
 
 

@@ -7,7 +7,6 @@ or the latest one the node speaks when the request could not be read.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import functools
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from mme_node.api.versions import (
     media_type,
     negotiate_version,
 )
+from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import MMEError
 from mme_node.formats.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
 from mme_node.node import Node
@@ -89,7 +89,7 @@ async def match(request: Request) -> Response:
     version = negotiate_version(request)
     body = await read_json(request, node.settings.max_body_bytes, accepted_request_types(request))
     # Validating and normalising up to MAX_FEATURES terms is CPU work: off the event loop.
-    query = await asyncio.to_thread(_query_from, body, node)
+    query = await run_cpu_bound(lambda: _query_from(body, node))
     results = await node.inbound_match(client.name, query)
     return mme_response(match_response(results, node, version), version)
 

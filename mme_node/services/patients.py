@@ -9,7 +9,6 @@ through here, so both apply one set of rules.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from hpo import HPOError
+from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import InvalidPatient, MMEError
 from mme_node.formats.consent import load_consent
 from mme_node.formats.schemas import load_patient
@@ -187,7 +187,7 @@ class PatientService:
         normalisation run in a worker thread: a patient of hundreds of terms
         is milliseconds of CPU that must not stall the event loop.
         """
-        submission = await asyncio.to_thread(self.prepare, patient_json, consent_json)
+        submission = await run_cpu_bound(lambda: self.prepare(patient_json, consent_json))
         record = self.record_of(owner, submission)
         stored, created = await self.store.save(record, expected_version)
         await self._changed()
