@@ -124,8 +124,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 + b"connection: close\r\n\r\n"
                 + body
             )
-            if self.cycle is not None:
-                self.cycle.response_complete = True  # nothing the app sends goes out now
+        if self.cycle is not None:
+            # As connection_lost will: the app reads a disconnect, and what it sends is dropped.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
         self.transport.close()
 
 

@@ -66,6 +66,23 @@ def test_an_over_size_declared_body_is_refused_before_it_is_sent(node: NodeProce
     assert b"larger than the limit of 10000 bytes" in answer
 
 
+def test_a_body_past_its_deadline_is_408_and_logged_without_a_traceback(
+    node: NodeProcess,
+) -> None:
+    lines_before = len(node.log().splitlines())
+    with connect(node) as connection:
+        connection.sendall(
+            b"POST /api/patients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"X-Auth-Token: {node.submitter}\r\n".encode()  # type: ignore[attr-defined]
+            + b'Content-Length: 5000\r\n\r\n{"patient": {"id": '
+        )
+        assert read_all(connection).startswith(b"HTTP/1.1 408 ")
+    time.sleep(0.5)
+    new = node.log().splitlines()[lines_before:]
+    assert "Traceback" not in "\n".join(new)
+    assert any("request body not received within 0.5 s" in line for line in new), new
+
+
 def test_an_aborted_upload_is_one_info_line_without_a_traceback(node: NodeProcess) -> None:
     lines_before = len(node.log().splitlines())
     with connect(node) as connection:
