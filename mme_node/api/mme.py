@@ -29,6 +29,7 @@ from mme_node.api.versions import (
 from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import MMEError
 from mme_node.formats.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
+from mme_node.model import Patient
 from mme_node.node import Node
 from mme_node.security import Role
 from mme_node.security.disclosure import Disclosure
