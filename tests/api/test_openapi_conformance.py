@@ -16,15 +16,11 @@ Examples per operation and token are bounded (``MAX_EXAMPLES``) to keep CI short
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
@@ -33,6 +29,7 @@ from mme_node.app import create_app
 from mme_node.security import Role, TokenRegistry
 from mme_node.server import server_options
 from mme_node.settings import Settings
+from tests.threaded_server import ThreadedServer
 
 MAX_EXAMPLES = 10
 ROLES = (Role.SUBMITTER, Role.PEER, Role.ADMIN)
@@ -40,38 +37,10 @@ ROLES = (Role.SUBMITTER, Role.PEER, Role.ADMIN)
 schema = schemathesis.openapi.from_dict(openapi_document())
 
 
-class ServedNode:
-    """The node's app under uvicorn in a background thread, on a free port."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(
-            create_app(settings), log_level="warning", **server_options(settings)
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def __enter__(self) -> ServedNode:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "node did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path
-) -> Iterator[tuple[ServedNode, dict[Role, str]]]:
+) -> Iterator[tuple[ThreadedServer, dict[Role, str]]]:
     data_dir = tmp_path_factory.mktemp("conformance") / "data"
     settings = Settings(
         data_dir=data_dir,
@@ -82,7 +51,7 @@ def served(
     data_dir.mkdir(parents=True)
     with TokenRegistry(settings.database_path) as registry:
         tokens = {role: registry.create(f"{role.value}-client", role) for role in ROLES}
-    with ServedNode(settings) as node:
+    with ThreadedServer(create_app(settings), **server_options(settings)) as node:
         yield node, tokens
 
 
@@ -95,7 +64,7 @@ def served(
     derandomize=True,
 )
 def test_every_answer_conforms_and_none_is_a_server_error(
-    case: schemathesis.Case, role: Role, served: tuple[ServedNode, dict[Role, str]]
+    case: schemathesis.Case, role: Role, served: tuple[ThreadedServer, dict[Role, str]]
 ) -> None:
     node, tokens = served
     case.call_and_validate(

@@ -45,6 +45,15 @@ def read_all(connection: socket.socket) -> bytes:
     return received
 
 
+def send_half_a_patient(connection: socket.socket, node: NodeProcess) -> None:
+    """The headers of a 5,000-byte submission and its first 19 bytes: no more will come."""
+    connection.sendall(
+        b"POST /api/patients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"X-Auth-Token: {node.submitter}\r\n".encode()  # type: ignore[attr-defined]
+        + b'Content-Length: 5000\r\n\r\n{"patient": {"id": '
+    )
+
+
 def test_an_idle_connection_is_closed_by_the_node(node: NodeProcess) -> None:
     with connect(node) as connection:
         started = time.monotonic()
@@ -71,11 +80,7 @@ def test_a_body_past_its_deadline_is_408_and_logged_without_a_traceback(
 ) -> None:
     lines_before = len(node.log().splitlines())
     with connect(node) as connection:
-        connection.sendall(
-            b"POST /api/patients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"X-Auth-Token: {node.submitter}\r\n".encode()  # type: ignore[attr-defined]
-            + b'Content-Length: 5000\r\n\r\n{"patient": {"id": '
-        )
+        send_half_a_patient(connection, node)
         assert read_all(connection).startswith(b"HTTP/1.1 408 ")
     time.sleep(0.5)
     new = node.log().splitlines()[lines_before:]
@@ -86,11 +91,7 @@ def test_a_body_past_its_deadline_is_408_and_logged_without_a_traceback(
 def test_an_aborted_upload_is_one_info_line_without_a_traceback(node: NodeProcess) -> None:
     lines_before = len(node.log().splitlines())
     with connect(node) as connection:
-        connection.sendall(
-            b"POST /api/patients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"X-Auth-Token: {node.submitter}\r\n".encode()  # type: ignore[attr-defined]
-            + b'Content-Length: 5000\r\n\r\n{"patient": {"id": '
-        )
+        send_half_a_patient(connection, node)
         time.sleep(0.2)
     time.sleep(0.5)
     new = node.log().splitlines()[lines_before:]

@@ -8,12 +8,10 @@ apart in about a second.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +19,7 @@ from starlette.routing import Route
 
 from mme_node.server.options import ConnectionLimits
 from mme_node.server.protocol import guarded_protocol
+from tests.threaded_server import ThreadedServer
 
 LIMITS = ConnectionLimits(
     header_timeout=0.5, body_timeout=0.5, max_header_bytes=4096, max_connections=20
@@ -32,42 +31,15 @@ async def echo(request: Request) -> Response:
     return JSONResponse({"received": len(await request.body())})
 
 
-class Server:
-    def __init__(self) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.address = self.socket.getsockname()
-        config = uvicorn.Config(
-            Starlette(routes=[Route("/", echo, methods=["GET", "POST"])]),
-            log_level="warning",
-            lifespan="off",
-            http=guarded_protocol(LIMITS),
-            timeout_keep_alive=1,
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server() as running:
+def server() -> Iterator[ThreadedServer]:
+    app = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
+    options = {"lifespan": "off", "http": guarded_protocol(LIMITS), "timeout_keep_alive": 1}
+    with ThreadedServer(app, **options) as running:
         yield running
 
 
-def connect(server: Server) -> socket.socket:
+def connect(server: ThreadedServer) -> socket.socket:
     connection = socket.create_connection(server.address, timeout=WAIT)
     return connection
 
@@ -81,7 +53,7 @@ def answer_of(connection: socket.socket) -> tuple[bytes, float]:
     return received, time.monotonic() - started
 
 
-def test_a_connection_that_sends_nothing_is_closed_with_408(server: Server) -> None:
+def test_a_connection_that_sends_nothing_is_closed_with_408(server: ThreadedServer) -> None:
     with connect(server) as connection:
         answer, seconds = answer_of(connection)
     assert answer.startswith(b"HTTP/1.1 408 ")
@@ -89,7 +61,7 @@ def test_a_connection_that_sends_nothing_is_closed_with_408(server: Server) -> N
     assert seconds < WAIT
 
 
-def test_headers_dripped_a_byte_at_a_time_are_cut_at_the_deadline(server: Server) -> None:
+def test_headers_dripped_a_byte_at_a_time_are_cut_at_the_deadline(server: ThreadedServer) -> None:
     with connect(server) as connection:
         started = time.monotonic()
         for byte in b"GET / HTTP/1.1\r\nHost: x\r\n":
@@ -105,7 +77,7 @@ def test_headers_dripped_a_byte_at_a_time_are_cut_at_the_deadline(server: Server
 
 @pytest.mark.parametrize("body", [b'{"a": 1', b""])
 def test_a_body_shorter_than_its_content_length_is_cut_at_the_deadline(
-    server: Server, body: bytes
+    server: ThreadedServer, body: bytes
 ) -> None:
     with connect(server) as connection:
         connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + body)
@@ -115,14 +87,14 @@ def test_a_body_shorter_than_its_content_length_is_cut_at_the_deadline(
     assert seconds < WAIT
 
 
-def test_over_size_headers_get_431(server: Server) -> None:
+def test_over_size_headers_get_431(server: ThreadedServer) -> None:
     with connect(server) as connection:
         connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8000 + b"\r\n")
         answer, _ = answer_of(connection)
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
-def test_connections_past_the_cap_get_503_at_once(server: Server) -> None:
+def test_connections_past_the_cap_get_503_at_once(server: ThreadedServer) -> None:
     held = [connect(server) for _ in range(LIMITS.max_connections)]
     try:
         time.sleep(0.1)
@@ -135,7 +107,7 @@ def test_connections_past_the_cap_get_503_at_once(server: Server) -> None:
             connection.close()
 
 
-def test_a_prompt_client_is_served_and_kept_alive_across_requests(server: Server) -> None:
+def test_a_prompt_client_is_served_and_kept_alive_across_requests(server: ThreadedServer) -> None:
     with connect(server) as connection:
         for _ in range(3):
             connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
@@ -145,7 +117,7 @@ def test_a_prompt_client_is_served_and_kept_alive_across_requests(server: Server
             time.sleep(0.3)  # under the deadlines, and under keep-alive
 
 
-def test_a_chunked_body_is_read_whole_within_the_deadline(server: Server) -> None:
+def test_a_chunked_body_is_read_whole_within_the_deadline(server: ThreadedServer) -> None:
     with connect(server) as connection:
         connection.sendall(
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
