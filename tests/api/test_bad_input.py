@@ -160,7 +160,7 @@ def test_match_query_ignores_terms_from_the_wrong_branch(
     headers = {"X-Auth-Token": tokens.peer, "Content-Type": MME}
     answer = client.post("/match", content=json.dumps({"patient": query}), headers=headers)
     assert answer.status_code == 200
-    assert [r["patient"]["id"] for r in answer.json()["results"]] == ["P1"]
+    assert len(answer.json()["results"]) == 1  # P1, under its pseudonym for this peer
     only_meaningless = {**query, "features": [{"id": "HP:0000001"}], "genomicFeatures": []}
     refused = client.post(
         "/match", content=json.dumps({"patient": only_meaningless}), headers=headers
