@@ -15,19 +15,22 @@ def authenticate(request: Request, *allowed: Role) -> Client:
 
     401 for a missing or unknown token, 403 for a known token of another role
     (a peer token can never reach submitter or admin endpoints), 429 for an
-    address that failed too often lately (see :mod:`mme_node.security.ratelimit`);
-    each 401 is counted against the address and logged without the token.
+    address or a token that failed too often lately (see
+    :mod:`mme_node.security.ratelimit`); each 401 is counted against both and
+    logged without the token.
     """
     node = request.app.state.node
     address = client_address(request)
-    node.limits.check_address(address)
+    token = request.headers.get(TOKEN_HEADER)
+    node.limits.check_caller(address, token)
     try:
-        token = request.headers.get(TOKEN_HEADER)
         if not token:
             raise Unauthorized(f"missing {TOKEN_HEADER} header")
         client: Client = node.tokens.authenticate(token)
     except Unauthorized as error:
-        node.limits.authentication_failed(address, request.method, request.url.path, error.message)
+        node.limits.authentication_failed(
+            address, token, request.method, request.url.path, error.message
+        )
         raise
     if client.role not in allowed:
         roles = " or ".join(role.value for role in allowed)

@@ -43,7 +43,7 @@ def _errors(*statuses: int, media_types: tuple[str, ...] = ("application/json",)
         413: "request body over the size limit",
         415: "wrong Content-Type",
         422: "invalid patient; the message names the field",
-        429: "over a rate limit (failed authentications per address, /match per token or "
+        429: "over a rate limit (failed authentications, /match; per token and per "
         "address); Retry-After says when to try again",
         503: "the store is not answering",
     }

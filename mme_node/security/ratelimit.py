@@ -1,4 +1,4 @@
-"""Rate limits: failed authentications per client address, ``/match`` per token and address.
+"""Rate limits: failed authentications and ``/match``, each per token and per client address.
 
 Token buckets kept in memory by each serving process: a bucket holds up to
 ``per_minute`` requests and refills at ``per_minute / 60`` a second, so a
@@ -8,8 +8,10 @@ until it may try again (``Retry-After``).
 
 An address that failed authentication ``failed_auth_per_minute`` times is
 refused before its token is even looked at, valid or not, until its bucket
-refills: guessing tokens costs a minute per handful. Each failure is logged
-at warning with the address, method, path and reason, never the token.
+refills: guessing tokens costs a minute per handful. So is a token (a revoked
+one a client keeps retrying, from any address), counted under its SHA-256
+digest so the token itself is never kept. Each failure is logged at warning
+with the address, method, path and reason, never the token.
 
 The limits are per process (``mme-node serve --workers N`` multiplies
 them by N) and forgotten on restart; the buckets are bounded in number, the
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mme_node.errors import TooManyRequests
+from mme_node.security.tokens import token_digest
 
 log = logging.getLogger(__name__)
 
@@ -84,23 +87,40 @@ class AccessLimits:
     """The node's limits; one per serving process."""
 
     failed_auth_per_address: RateLimiter
+    failed_auth_per_token: RateLimiter
     match_per_token: RateLimiter
     match_per_address: RateLimiter
 
     @classmethod
     def per_minute(cls, failed_auth: int, match: int) -> AccessLimits:
-        return cls(RateLimiter(failed_auth), RateLimiter(match), RateLimiter(match))
+        return cls(
+            RateLimiter(failed_auth),
+            RateLimiter(failed_auth),
+            RateLimiter(match),
+            RateLimiter(match),
+        )
 
-    def check_address(self, address: str) -> None:
-        """Refuse an address that failed authentication too often lately."""
+    def check_caller(self, address: str, token: str | None) -> None:
+        """Refuse an address, or a token, that failed authentication too often lately."""
         wait = self.failed_auth_per_address.wait(address)
         if wait > 0:
             raise _too_many("too many failed authentications from your address", wait)
+        if token:
+            wait = self.failed_auth_per_token.wait(token_digest(token))
+            if wait > 0:
+                raise _too_many("too many failed authentications with this token", wait)
 
-    def authentication_failed(self, address: str, method: str, path: str, reason: str) -> None:
-        """Count one failure against ``address`` and log it (``reason`` must hold no token)."""
+    def authentication_failed(
+        self, address: str, token: str | None, method: str, path: str, reason: str
+    ) -> None:
+        """Count one failure against ``address`` and ``token``, and log it without the token.
+
+        ``reason`` must not hold the token either.
+        """
         log.warning("failed authentication from %s on %s %s: %s", address, method, path, reason)
         self.failed_auth_per_address.take(address)
+        if token:
+            self.failed_auth_per_token.take(token_digest(token))
 
     def admit_match(self, client: str, address: str) -> None:
         """Spend one ``/match`` of the token's client and of the address, or refuse."""

@@ -45,11 +45,22 @@ def test_buckets_are_bounded_least_recently_used_first() -> None:
 
 def test_an_address_that_failed_too_often_is_refused_whatever_it_sends() -> None:
     limits = AccessLimits.per_minute(failed_auth=2, match=0)
-    limits.check_address("10.0.0.1")
-    for _ in range(2):
-        limits.authentication_failed("10.0.0.1", "GET", "/heartbeat", "unknown token")
+    limits.check_caller("10.0.0.1", "guess-1")
+    for guess in ("guess-1", "guess-2"):
+        limits.authentication_failed("10.0.0.1", guess, "GET", "/heartbeat", "unknown token")
     with pytest.raises(TooManyRequests) as raised:
-        limits.check_address("10.0.0.1")
+        limits.check_caller("10.0.0.1", "a-valid-token")
     assert raised.value.status == 429
     assert raised.value.headers == {"Retry-After": "30"}
-    limits.check_address("10.0.0.2")
+    limits.check_caller("10.0.0.2", "a-valid-token")
+
+
+def test_a_token_that_failed_too_often_is_refused_from_any_address() -> None:
+    limits = AccessLimits.per_minute(failed_auth=2, match=0)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        limits.authentication_failed(address, "revoked-token", "GET", "/match", "token revoked")
+    with pytest.raises(TooManyRequests, match="with this token"):
+        limits.check_caller("10.0.0.3", "revoked-token")
+    limits.check_caller("10.0.0.3", "another-token")
+    # Only a digest of the token is kept.
+    assert "revoked-token" not in str(limits.failed_auth_per_token._buckets)
