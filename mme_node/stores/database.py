@@ -13,6 +13,7 @@ new entry appended to :data:`MIGRATIONS`, never by editing an old one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -227,8 +228,12 @@ def open_database(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Patients and token digests: readable by the node's user only (SQLite gives
-        # the -wal and -shm files the database file's permissions).
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # the -wal and -shm files the database file's permissions). Only a file
+        # that does not exist yet is created here: closing a descriptor of a file
+        # this process has open through SQLite would drop all its POSIX locks on
+        # it, and another process could then delete the WAL under our connections.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )

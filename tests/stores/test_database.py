@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,27 @@ def test_unopenable_path_is_unavailable(tmp_path: Path) -> None:
 
     with pytest.raises(ServiceUnavailable):
         open_database(tmp_path / "file" / "node.sqlite3")
+
+
+def test_opening_another_connection_keeps_this_process_locks_on_the_file(tmp_path: Path) -> None:
+    """Another process closing its connection must not delete the WAL under ours.
+
+    Closing any descriptor of the database file drops every POSIX lock this
+    process holds on it; opening a connection must not do that.
+    """
+    path = tmp_path / "mme-node.sqlite3"
+    held = open_database(path)
+    held.execute("SELECT count(*) FROM patients").fetchone()
+    open_database(path).close()
+
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " c.execute('SELECT 1 FROM patients'); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", reader, str(path)], check=True)
+
+    try:
+        assert path.with_name(path.name + "-wal").exists()
+        assert path.with_name(path.name + "-shm").exists()
+    finally:
+        held.close()
