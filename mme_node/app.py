@@ -1,4 +1,8 @@
-"""The Starlette application: routes, error handlers and the node's lifespan."""
+"""The Starlette application: routes, error handlers and the node's lifespan.
+
+The JSON API and the clinicians' web app (``/app``) are served side by side;
+the web app's settings are checked here, before the node starts.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from mme_node.api.errors import EXCEPTION_HANDLERS
 from mme_node.api.routes import ROUTES
 from mme_node.node import Node, start_node
 from mme_node.settings import Settings
+from mme_node.web import ROUTES as WEB_ROUTES
+from mme_node.web import WebContext
 
 
 def create_app(
@@ -19,8 +25,10 @@ def create_app(
     """An app that starts its :class:`Node` on start-up and stops it on shutdown.
 
     ``on_ready`` is awaited once the node is started (``mme-node serve``
-    prints its banner there).
+    prints its banner there). Raises ``SettingsError`` for a bad web setting
+    (an identity rule, say).
     """
+    web = WebContext.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -33,8 +41,10 @@ def create_app(
         finally:
             await node.stop()
 
-    return Starlette(
-        routes=ROUTES,
+    app = Starlette(
+        routes=[*ROUTES, *WEB_ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.web = web
+    return app

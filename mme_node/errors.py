@@ -7,6 +7,8 @@ layers never import anything from HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class MMEError(Exception):
     """Base of every error the node reports to a client."""
@@ -30,9 +32,23 @@ class InvalidRequest(MMEError):
 
 
 class InvalidPatient(MMEError):
-    """The request is well formed but the patient in it is not valid."""
+    """The request is well formed but the patient in it is not valid.
+
+    ``problems`` holds each problem as ``(field path, message)`` (the path as
+    in ``patient.features[2].id``) when the error lists them, so that a form
+    can show each message beside its field; the message joins them all.
+    """
 
     status = 422
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+    @classmethod
+    def listing(cls, problems: Sequence[tuple[str, str]]) -> InvalidPatient:
+        """One error naming every problem: ``path: message; path: message``."""
+        return cls("; ".join(f"{path}: {message}" for path, message in problems), problems)
 
 
 class Unauthorized(MMEError):

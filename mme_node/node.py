@@ -30,6 +30,7 @@ from mme_node.security.files import create_private_directory, permission_warning
 from mme_node.security.policy import SharingPolicy
 from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.security.ratelimit import AccessLimits
+from mme_node.security.sessions import SessionStore
 from mme_node.security.tokens import TokenRegistry
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
@@ -63,6 +64,7 @@ class Node:
     """Consent defaults, peer policies and pseudonyms: what each recipient is shown."""
     changes: ChangeLog
     limits: AccessLimits
+    sessions: SessionStore
     follower: ChangeFollower | None = None
 
     @property
@@ -92,6 +94,7 @@ class Node:
             await self.follower.stop()
         await self.matches.http.aclose()
         self.history.close()
+        self.sessions.close()
         self.tokens.close()
         self.changes.close()
         await self.store.close()
@@ -192,6 +195,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         changes=changes,
         follower=follower,
         limits=AccessLimits.per_minute(settings.rate_limit_failed_auth, settings.rate_limit_match),
+        sessions=SessionStore(settings.database_path),
     )
     if follower is not None:
         indexed = await follower.start()

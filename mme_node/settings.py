@@ -87,6 +87,15 @@ class Settings:
     max_connections: int = 1000
     trusted_proxies: str = "127.0.0.1"
     hpo_dir_override: Path | None = None
+    web_session_minutes: int = 480
+    web_token_sign_in: bool = True
+    web_owners: tuple[str, ...] = ()
+    web_admins: tuple[str, ...] = ()
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_button: str = "Sign in with your institution"
 
     @property
     def database_path(self) -> Path:
@@ -156,6 +165,8 @@ def _convert(name: str, annotation: object, value: Any) -> Any:
     """Coerce a TOML or environment value to the field's declared type."""
     kind = str(annotation)
     try:
+        if kind == "tuple[str, ...]":
+            return _to_strings(value)
         if kind == "Path | None":
             return Path(value) if value else None
         if kind == "Path":
@@ -169,6 +180,16 @@ def _convert(name: str, annotation: object, value: Any) -> Any:
         return str(value)
     except ValueError as error:
         raise SettingsError(f"setting {name!r}: {value!r} is not a valid {kind}") from error
+
+
+def _to_strings(value: Any) -> tuple[str, ...]:
+    """A TOML list of strings, or an environment value with one item per line or comma."""
+    if isinstance(value, str):
+        items = value.replace("\n", ",").split(",")
+        return tuple(item.strip() for item in items if item.strip())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError(value)
 
 
 def _to_bool(value: Any) -> bool:

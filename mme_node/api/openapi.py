@@ -212,6 +212,12 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {"200": {"description": "OpenAPI 3.1 document"}},
         }
     },
+    "/": {
+        "get": {
+            "summary": "The clinicians' web app: a redirect to /app/ (HTML pages, not this API)",
+            "responses": {"307": {"description": "redirect to the web app at /app/"}},
+        }
+    },
 }
 
 

@@ -126,7 +126,7 @@ def load_consent(data: object, root: str = "consent") -> Consent:
     try:
         loaded: dict[str, Any] = _CONSENT.load(data)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise InvalidPatient("; ".join(error_paths(error.messages, root))) from error
+        raise InvalidPatient.listing(list(error_paths(error.messages, root))) from error
     return Consent(
         sharing=Sharing(loaded["sharing"]),
         disclosure=DisclosureLevel(loaded["disclosure"]),

@@ -643,12 +643,12 @@ def _load(schema: Schema, data: object, root: str) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema.load(data)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise InvalidPatient("; ".join(error_paths(error.messages, root))) from error
+        raise InvalidPatient.listing(list(error_paths(error.messages, root))) from error
     return loaded
 
 
-def error_paths(errors: object, path: str) -> Iterator[str]:
-    """Flatten marshmallow's nested error dict into ``path: message`` lines.
+def error_paths(errors: object, path: str) -> Iterator[tuple[str, str]]:
+    """Flatten marshmallow's nested error dict into ``(path, message)`` pairs.
 
     ``path`` is the name of the loaded object, "" for a whole request body.
     """
@@ -665,7 +665,7 @@ def error_paths(errors: object, path: str) -> Iterator[str]:
         for nested in errors:
             yield from error_paths(nested, path)
     else:
-        yield f"{path or 'request body'}: {errors}"
+        yield path or "request body", str(errors)
 
 
 # ---------------------------------------------------------------- building

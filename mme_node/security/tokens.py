@@ -132,6 +132,16 @@ class TokenRegistry:
             raise Unauthorized("token has been revoked")
         return client
 
+    def get(self, name: str) -> Client:
+        """The client of that name, revoked or not (``NotFound``)."""
+        with self._database() as connection:
+            row = connection.execute(
+                f"SELECT {_COLUMNS} FROM clients WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no client named {name!r}")
+        return _client(row)
+
     def list(self) -> tuple[Client, ...]:
         """Every registered client, revoked ones included, by name."""
         with self._database() as connection:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from mme_node.errors import InvalidRequest, NotFound
+from mme_node.errors import InvalidPatient, InvalidRequest, NotFound
+from mme_node.matching.explain import explain
 from mme_node.matching.matcher import Matcher
-from mme_node.model import Patient, PatientRecord
+from mme_node.model import Explanation, Patient, PatientRecord
 from mme_node.peers import (
     CircuitBreaker,
     Peer,
@@ -221,6 +222,18 @@ class MatchService:
                 PeerOutcome(peer.name, error=PeerError("not-shared", f"not asked: {why}"))
             )
         return queries, refused
+
+    def explain_remote(self, query: Patient, remote: Patient) -> Explanation | None:
+        """Why a peer's patient matched ours, in the terms of a local match's explanation.
+
+        The peer's patient is normalised leniently (terms and genes this node
+        does not know are left out); None when nothing of it is known here.
+        """
+        try:
+            normalised, _ = self.patients.normalise_query(remote)
+        except InvalidPatient:
+            return None
+        return explain(self.matcher.release, query, normalised)
 
     def _eligible(self, names: Sequence[str] | None) -> list[Peer]:
         if names is None:

@@ -86,9 +86,13 @@ class Notifier:
                 f"contact {match.contact_name} <{match.contact_href}>"
             )
         if self.settings.public_url:
-            patient_path = quote(patient.id, safe="")
-            link = f"{self.settings.public_url.rstrip('/')}/api/patients/{patient_path}/matches"
-            lines += ["", f"The full match history: {link}"]
+            # Links into the web app, which asks a signed-out browser to sign in first.
+            app = f"{self.settings.public_url.rstrip('/')}/app"
+            lines += [
+                "",
+                f"Your inbox of new matches: {app}/inbox",
+                f"This patient and its match history: {app}/patients/{quote(patient.id, safe='')}",
+            ]
         message.set_content("\n".join(lines) + "\n")
         return message
 

@@ -52,6 +52,20 @@ class PatientListener(Protocol):
         """Patients were saved, deleted or imported and the writes are acknowledged."""
 
 
+SEARCH_BATCH = 500
+"""Patients read per store call while searching."""
+
+
+def _searchable(record: PatientRecord) -> str:
+    """The text :meth:`PatientService.search` looks in, lower-cased."""
+    patient = record.patient
+    words = [patient.id, patient.label or "", patient.contact.name]
+    words += [d.id for d in patient.disorders]
+    for genomic in patient.genomic_features:
+        words += [genomic.gene.id, genomic.gene.symbol or ""]
+    return "\n".join(words).casefold()
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     """A validated, normalised patient ready to store, with what was changed on the way.
@@ -203,6 +217,27 @@ class PatientService:
         return dataclasses.replace(
             page, records=tuple(derive_record(record, release) for record in page.records)
         )
+
+    async def search(self, owner: str, text: str, offset: int, limit: int) -> Page:
+        """The owner's patients whose id, label, genes, disorders or contact mention ``text``.
+
+        Case-insensitive substring search, ordered by patient id like
+        :meth:`list`. It reads the owner's patients page by page (the stores
+        have no text index), so it costs what listing them all costs: fine for
+        a clinic's cases, not meant for an owner of millions.
+        """
+        needle = text.strip().casefold()
+        if not needle:
+            return await self.list(owner, offset, limit)
+        found: list[PatientRecord] = []
+        start = 0
+        while True:
+            page = await self.store.list(owner, start, SEARCH_BATCH)
+            found += [record for record in page.records if needle in _searchable(record)]
+            start += len(page.records)
+            if not page.records or start >= page.total:
+                break
+        return Page(tuple(found[offset : offset + limit]), len(found), offset, limit)
 
     async def delete(self, owner: str, patient_id: str) -> None:
         await self.store.delete(owner, patient_id)

@@ -207,6 +207,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE match_requests ADD COLUMN shown_as TEXT",
         "ALTER TABLE match_requests ADD COLUMN disclosure TEXT",
     ),
+    (
+        # Web app sessions (mme_node.security.sessions): the cookie value is
+        # kept only as its SHA-256 digest, like client tokens.
+        """
+        CREATE TABLE web_sessions (
+            id_sha256 TEXT PRIMARY KEY CHECK (length(id_sha256) = 64),
+            purpose TEXT NOT NULL CHECK (purpose IN ('sign-in', 'signed-in')),
+            data TEXT NOT NULL CHECK (json_valid(data)),
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX web_sessions_by_expiry ON web_sessions (expires)",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

@@ -92,7 +92,7 @@ class _Normaliser:
     def __init__(self, terms: TermResolver, genes: GeneIndex) -> None:
         self.terms = terms
         self.genes = genes
-        self.errors: list[str] = []
+        self.errors: list[tuple[str, str]] = []
         self.warnings: list[str] = []
 
     def qualifier(self, term_id: str | None, path: str, use: TermUse) -> str | None:
@@ -109,7 +109,7 @@ class _Normaliser:
                 return term_id
             problem = use.misplaced(self.terms, current)
             if problem is not None:
-                self.errors.append(f"{path}: {problem}")
+                self.errors.append((path, problem))
         return term_id
 
     def features(self, features: tuple[Feature, ...], path: str) -> tuple[Feature, ...]:
@@ -144,7 +144,7 @@ class _Normaliser:
         source = derived.source_id
         problem = None if unplaced is not None else FEATURE.misplaced(self.terms, derived.id)
         if problem is not None:
-            self.errors.append(f"{where}.id: {problem}")
+            self.errors.append((f"{where}.id", problem))
         elif unplaced is not None:
             self.warnings.append(
                 f"{where}.id: {unplaced}; kept as submitted and not used for matching "
@@ -161,7 +161,7 @@ class _Normaliser:
         try:
             resolved = self.genes.resolve(gene.id)
         except GeneLookupError as error:
-            self.errors.append(f"{path}: {error.message}")
+            self.errors.append((path, error.message))
             return gene
         if resolved is None:
             self.warnings.append(f'{path}: "{gene.id}" means no gene; not used for matching')
@@ -211,7 +211,7 @@ def normalise_patient(
         ),
     )
     if work.errors:
-        raise InvalidPatient("; ".join(work.errors))
+        raise InvalidPatient.listing(work.errors)
     return normalised, work.warnings
 
 

@@ -105,8 +105,8 @@ def test_every_reference_points_into_the_document() -> None:
         assert name in document["components"]["schemas"]
 
 
-OPEN_PATHS = {"/openapi.json", "/health"}
-"""The only paths anyone may call without a token."""
+OPEN_PATHS = {"/openapi.json", "/health", "/"}
+"""The only paths anyone may call without a token (``/`` redirects to the web app)."""
 
 
 def test_every_operation_needing_a_token_declares_it_and_its_401() -> None:

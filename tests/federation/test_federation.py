@@ -310,7 +310,7 @@ def test_outbound_email_names_the_new_remote_match_and_its_contact(
     assert "A-real-SNRPB" in email["Subject"] + body
     assert f"{b_shown_to_a('B-real-SNRPB', federation)} at node-b" in body
     assert "Dr B <https://node-b.example.org/dr-b>" in body
-    assert "https://node-a.example.org/api/patients/A-real-SNRPB/matches" in body
+    assert "https://node-a.example.org/app/patients/A-real-SNRPB" in body
 
 
 def test_inbound_email_tells_our_contact_who_asked(

@@ -85,3 +85,21 @@ def test_a_relative_data_dir_in_a_settings_file_is_relative_to_that_file(
     settings = load_settings(environ={"MME_CONFIG": "node.toml"})
     assert settings.data_dir == tmp_path / "etc" / ".." / "var" / "mme"
     assert settings.hpo_dir == tmp_path / "home" / "hpo"
+
+
+def test_string_list_settings_read_toml_lists_and_comma_separated_variables(
+    tmp_path: Path,
+) -> None:
+    overlay = tmp_path / "node.toml"
+    overlay.write_text('web_owners = ["subject:abc = clinic-a", "email:x@y.org = clinic-b"]\n')
+    from_file = load_settings(environ={"MME_CONFIG": str(overlay)})
+    assert from_file.web_owners == ("subject:abc = clinic-a", "email:x@y.org = clinic-b")
+    from_env = load_settings(environ={"MME_WEB_ADMINS": "subject:abc, email:x@y.org"})
+    assert from_env.web_admins == ("subject:abc", "email:x@y.org")
+
+
+def test_a_string_list_setting_refuses_other_values(tmp_path: Path) -> None:
+    overlay = tmp_path / "node.toml"
+    overlay.write_text("web_owners = [1, 2]\n")
+    with pytest.raises(SettingsError, match="web_owners"):
+        load_settings(environ={"MME_CONFIG": str(overlay)})

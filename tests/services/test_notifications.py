@@ -103,14 +103,18 @@ def test_inbound_notification_says_the_patient_was_returned_to_a_query(
     )
 
 
-def test_notify_links_to_the_patients_match_history(settings: Settings, mail: MailSink) -> None:
+def test_notify_links_to_the_inbox_and_the_patients_page(
+    settings: Settings, mail: MailSink
+) -> None:
     notify(settings, patient("case 7/b"), [REMOTE])
-    assert "https://mme.example.org/api/patients/case%207%2Fb/matches" in body_of(mail.messages[0])
+    body = body_of(mail.messages[0])
+    assert "https://mme.example.org/app/inbox" in body
+    assert "https://mme.example.org/app/patients/case%207%2Fb" in body
 
 
 def test_notify_gives_no_link_without_a_public_url(settings: Settings, mail: MailSink) -> None:
     notify(settings.replace(public_url=""), patient(), [REMOTE])
-    assert "/api/patients/" not in body_of(mail.messages[0])
+    assert "/app/" not in body_of(mail.messages[0])
 
 
 def test_notify_writes_to_a_mailto_href_when_the_contact_has_no_email(
