@@ -246,6 +246,11 @@ def test_a_case_is_submitted_with_the_type_ahead_by_keyboard(
     page.get_by_role("option", name=re.compile("^Seizure HP:0001250")).click()
     expect(second_term).to_have_value("Seizure (HP:0001250)")
     page.get_by_label("Status of term 2").select_option("Excluded")
+    page.get_by_role("button", name="Add another term").click()
+    expect(page.get_by_label("Phenotype term 4")).to_be_focused()  # rows 1-3 come with the form
+    page.get_by_role("button", name="Add another gene").click()
+    expect(page.get_by_label("Gene 2")).to_be_focused()
+    expect(page.get_by_label("Position of variant 2")).to_have_value("")
     gene = page.get_by_label("Gene 1")
     gene.fill("HUNK1")
     gene.press("Tab")
