@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hpo._csr import Csr
+from hpo.annotations import AnnotationRows
 from hpo.errors import ReleaseError
 from hpo.information import ICSource, InformationContent
 from hpo.ontology import ObsoleteTerm, Ontology
@@ -28,13 +29,25 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 _ARRAYS = "arrays.npz"
 _TERMS = "terms.json"
+_ANNOTATIONS = "annotations.npz"
+"""Optional: the annotation rows a release was compiled from, for releases without any."""
 
 
 def write_compiled(
-    directory: Path, ontology: Ontology, ic: InformationContent, manifest: dict[str, Any]
+    directory: Path,
+    ontology: Ontology,
+    ic: InformationContent,
+    manifest: dict[str, Any],
+    annotation_rows: AnnotationRows | None = None,
 ) -> None:
-    """Write a compiled release into the (new, empty) ``directory``."""
+    """Write a compiled release into the (new, empty) ``directory``.
+
+    ``annotation_rows`` (the rows of the release's own annotation file) are
+    kept for releases compiled later without annotations.
+    """
     directory.mkdir(parents=True)
+    if annotation_rows is not None:
+        write_annotation_rows(directory, annotation_rows)
     with (directory / _ARRAYS).open("wb") as handle:
         np.savez(
             handle,
@@ -58,6 +71,44 @@ def write_compiled(
     }
     _write_json(directory / _TERMS, terms)
     _write_json(directory / MANIFEST, {"format": FORMAT, "ic_source": ic.source.value, **manifest})
+
+
+def write_annotation_rows(directory: Path, rows: AnnotationRows) -> None:
+    """Keep ``rows`` with the compiled release (before its manifest is written)."""
+    with (directory / _ANNOTATIONS).open("wb") as handle:
+        np.savez(
+            handle,
+            term_ids=np.array(rows.term_ids, dtype=str),
+            diseases=rows.diseases,
+            terms=rows.terms,
+            version=np.array(rows.version, dtype=str),
+            negated_count=np.array(rows.negated_count),
+        )
+        os.fsync(handle.fileno())
+
+
+def has_annotation_rows(directory: Path) -> bool:
+    return (directory / _ANNOTATIONS).is_file()
+
+
+def read_annotation_rows(directory: Path) -> AnnotationRows | None:
+    """The annotation rows kept with a compiled release; None if it has none."""
+    path = directory / _ANNOTATIONS
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return AnnotationRows(
+                version=str(arrays["version"]),
+                term_ids=tuple(str(term) for term in arrays["term_ids"]),
+                diseases=arrays["diseases"],
+                terms=arrays["terms"],
+                negated_count=int(arrays["negated_count"]),
+            )
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ReleaseError(
+            f"annotations of compiled release {directory.name} are damaged"
+        ) from error
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

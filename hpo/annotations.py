@@ -25,6 +25,25 @@ REQUIRED_COLUMNS = ("database_id", "qualifier", "hpo_id")
 
 
 @dataclass(frozen=True)
+class AnnotationRows:
+    """The usable rows of an annotation file, as written: which disease names which term id.
+
+    ``NOT`` rows are left out. Kept with a compiled release (see
+    :mod:`hpo._compiled`) so that a later release shipped without annotations
+    can count them again against its own ontology.
+    """
+
+    version: str
+    term_ids: tuple[str, ...]
+    """The distinct term ids the rows name, as written in the file."""
+    diseases: npt.NDArray[np.int32]
+    """Per row: the disease's number (0 .. number of distinct diseases - 1)."""
+    terms: npt.NDArray[np.int32]
+    """Per row: the index of its term id in ``term_ids``."""
+    negated_count: int = 0
+
+
+@dataclass(frozen=True)
 class DiseaseAnnotations:
     """Per-term disease counts of one annotation file.
 
@@ -41,6 +60,7 @@ class DiseaseAnnotations:
     remapped_count: int
     unresolved_count: int
     unresolved_terms: tuple[str, ...]
+    rows: AnnotationRows | None = None
 
 
 def read_annotations(
@@ -52,16 +72,23 @@ def read_annotations(
     row, or has a row with the wrong number of columns (a truncated file).
     ``progress`` receives the number of rows read so far.
     """
+    return count_annotations(read_annotation_rows(path, progress), ontology)
+
+
+def read_annotation_rows(
+    path: Path, progress: Callable[[int], None] | None = None
+) -> AnnotationRows:
+    """The usable rows of ``phenotype.hpoa`` (see :func:`read_annotations` for errors)."""
     if not path.is_file():
         raise ReleaseError(f"annotation file not found: {path}")
     version = ""
     columns: dict[str, int] = {}
     width = 0
     diseases: dict[str, int] = {}
-    resolved: dict[str, int | None] = {}
-    pairs: list[int] = []
-    counts = {"annotations": 0, "negated": 0, "remapped": 0, "unresolved": 0}
-    unresolved: set[str] = set()
+    term_ids: dict[str, int] = {}
+    disease_column: list[int] = []
+    term_column: list[int] = []
+    negated = 0
     for number, line in enumerate(iter_lines(path), start=1):
         if progress is not None and number % 50_000 == 0:
             progress(number)
@@ -87,40 +114,59 @@ def read_annotations(
                 "the file is damaged or truncated"
             )
         if fields[columns["qualifier"]].strip().upper() == "NOT":
-            counts["negated"] += 1
+            negated += 1
             continue
-        raw_id = fields[columns["hpo_id"]]
-        if raw_id not in resolved:
-            resolved[raw_id] = _resolve(ontology, raw_id)
-        term = resolved[raw_id]
-        if term is None:
-            counts["unresolved"] += 1
-            unresolved.add(raw_id)
-            continue
-        if ontology.term_id(term) != raw_id:
-            counts["remapped"] += 1
-        disease = diseases.setdefault(fields[columns["database_id"]], len(diseases))
-        pairs.append(disease * len(ontology) + term)
-        counts["annotations"] += 1
+        disease_column.append(diseases.setdefault(fields[columns["database_id"]], len(diseases)))
+        term_column.append(term_ids.setdefault(fields[columns["hpo_id"]], len(term_ids)))
     if not columns:
         raise ReleaseError(f"{path.name} has no header row: is it empty or truncated?")
-    return DiseaseAnnotations(
+    return AnnotationRows(
         version=version,
-        term_diseases=_propagated_counts(ontology, np.asarray(pairs, dtype=np.int64)),
-        disease_count=len(diseases),
-        annotation_count=counts["annotations"],
-        negated_count=counts["negated"],
-        remapped_count=counts["remapped"],
-        unresolved_count=counts["unresolved"],
-        unresolved_terms=tuple(sorted(unresolved)),
+        term_ids=tuple(term_ids),
+        diseases=np.asarray(disease_column, dtype=np.int32),
+        terms=np.asarray(term_column, dtype=np.int32),
+        negated_count=negated,
     )
 
 
-def _resolve(ontology: Ontology, term_id: str) -> int | None:
+def count_annotations(rows: AnnotationRows, ontology: Ontology) -> DiseaseAnnotations:
+    """The per-term disease counts of ``rows`` in ``ontology``.
+
+    Alternative and obsolete ids are mapped with :meth:`Ontology.resolve`;
+    rows naming a term the ontology cannot resolve are counted and skipped.
+    """
+    resolved = np.array([_resolve(ontology, term_id) for term_id in rows.term_ids] or [0])
+    remapped = np.array(
+        [
+            index >= 0 and ontology.term_id(int(index)) != term_id
+            for term_id, index in zip(rows.term_ids, resolved, strict=False)
+        ]
+        or [False]
+    )
+    row_terms = resolved[rows.terms]
+    usable = row_terms >= 0
+    unresolved = sorted({rows.term_ids[i] for i in np.unique(rows.terms[~usable])})
+    diseases = rows.diseases[usable].astype(np.int64)
+    pairs = diseases * len(ontology) + row_terms[usable]
+    return DiseaseAnnotations(
+        version=rows.version,
+        term_diseases=_propagated_counts(ontology, pairs),
+        disease_count=len(np.unique(diseases)),
+        annotation_count=int(usable.sum()),
+        negated_count=rows.negated_count,
+        remapped_count=int(remapped[rows.terms[usable]].sum()),
+        unresolved_count=int((~usable).sum()),
+        unresolved_terms=tuple(unresolved),
+        rows=rows,
+    )
+
+
+def _resolve(ontology: Ontology, term_id: str) -> int:
+    """The term's index, or -1 when the ontology cannot resolve it."""
     try:
         return ontology.index_of(ontology.resolve(term_id))
     except HPOError:
-        return None
+        return -1
 
 
 def _propagated_counts(ontology: Ontology, pairs: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -21,6 +21,7 @@ Both give ``IC(root) = 0`` and grow towards the leaves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -65,3 +66,23 @@ def structural_ic(ontology: Ontology) -> InformationContent:
     sizes = ontology.descendant_closure.lengths().astype(np.float64)
     values = np.maximum(-np.log(sizes / len(ontology)), 0.0)
     return InformationContent(values, ICSource.STRUCTURE)
+
+
+def with_structural_ic(
+    ic: InformationContent, ontology: Ontology, terms: Iterable[int]
+) -> InformationContent:
+    """``ic`` where ``terms`` get the structural IC instead, never below an ancestor's.
+
+    For a release that borrows the annotations of an older one: its new terms
+    are unknown to those annotations, so their frequency says nothing; their
+    place in the hierarchy does. Raising a term to its ancestors' IC keeps IC
+    non-decreasing from parent to child.
+    """
+    structural = structural_ic(ontology).values
+    values = ic.values.copy()
+    chosen = sorted(terms, key=lambda term: len(ontology.ancestors(term)))  # parents first
+    for term in chosen:
+        ancestors = ontology.ancestors(term)
+        above = values[ancestors[ancestors != term]]
+        values[term] = max(float(structural[term]), float(above.max(initial=0.0)))
+    return InformationContent(values, ic.source)

@@ -27,11 +27,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hpo._compiled import FORMAT, MANIFEST, read_compiled, read_manifest, write_compiled
+from hpo._compiled import (
+    FORMAT,
+    MANIFEST,
+    has_annotation_rows,
+    read_annotation_rows,
+    read_compiled,
+    read_manifest,
+    write_compiled,
+)
 from hpo._files import content_sha256
-from hpo.annotations import DiseaseAnnotations, read_annotations
+from hpo.annotations import DiseaseAnnotations, count_annotations, read_annotations
 from hpo.errors import ReleaseError
-from hpo.information import InformationContent, annotation_ic, structural_ic
+from hpo.information import (
+    InformationContent,
+    annotation_ic,
+    structural_ic,
+    with_structural_ic,
+)
 from hpo.ontology import Ontology, read_ontology
 from hpo.search import TermIndex, TermMatch
 from hpo.similarity import SimilarityEngine
@@ -71,6 +84,24 @@ class ReleaseInfo:
     ic_source: str
     compiled_at: str
     bundled: bool = False
+    annotations_from: str | None = None
+    """Version of the release whose annotations were borrowed (None: its own, or none)."""
+    structural_ic_terms: int = 0
+    """Terms unknown to borrowed annotations, given the structural IC instead."""
+
+    @property
+    def ic_description(self) -> str:
+        """How the information content was computed, in one line for curators."""
+        if self.ic_source != "annotations":
+            return "structure-based (no disease annotations)"
+        if self.annotations_from is None:
+            version = f" {self.annotations_version}" if self.annotations_version else ""
+            return f"from the release's own annotations (phenotype.hpoa{version})"
+        return (
+            f"from the annotations of HPO release {self.annotations_from} (borrowed; "
+            f"phenotype.hpoa {self.annotations_version or 'of unknown version'}); "
+            f"{self.structural_ic_terms} terms they do not know get the structural IC"
+        )
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> ReleaseInfo:
@@ -116,15 +147,58 @@ class ReleaseLibrary:
         self.root = Path(root)
         self._loaded: Release | None = None
 
-    def load(self, paths: Path | Sequence[Path], progress: Progress | None = None) -> ReleaseInfo:
-        """Verify, compile (unless cached) and activate the release in ``paths``.
+    def compile(
+        self,
+        paths: Path | Sequence[Path],
+        progress: Progress | None = None,
+        *,
+        borrow_annotations: bool = False,
+    ) -> ReleaseInfo:
+        """Verify and compile (unless cached) the release in ``paths``; activate nothing.
 
         ``paths`` is a directory holding ``hp.obo`` or ``hp.json`` and
         optionally ``phenotype.hpoa`` (each possibly ``.gz``/``.xz``/``.bz2``),
         or those files themselves. Without annotations the information
-        content is structure-based (see :mod:`hpo.information`).
+        content is structure-based, unless ``borrow_annotations``: then the
+        annotations of the newest compiled release that has its own are
+        counted against the new ontology (terms they do not know get the
+        structural IC), and :class:`ReleaseError` says how to supply
+        ``phenotype.hpoa`` if no release has any.
         """
-        return self._load(_release_files(paths), progress, bundled=False)
+        ontology_file, annotation_file = _release_files(paths)
+        lender = None
+        if annotation_file is None and borrow_annotations:
+            lender = self.annotation_lender()
+            if lender is None:
+                raise ReleaseError(
+                    f"{ontology_file.name} comes without phenotype.hpoa and no compiled release "
+                    "has annotations to lend: give the annotation file of the same release "
+                    "(hp.obo and phenotype.hpoa together), or accept structure-based "
+                    "information content explicitly"
+                )
+        return self._compile_files(ontology_file, annotation_file, lender, progress, bundled=False)
+
+    def load(
+        self,
+        paths: Path | Sequence[Path],
+        progress: Progress | None = None,
+        *,
+        borrow_annotations: bool = False,
+    ) -> ReleaseInfo:
+        """:meth:`compile` the release in ``paths``, then make it the library's active one."""
+        info = self.compile(paths, progress, borrow_annotations=borrow_annotations)
+        return self.activate(info.key)
+
+    def annotation_lender(self) -> ReleaseInfo | None:
+        """The newest compiled release compiled with its own annotation file, if any."""
+        own = [
+            info
+            for info in self.list()
+            if info.annotation_count
+            and info.annotations_from is None
+            and has_annotation_rows(self.root / _RELEASES / info.key)
+        ]
+        return own[-1] if own else None
 
     def list(self) -> list[ReleaseInfo]:
         """Every compiled release, oldest version first."""
@@ -151,10 +225,30 @@ class ReleaseLibrary:
         """The active release; the bundled default (compiled now) if none was loaded."""
         key = self.active_key()
         if key is None:
-            key = self._load(BUNDLED_FILES, None, bundled=True).key
+            key = self.activate(self.bundled().key).key
         if self._loaded is None or self._loaded.info.key != key:
             self._loaded = self.release(key)
         return self._loaded
+
+    def bundled(self) -> ReleaseInfo:
+        """The release shipped with the package, compiled into this library on first use."""
+        ontology_file, annotation_file = BUNDLED_FILES
+        return self._compile_files(ontology_file, annotation_file, None, None, bundled=True)
+
+    def find(self, name: str) -> ReleaseInfo:
+        """The compiled release with key ``name``, or the newest compiled with version ``name``."""
+        releases = self.list()
+        for info in releases:
+            if info.key == name:
+                return info
+        versions = [info for info in releases if info.version == name]
+        if not versions:
+            known = ", ".join(dict.fromkeys(info.version for info in releases)) or "none"
+            raise ReleaseError(
+                f"no compiled HPO release {name!r} (compiled: {known}); "
+                "load its files first with `mme-node hpo load`"
+            )
+        return versions[-1]
 
     def info(self) -> ReleaseInfo:
         """The :class:`ReleaseInfo` of the active release."""
@@ -181,27 +275,34 @@ class ReleaseLibrary:
         os.replace(handle.name, self.root / _ACTIVE)
         return info
 
-    def _load(
-        self, files: tuple[Path, Path | None], progress: Progress | None, bundled: bool
+    def _compile_files(
+        self,
+        ontology_file: Path,
+        annotation_file: Path | None,
+        lender: ReleaseInfo | None,
+        progress: Progress | None,
+        bundled: bool,
     ) -> ReleaseInfo:
         report = progress or _silent
-        ontology_file, annotation_file = files
         checksums = {_base_name(ontology_file): _checksum(ontology_file, report)}
         if annotation_file is not None:
             checksums[_base_name(annotation_file)] = _checksum(annotation_file, report)
-        identity = "\n".join([f"format {FORMAT}", *checksums.values()])
+        lent = [f"annotations of {lender.key}"] if lender is not None else []
+        identity = "\n".join([f"format {FORMAT}", *checksums.values(), *lent])
         key = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        if (self.root / _RELEASES / key / MANIFEST).is_file():
+        directory = self.root / _RELEASES / key
+        if (directory / MANIFEST).is_file():
             report("cached", 1, 1)
         else:
-            self._compile(key, ontology_file, annotation_file, checksums, bundled, report)
-        return self.activate(key)
+            self._compile(key, ontology_file, annotation_file, lender, checksums, bundled, report)
+        return ReleaseInfo.from_manifest(read_manifest(directory))
 
     def _compile(
         self,
         key: str,
         ontology_file: Path,
         annotation_file: Path | None,
+        lender: ReleaseInfo | None,
         checksums: dict[str, str],
         bundled: bool,
         report: Progress,
@@ -216,8 +317,16 @@ class ReleaseLibrary:
             annotations = read_annotations(
                 annotation_file, ontology, lambda rows: report(stage, rows, 0)
             )
+        elif lender is not None:
+            report(f"counting the annotations of {lender.version}", 0, 1)
+            annotations = self._borrowed_annotations(lender, ontology)
+        new_terms: list[int] = []
         if annotations is not None and annotations.disease_count > 0:
             ic = annotation_ic(annotations)
+            if lender is not None:
+                known = set(self.release(lender.key).ontology.ids)
+                new_terms = [i for i, term in enumerate(ontology.ids) if term not in known]
+                ic = with_structural_ic(ic, ontology, new_terms)
         else:
             ic = structural_ic(ontology)
         info = ReleaseInfo(
@@ -238,13 +347,16 @@ class ReleaseLibrary:
             ic_source=ic.source.value,
             compiled_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             bundled=bundled,
+            annotations_from=lender.version if lender is not None else None,
+            structural_ic_terms=len(new_terms),
         )
         releases = self.root / _RELEASES
         releases.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=releases, prefix=".compiling-"))
         try:
             report("writing compiled release", 0, 1)
-            write_compiled(staging / key, ontology, ic, info.to_manifest())
+            own_rows = annotations.rows if annotations is not None and lender is None else None
+            write_compiled(staging / key, ontology, ic, info.to_manifest(), own_rows)
             try:
                 os.rename(staging / key, releases / key)
             except OSError:
@@ -254,6 +366,12 @@ class ReleaseLibrary:
             report("writing compiled release", 1, 1)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _borrowed_annotations(self, lender: ReleaseInfo, ontology: Ontology) -> DiseaseAnnotations:
+        rows = read_annotation_rows(self.root / _RELEASES / lender.key)
+        if rows is None:
+            raise ReleaseError(f"compiled release {lender.key} keeps no annotations to lend")
+        return count_annotations(rows, ontology)
 
 
 def _release_files(paths: Path | Sequence[Path]) -> tuple[Path, Path | None]:

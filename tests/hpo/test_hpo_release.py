@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import math
 import shutil
 from pathlib import Path
 
 import pytest
-from tiny_hpo import TINY_OBO
+from tiny_hpo import IC, TINY_OBO, D, G, H
 
 from hpo import BUNDLED_FILES, Release, ReleaseError, ReleaseLibrary
 
@@ -183,3 +184,53 @@ def test_copying_a_library_directory_keeps_it_usable(
     copy = tmp_path / "copy"
     shutil.copytree(shared_hpo_dir, copy)
     assert ReleaseLibrary(copy).active().version == "2025-01-16"
+
+
+# -- ontology-only releases: borrow annotations, or say how to supply them ----------
+
+NIGHT_BLINDNESS = "HP:0000017"
+NEWER_OBO = TINY_OBO.replace("hp/releases/2024-02-29", "hp/releases/2024-06-01") + (
+    f"\n[Term]\nid: {NIGHT_BLINDNESS}\nname: Night blindness\nis_a: {H}\n"
+)
+
+
+def test_compile_activates_nothing(tiny_files: Path, tmp_path: Path) -> None:
+    library = ReleaseLibrary(tmp_path / "lib")
+    info = library.compile(tiny_files)
+    assert library.active_key() is None
+    assert library.find(info.version) == info == library.find(info.key)
+
+
+def test_an_ontology_alone_borrows_the_newest_own_annotations(
+    tiny_files: Path, tmp_path: Path
+) -> None:
+    library = ReleaseLibrary(tmp_path / "lib")
+    lender = library.compile(tiny_files)
+    newer = tmp_path / "newer.obo"
+    newer.write_text(NEWER_OBO, encoding="utf-8")
+
+    info = library.compile(newer, borrow_annotations=True)
+
+    assert (info.ic_source, info.annotations_from) == ("annotations", lender.version)
+    assert info.disease_count == lender.disease_count and info.structural_ic_terms == 1
+    assert "borrowed" in info.ic_description and "1 terms they do not know" in info.ic_description
+    release, before = library.release(info.key), library.release(lender.key)
+    for term in (D, G, H):  # known terms keep the lender's annotation IC
+        index, old = release.ontology.index_of(term), before.ontology.index_of(term)
+        assert release.information_content[index] == pytest.approx(IC[term])
+        assert before.information_content[old] == pytest.approx(IC[term])
+    # the new leaf: structural IC ln(10 terms / 1), above its parent's ln(5)
+    night = release.information_content[release.ontology.index_of(NIGHT_BLINDNESS)]
+    assert night == pytest.approx(math.log(10))
+    # borrowing twice reuses the compiled release; without borrowing it is another one
+    assert library.compile(newer, borrow_annotations=True).key == info.key
+    assert library.compile(newer).ic_source == "structure"
+
+
+def test_an_ontology_alone_with_nothing_to_borrow_is_refused_with_the_way_out(
+    tiny_files: Path, tmp_path: Path
+) -> None:
+    library = ReleaseLibrary(tmp_path / "lib")
+    library.compile(tiny_files / "hp.obo")  # a release without annotations lends none
+    with pytest.raises(ReleaseError, match="give the annotation file of the same release"):
+        library.compile(tiny_files / "hp.obo", borrow_annotations=True)
