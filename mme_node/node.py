@@ -7,8 +7,10 @@ which HPO release is active; the web layer and the command line both get a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -34,8 +36,11 @@ from mme_node.security.sessions import SessionStore
 from mme_node.security.tokens import TokenRegistry
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
+from mme_node.services.notices import OwnerNotices
 from mme_node.services.notifications import Notifier
 from mme_node.services.patients import PatientService
+from mme_node.services.release_report import ReleaseReports
+from mme_node.services.releases import ReleaseService, active_release
 from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.changes import ChangeLog
@@ -65,6 +70,8 @@ class Node:
     changes: ChangeLog
     limits: AccessLimits
     sessions: SessionStore
+    releases: ReleaseService
+    notices: OwnerNotices
     follower: ChangeFollower | None = None
 
     @property
@@ -97,6 +104,8 @@ class Node:
         self.sessions.close()
         self.tokens.close()
         self.changes.close()
+        self.notices.close()
+        self.releases.reports.close()
         await self.store.close()
 
 
@@ -111,18 +120,6 @@ def open_store(settings: Settings, release: Release) -> PatientStore:
             settings, ReleaseTermWeights(release), hpo_release=release.version
         )
     raise MMEError(f"setting 'store' must be 'sqlite' or 'elasticsearch', not {settings.store!r}")
-
-
-async def node_release(library: ReleaseLibrary, changes: ChangeLog) -> Release:
-    """The release this node's database says is active, else the library's default.
-
-    A node's activations are recorded in its own database (the change log), so
-    nodes that share one directory of compiled releases each keep their own.
-    """
-    recorded = await changes.active_release()
-    if recorded is None:
-        return library.active()
-    return library.release(recorded.release_key)
 
 
 async def start_node(settings: Settings, *, serving: bool = True) -> Node:
@@ -150,7 +147,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
             settings.hpo_dir,
         )
     changes = ChangeLog(settings.database_path)
-    release = await node_release(library, changes)
+    release = await active_release(library, changes)
     log.info("HPO release %s active (%d terms)", release.version, len(release.ontology))
     store = open_store(settings, release)
     await store.open()
@@ -163,6 +160,16 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     )
     follower = ChangeFollower(changes, matcher, library.release) if serving else None
     history = MatchHistory(settings.database_path)
+    notices = OwnerNotices(settings.database_path)
+    notifier = Notifier(settings)
+    releases = ReleaseService(
+        library=library,
+        changes=changes,
+        store=store,
+        reports=ReleaseReports(settings.database_path),
+        notices=notices,
+        notifier=notifier,
+    )
     patients = PatientService(
         store=store,
         serving=current,
@@ -170,6 +177,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         listeners=[follower] if follower is not None else [],
         history=history,
         lifter=VariantLifter(),
+        mentions=[notices, releases.reports],
     )
     matches = MatchService(
         settings=settings,
@@ -179,7 +187,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         peers=peers,
         http=httpx.AsyncClient(follow_redirects=False),
         breaker=CircuitBreaker(),
-        notifier=Notifier(settings),
+        notifier=notifier,
         sharing=sharing,
     )
     node = Node(
@@ -193,6 +201,8 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         matches=matches,
         sharing=sharing,
         changes=changes,
+        releases=releases,
+        notices=notices,
         follower=follower,
         limits=AccessLimits.per_minute(settings.rate_limit_failed_auth, settings.rate_limit_match),
         sessions=SessionStore(settings.database_path),
@@ -208,6 +218,16 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     if settings.demo:
         await load_demo_patients(node)
     return node
+
+
+@contextlib.asynccontextmanager
+async def running_node(settings: Settings) -> AsyncIterator[Node]:
+    """A node for one command-line command: no match index, no demo patients, stopped after."""
+    node = await start_node(settings.replace(demo=False), serving=False)
+    try:
+        yield node
+    finally:
+        await node.stop()
 
 
 async def load_demo_patients(node: Node) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from hpo import Release, ReleaseLibrary
 from mme_node.settings import Settings, load_settings
 from tests.federation.mail_sink import MailSink
 from tests.peers.fault_peers import FaultPeerServer
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared"
+"""The team's test data beside the project root (``../shared``), as in CI."""
+
+HPO_2026 = SHARED_DATA / "hpo" / "extra" / "hp-2026-02-16.obo.gz"
+"""The newer, ontology-only HPO release of the test data."""
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +31,16 @@ def shared_hpo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def bundled_release(shared_hpo_dir: Path) -> Release:
     return ReleaseLibrary(shared_hpo_dir).active()
+
+
+@pytest.fixture(scope="session")
+def upgrade_hpo_dir(shared_hpo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled release and HPO 2026-02-16 (ontology only, borrowing the bundled
+    annotations), compiled once for the whole run; no release is activated in it."""
+    root = tmp_path_factory.mktemp("hpo-upgrade") / "hpo"
+    shutil.copytree(shared_hpo_dir, root)
+    ReleaseLibrary(root).compile(HPO_2026, borrow_annotations=True)
+    return root
 
 
 @pytest.fixture

@@ -197,6 +197,119 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[PATIENT_ID],
         )
     },
+    "/api/notices": {
+        "get": _operation(
+            "Your notices (besides new matches), newest first, with how many are unseen",
+            "submitter",
+            {"200": {"description": "notices", **_json(_ref("Notices"))}, **_errors(400, 401, 403)},
+            parameters=[
+                {
+                    "name": "unseen",
+                    "in": "query",
+                    "description": "only notices not marked as seen",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                }
+            ],
+        )
+    },
+    "/api/notices/seen": {
+        "post": _operation(
+            "Mark some of your notices as seen (others' ids are ignored)",
+            "submitter",
+            {
+                "200": {
+                    "description": "how many were marked",
+                    **_json({"type": "object", "properties": {"marked": {"type": "integer"}}}),
+                },
+                **_errors(400, 401, 403, 413, 415),
+            },
+            body=_json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000}
+                    },
+                    "required": ["ids"],
+                }
+            ),
+        )
+    },
+    "/api/admin/hpo/releases": {
+        "get": _operation(
+            "The node's HPO release, every compiled release and the history of switches",
+            "admin",
+            {"200": {"description": "releases", **_json(_ref("Releases"))}, **_errors(401, 403)},
+        )
+    },
+    "/api/admin/hpo/releases/{release}/activate": {
+        "post": _operation(
+            "Switch the node to a compiled HPO release (upgrade or rollback); answers with "
+            "the switch's report once this node serves it",
+            "admin",
+            {
+                "200": {"description": "the switch's report", **_json(_ref("ReleaseReport"))},
+                "404": {
+                    "description": "no compiled release of that version or key",
+                    **_json(_ref("Error")),
+                },
+                "409": {
+                    "description": "the release is already active, or another switch runs",
+                    **_json(_ref("Error")),
+                },
+                **_errors(401, 403, 503),
+            },
+            parameters=[
+                {
+                    "name": "release",
+                    "in": "path",
+                    "required": True,
+                    "description": "a version (2026-02-16) or a compiled release's key",
+                    "schema": {"type": "string"},
+                }
+            ],
+        )
+    },
+    "/api/admin/hpo/reports": {
+        "get": _operation(
+            "Summaries of the HPO release switches, newest first",
+            "admin",
+            {
+                "200": {
+                    "description": "summaries",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "reports": {"type": "array", "items": _ref("ReleaseReport")}
+                            },
+                        }
+                    ),
+                },
+                **_errors(401, 403),
+            },
+        )
+    },
+    "/api/admin/hpo/reports/{seq}": {
+        "get": _operation(
+            "What one HPO release switch did: terms replaced, patients with unresolved terms by "
+            "owner",
+            "admin",
+            {
+                "200": {"description": "the report", **_json(_ref("ReleaseReport"))},
+                "404": {"description": "no such switch", **_json(_ref("Error"))},
+                **_errors(400, 401, 403),
+            },
+            parameters=[
+                {
+                    "name": "seq",
+                    "in": "path",
+                    "required": True,
+                    "description": "the switch's number (history)",
+                    "schema": {"type": "integer"},
+                }
+            ],
+        )
+    },
     "/health": {
         "get": {
             "summary": "Liveness, no token: 200 when the node and its store answer, else 503",
@@ -252,6 +365,53 @@ def _components() -> dict[str, Any]:
                 "required": ["patient"],
                 "patternProperties": {"^_": {}},
                 "additionalProperties": False,
+            },
+            "Notices": {
+                "type": "object",
+                "properties": {
+                    "notices": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "kind": {"type": "string"},
+                                "patientId": {"type": ["string", "null"]},
+                                "created": {"type": "string", "format": "date-time"},
+                                "message": {"type": "string"},
+                                "details": {"type": "object"},
+                                "seen": {"type": ["string", "null"], "format": "date-time"},
+                            },
+                        },
+                    },
+                    "unseen": {"type": "integer"},
+                },
+            },
+            "Releases": {
+                "type": "object",
+                "properties": {
+                    "active": {"type": "object", "description": "the node's release"},
+                    "serving": {"type": "string", "description": "the release this process uses"},
+                    "compiled": {"type": "array", "items": {"type": "object"}},
+                    "history": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "ReleaseReport": {
+                "type": "object",
+                "description": "What a release switch did to the stored patients (docs/hpo.md).",
+                "properties": {
+                    "seq": {"type": ["integer", "null"]},
+                    "from": {"type": "object"},
+                    "to": {"type": "object"},
+                    "patients": {"type": "integer"},
+                    "patientsChanged": {"type": "integer"},
+                    "patientsWithUnresolvedTerms": {"type": "integer"},
+                    "replacedTerms": {"type": "array", "items": {"type": "object"}},
+                    "activatedTerms": {"type": "array", "items": {"type": "object"}},
+                    "unresolvedTerms": {"type": "array", "items": {"type": "object"}},
+                    "unresolvedByOwner": {"type": "object"},
+                    "changedPatients": {"type": "array", "items": {"type": "object"}},
+                },
             },
             "MatchRequest": {
                 "type": "object",

@@ -13,7 +13,6 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +23,7 @@ from mme_node.errors import InvalidRequest, MMEError
 from mme_node.formats.consent import dump_consent, load_consent
 from mme_node.formats.schemas import ContactSchema, dump_patient
 from mme_node.model import Consent, Contact, DisclosureLevel, PatientRecord, Sharing
-from mme_node.node import Node, start_node
+from mme_node.node import Node, running_node
 from mme_node.progress import ProgressBar
 from mme_node.security.tokens import CLIENT_NAME, Role, TokenRegistry
 from mme_node.services.importing import (
@@ -189,7 +188,7 @@ async def _import(
     contact: Contact | None,
     consent: Consent | None,
 ) -> tuple[ImportReport, list[tuple[str, tuple[str, ...]]]]:
-    async with _running_node(settings) as node:
+    async with running_node(settings) as node:
         preparer = CasePreparer(node.patients, contact, consent)
         with ProgressBar("importing") as bar:
             report = await node.patients.import_many(
@@ -264,7 +263,7 @@ def _export_to_file(settings: Settings, owner: str | None, output: Path) -> int:
 async def _export(settings: Settings, owner: str | None, out: TextIO) -> int:
     """One patient per line inside a JSON list; returns how many were written."""
     written = 0
-    async with _running_node(settings) as node:
+    async with running_node(settings) as node:
         out.write("[")
         async for record in _stored(node, owner):
             document = _exported(record)
@@ -303,7 +302,7 @@ def list_patients(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _all_stored(settings: Settings, owner: str | None) -> list[PatientRecord]:
-    async with _running_node(settings) as node:
+    async with running_node(settings) as node:
         return [record async for record in _stored(node, owner)]
 
 
@@ -313,7 +312,7 @@ def count_patients(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _count(settings: Settings, owner: str | None) -> int:
-    async with _running_node(settings) as node:
+    async with running_node(settings) as node:
         page = await node.patients.list(owner, 0, 1)
     return page.total
 
@@ -331,12 +330,3 @@ async def _stored(node: Node, owner: str | None) -> AsyncIterator[PatientRecord]
 
 def _patients(count: int) -> str:
     return f"{count} patient" if count == 1 else f"{count} patients"
-
-
-@asynccontextmanager
-async def _running_node(settings: Settings) -> AsyncIterator[Node]:
-    node = await start_node(settings.replace(demo=False), serving=False)
-    try:
-        yield node
-    finally:
-        await node.stop()

@@ -75,14 +75,26 @@ class ChangeFollower:
         self._switching: asyncio.Task[None] | None = None
         self._last_prune = 0.0
 
-    async def start(self) -> int:
-        """Index every stored patient, then follow the log; returns the number indexed.
+    async def start(self, initial: tuple[ServingState, int] | None = None) -> int:
+        """Serve a state, catch up with the log, then follow it; the number of patients.
 
-        The position is taken before the store is read, so a write that lands
-        during the read is applied again afterwards (harmless) rather than lost.
+        Without ``initial`` the state is built from the store, and the
+        position is taken *before* the store is read, so a write landing
+        during the read is applied again afterwards (harmless) rather than
+        lost. ``initial`` is a state valid at a seq (it applied every change up
+        to it, from records read at or after it: a persisted index): it is
+        served as is and the changes after that seq are applied (a full
+        rebuild if they were pruned meanwhile).
         """
-        self.applied = await self.changes.latest()
-        indexed = await self.matcher.load()
+        if initial is None:
+            self.applied = await self.changes.latest()
+            indexed = await self.matcher.load()
+        else:
+            state, self.applied = initial
+            await self.matcher.follow_release(state.release)
+            self.matcher.serving.swap(state)
+            indexed = len(state.index)
+        await self.catch_up()
         self._polling = asyncio.create_task(self._follow(), name="change follower")
         return indexed
 
@@ -166,6 +178,7 @@ class ChangeFollower:
         try:
             release = await asyncio.to_thread(self.open_release, change.release_key)
             state = await self.matcher.build_state(release)
+            await self.matcher.follow_release(release)
             async with self._lock:
                 await asyncio.to_thread(_replay, state, backlog)
                 self.matcher.serving.swap(state)
@@ -184,6 +197,7 @@ class ChangeFollower:
         if active is not None and active.release_key != release.info.key:
             release = await asyncio.to_thread(self.open_release, active.release_key)
         state = await self.matcher.build_state(release)
+        await self.matcher.follow_release(release)
         self.matcher.serving.swap(state)
         self.applied = through
 

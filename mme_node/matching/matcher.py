@@ -14,6 +14,7 @@ disorder with the query.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import numpy.typing as npt
 from starlette.concurrency import run_in_threadpool
 
 from hpo import ProfileMatrix, Release
+from mme_node.errors import MMEError
 from mme_node.matching.explain import explain
 from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_key, patient_key
 from mme_node.matching.retrieval import (
@@ -32,9 +34,12 @@ from mme_node.matching.retrieval import (
 )
 from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combine, genotype_part
 from mme_node.matching.state import Serving, ServingState
+from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Explanation, MatchResult, Patient, PatientRecord
 from mme_node.security.consent import PeerScope
-from mme_node.stores.base import PatientStore
+from mme_node.stores.base import PatientStore, ReleaseIndexed
+
+log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 1000
 """Records indexed per worker-thread step when a state is built from the store."""
@@ -102,6 +107,21 @@ class Matcher:
                 chunk = []
         await asyncio.to_thread(state.add, chunk)
         return state
+
+    async def follow_release(self, release: Release) -> None:
+        """Make a store whose documents depend on the release (Elasticsearch) use ``release``.
+
+        The process that activated ``release`` rebuilt the store for it
+        already; this only points this process's store at it (term weights of
+        candidate queries). A store out of step is logged, not fatal: stored
+        records are derived again on read, so matching stays right.
+        """
+        if not isinstance(self.store, ReleaseIndexed):
+            return
+        try:
+            await self.store.use_release(release.version, ReleaseTermWeights(release))
+        except MMEError as error:
+            log.error("store not switched to HPO release %s: %s", release.version, error)
 
     async def load(self) -> int:
         """Rebuild the index of the current release from the store; the number of patients.

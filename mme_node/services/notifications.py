@@ -59,22 +59,42 @@ class Notifier:
         if patient.test or not matches or not self.enabled or address is None:
             return False
         message = self._message(patient, address, direction, matches)
+        return await self._deliver(patient, message, "match notification")
+
+    async def tell_contact(self, patient: Patient, subject: str, lines: list[str]) -> bool:
+        """Email the patient's contact a plain message; True when one was sent.
+
+        For notices other than matches (terms not carried over to a new HPO
+        release). Same rules as :meth:`notify`: nothing for test patients, or
+        when notifications are off or the patient has no email address.
+        """
+        address = contact_address(patient)
+        if patient.test or not self.enabled or address is None:
+            return False
+        message = self._envelope(address, f"MME: {subject} ({_label(patient)})")
+        message.set_content("\n".join(lines) + "\n")
+        return await self._deliver(patient, message, "notice")
+
+    async def _deliver(self, patient: Patient, message: EmailMessage, what: str) -> bool:
         try:
             await asyncio.to_thread(self._send, message)
         except (OSError, smtplib.SMTPException) as error:
-            log.warning("could not send match notification for %s: %s", patient.id, error)
+            log.warning("could not send %s for %s: %s", what, patient.id, error)
             return False
         return True
+
+    def _envelope(self, address: str, subject: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from or f"mme-node@{self.settings.host}"
+        message["To"] = address
+        message["Subject"] = subject
+        return message
 
     def _message(
         self, patient: Patient, address: str, direction: str, matches: list[NewMatch]
     ) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self.settings.smtp_from or f"mme-node@{self.settings.host}"
-        message["To"] = address
-        # A label or id may hold line breaks, which a header must not (nor may they inject one).
-        label = " ".join((patient.label or patient.id).split())
-        message["Subject"] = f"MME: {len(matches)} new match(es) for patient {label}"
+        label = _label(patient)
+        message = self._envelope(address, f"MME: {len(matches)} new match(es) for patient {label}")
         if direction == "inbound":
             intro = f"Your patient {label} was returned as a possible match to a query from:"
         else:
@@ -104,3 +124,8 @@ class Notifier:
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
             smtp.send_message(message)
+
+
+def _label(patient: Patient) -> str:
+    # A label or id may hold line breaks, which a header must not (nor may they inject one).
+    return " ".join((patient.label or patient.id).split())

@@ -45,6 +45,13 @@ def check_addressable(patient: Patient) -> None:
         )
 
 
+class PatientMentions(Protocol):
+    """A record outside the store that names patients (notices, release reports)."""
+
+    async def forget_patient(self, owner: str, patient_id: str) -> None:
+        """Erase what it holds about the patient (it was deleted)."""
+
+
 class PatientListener(Protocol):
     """Something kept in step with the store (the change follower of the match index)."""
 
@@ -89,6 +96,8 @@ class PatientService:
     listeners: list[PatientListener] = field(default_factory=list)
     history: MatchHistory | None = None
     lifter: VariantLifter | None = None
+    mentions: list[PatientMentions] = field(default_factory=list)
+    """Also erased when a patient is deleted, besides its match history."""
 
     def normalise(self, patient: Patient) -> tuple[Patient, list[str]]:
         """Primary HPO ids, HGNC genes, lifted variants: for comparisons (``InvalidPatient``)."""
@@ -243,6 +252,8 @@ class PatientService:
         await self.store.delete(owner, patient_id)
         if self.history is not None:
             await self.history.forget_patient(owner, patient_id)
+        for mention in self.mentions:
+            await mention.forget_patient(owner, patient_id)
         await self._changed()
 
     async def _changed(self) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from mme_node.model import Patient, PatientRecord
+from mme_node.stores.elastic_mapping import TermWeights
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,4 +134,29 @@ class CandidateSource(Protocol):
 
         Only test patients when ``test``, only real patients otherwise; no repeats.
         """
+        ...
+
+
+@runtime_checkable
+class ReleaseIndexed(Protocol):
+    """A store whose documents are built with an HPO release (Elasticsearch: term closures).
+
+    Switching releases rebuilds them (:meth:`swap_release`, run by the one
+    process that activates the release); every other process then only
+    follows (:meth:`use_release`). The SQLite store keeps submissions only and
+    derives terms in memory, so it needs neither.
+    """
+
+    async def swap_release(
+        self,
+        hpo_release: str,
+        term_weights: TermWeights,
+        renormalise: Callable[[PatientRecord], PatientRecord] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Rebuild every patient for ``hpo_release``, then serve it; the number rebuilt."""
+        ...
+
+    async def use_release(self, hpo_release: str, term_weights: TermWeights) -> None:
+        """Follow a swap another process made."""
         ...

@@ -120,10 +120,18 @@ class ChangeLog:
         return await self._run(self._read, after, limit)
 
     async def append_release(
-        self, release_key: str, release_version: str, actor: str | None = None
+        self,
+        release_key: str,
+        release_version: str,
+        actor: str | None = None,
+        within: Callable[[sqlite3.Connection, int], None] | None = None,
     ) -> ReleaseChange:
-        """Record that ``release_key`` is now the active release (durable on return)."""
-        return await self._run(self._append_release, release_key, release_version, actor)
+        """Record that ``release_key`` is now the active release (durable on return).
+
+        ``within(connection, seq)`` runs in the same transaction, so that what
+        belongs to the activation (its report) lands with it or not at all.
+        """
+        return await self._run(self._append_release, release_key, release_version, actor, within)
 
     async def active_release(self) -> ReleaseChange | None:
         """The latest release activation, None if this node never recorded one."""
@@ -177,7 +185,11 @@ class ChangeLog:
         return ChangeBatch(changes, max(through, after), missed=after < horizon)
 
     def _append_release(
-        self, release_key: str, release_version: str, actor: str | None
+        self,
+        release_key: str,
+        release_version: str,
+        actor: str | None,
+        within: Callable[[sqlite3.Connection, int], None] | None,
     ) -> ReleaseChange:
         created = datetime.now(UTC)
         with self._transaction("IMMEDIATE") as connection:
@@ -186,6 +198,8 @@ class ChangeLog:
                 " VALUES (?, 'release', ?, ?, ?) RETURNING seq",
                 (created.isoformat(), release_key, release_version, actor),
             ).fetchone()
+            if within is not None:
+                within(connection, seq)
         return ReleaseChange(seq, release_key, release_version, created, actor)
 
     def _releases(self, limit: int) -> list[ReleaseChange]:

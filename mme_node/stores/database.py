@@ -221,6 +221,48 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX web_sessions_by_expiry ON web_sessions (expires)",
     ),
+    (
+        # HPO release reports (mme_node/services/release_report.py): one per release
+        # activation (seq of its 'release' change), and one row per patient whose
+        # terms changed or cannot be placed. Patients are named by (owner,
+        # patient_id) as in the match history (Elasticsearch nodes keep patients
+        # elsewhere); deleting a patient erases its rows explicitly.
+        """
+        CREATE TABLE hpo_reports (
+            seq INTEGER PRIMARY KEY,
+            created TEXT NOT NULL,
+            actor TEXT,
+            summary TEXT NOT NULL CHECK (json_valid(summary))
+        ) STRICT
+        """,
+        """
+        CREATE TABLE hpo_report_patients (
+            report_seq INTEGER NOT NULL REFERENCES hpo_reports (seq) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            changes TEXT NOT NULL CHECK (json_valid(changes)),
+            PRIMARY KEY (report_seq, owner, patient_id)
+        ) STRICT
+        """,
+        "CREATE INDEX hpo_report_patients_by_patient ON hpo_report_patients (owner, patient_id)",
+        # Owner notices (mme_node/services/notices.py): what the node tells a
+        # submitter besides new matches (terms not carried over to a new HPO
+        # release, ...), shown in the inbox and marked as seen there.
+        """
+        CREATE TABLE notices (
+            pk INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            patient_id TEXT,
+            kind TEXT NOT NULL,
+            created TEXT NOT NULL,
+            message TEXT NOT NULL,
+            details TEXT NOT NULL CHECK (json_valid(details)),
+            seen_at TEXT
+        ) STRICT
+        """,
+        "CREATE INDEX notices_by_owner ON notices (owner, pk)",
+        "CREATE INDEX notices_by_patient ON notices (owner, patient_id)",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

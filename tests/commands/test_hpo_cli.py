@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from hpo import ReleaseLibrary
 from mme_node.cli import main
 
 MINI_OBO = """format-version: 1.2
@@ -37,10 +37,12 @@ MINI_HPOA = (
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh node data directory (its own HPO library)."""
+def data_dir(tmp_path: Path, shared_hpo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh node whose own HPO library starts as a copy of the session's compiled one."""
+    library = tmp_path / "hpo"
+    shutil.copytree(shared_hpo_dir, library)
     monkeypatch.setenv("MME_DATA_DIR", str(tmp_path / "node"))
-    monkeypatch.delenv("MME_HPO_DIR_OVERRIDE", raising=False)
+    monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(library))
     return tmp_path / "node"
 
 
@@ -75,6 +77,13 @@ def test_info_starts_with_the_version_and_counts_terms(
     assert any("Human Phenotype Ontology (version 2025-01-16)" in line for line in lines)
 
 
+def node_release(capsys: pytest.CaptureFixture[str]) -> str:
+    """The version ``hpo info`` names first (the node's release)."""
+    capsys.readouterr()
+    assert main(["hpo", "info"]) == 0
+    return capsys.readouterr().out.splitlines()[0].split()[2]
+
+
 def test_load_prints_version_and_counts_and_activates(
     data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,7 +91,9 @@ def test_load_prints_version_and_counts_and_activates(
     out = capsys.readouterr().out
     assert "2024-06-01" in out.splitlines()[0]
     assert "terms: 3" in out and "annotations: 2 (2 diseases)" in out
-    assert ReleaseLibrary(data_dir / "hpo").info().version == "2024-06-01"
+    assert "information content: from the release's own annotations" in out
+    assert "HPO release 2024-06-01 is now active (was 2025-01-16" in out
+    assert node_release(capsys) == "2024-06-01"
 
 
 def test_load_accepts_the_files_themselves(
@@ -93,11 +104,39 @@ def test_load_accepts_the_files_themselves(
     assert "terms: 3" in capsys.readouterr().out
 
 
+def test_loading_the_active_release_again_changes_nothing(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "load", str(mini_release)]) == 0
+    capsys.readouterr()
+    assert main(["hpo", "load", str(mini_release)]) == 0
+    out = capsys.readouterr().out
+    assert "(already compiled)" in out and "is already active; nothing to do." in out
+
+
+def test_an_ontology_alone_borrows_annotations_and_says_so(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "load", str(mini_release / "hp.obo")]) == 0
+    out = capsys.readouterr().out
+    assert "from the annotations of HPO release 2025-01-16 (borrowed" in out
+    main(["hpo", "info"])
+    assert "information content: annotations, from the annotations of HPO release 2025-01-16" in (
+        capsys.readouterr().out
+    )
+
+
+def test_an_ontology_alone_with_structural_ic_only_when_asked(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "load", "--structural-ic", str(mini_release / "hp.obo")]) == 0
+    assert "information content: structure-based" in capsys.readouterr().out
+
+
 def test_load_of_a_damaged_file_fails_in_one_line_and_keeps_the_active_release(
     data_dir: Path, mini_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["hpo", "load", str(mini_release)]) == 0
-    active = ReleaseLibrary(data_dir / "hpo").active_key()
     damaged = tmp_path / "hp.obo"
     damaged.write_text(MINI_OBO[: MINI_OBO.index("name: Seizure") + 9], encoding="utf-8")
     capsys.readouterr()
@@ -108,18 +147,38 @@ def test_load_of_a_damaged_file_fails_in_one_line_and_keeps_the_active_release(
     assert code != 0
     assert len(captured.err.strip().splitlines()) == 1
     assert captured.err.startswith("error: ")
-    assert ReleaseLibrary(data_dir / "hpo").active_key() == active
+    assert node_release(capsys) == "2024-06-01"
 
 
-def test_list_marks_the_active_release(
+def test_activate_goes_back_and_history_lists_every_switch(
+    data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "load", str(mini_release)]) == 0
+    assert main(["hpo", "activate", "2025-01-16"]) == 0
+    assert "HPO release 2025-01-16 is now active (was 2024-06-01" in capsys.readouterr().out
+    assert node_release(capsys) == "2025-01-16"
+    assert main(["hpo", "history"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[2] for row in rows] == ["2025-01-16", "2024-06-01"]
+    assert all("command line" in row for row in rows)
+
+
+def test_activate_of_an_unknown_release_names_the_compiled_ones(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hpo", "activate", "2031-01-01"]) == 1
+    assert "no compiled HPO release '2031-01-01' (compiled: 2025-01-16)" in capsys.readouterr().err
+
+
+def test_list_marks_the_nodes_release(
     data_dir: Path, mini_release: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main(["hpo", "load", str(mini_release)])
-    main(["hpo", "load", str(mini_release / "hp.obo")])
+    main(["hpo", "load", "--structural-ic", str(mini_release / "hp.obo")])
     capsys.readouterr()
     assert main(["hpo", "list"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
-    assert len(rows) == 2
+    assert len(rows) == 3  # the bundled release and the two loaded
     active = [row for row in rows if row.startswith("*")]
     assert len(active) == 1 and "structure" in active[0]
 
