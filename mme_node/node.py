@@ -26,14 +26,17 @@ from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Patient
 from mme_node.peers import CircuitBreaker, PeerRegistry
+from mme_node.security.audit import AuditLog
 from mme_node.security.consent import default_consent, peer_default_disclosure
 from mme_node.security.disclosure import Disclosure
 from mme_node.security.files import create_private_directory, permission_warning
+from mme_node.security.keys import NodeKey
 from mme_node.security.policy import SharingPolicy
 from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.security.ratelimit import AccessLimits
 from mme_node.security.sessions import SessionStore
 from mme_node.security.tokens import TokenRegistry
+from mme_node.services.erasure import ErasureService
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
 from mme_node.services.notices import OwnerNotices
@@ -41,6 +44,7 @@ from mme_node.services.notifications import Notifier
 from mme_node.services.patients import PatientService
 from mme_node.services.release_report import ReleaseReports
 from mme_node.services.releases import ReleaseService, active_release
+from mme_node.services.retention import Retention
 from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.changes import ChangeLog
@@ -67,6 +71,9 @@ class Node:
     matches: MatchService
     sharing: SharingPolicy
     """Consent defaults, peer policies and pseudonyms: what each recipient is shown."""
+    audit: AuditLog
+    erasure: ErasureService
+    retention: Retention
     changes: ChangeLog
     limits: AccessLimits
     sessions: SessionStore
@@ -97,11 +104,13 @@ class Node:
         }
 
     async def stop(self) -> None:
+        await self.retention.stop()
         if self.follower is not None:
             await self.follower.stop()
         await self.matches.http.aclose()
         self.history.close()
         self.sessions.close()
+        self.audit.close()
         self.tokens.close()
         self.changes.close()
         self.notices.close()
@@ -134,12 +143,14 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     if loose is not None:
         log.warning(loose)
     peers = PeerRegistry.in_data_dir(settings.data_dir)
+    key = NodeKey.in_data_dir(settings.data_dir)
     sharing = SharingPolicy(  # a bad setting stops start-up here, before any work
         registry=peers,
         default_consent=default_consent(settings),
         peer_default_disclosure=peer_default_disclosure(settings),
-        pseudonyms=Pseudonyms.in_data_dir(settings.data_dir),
+        pseudonyms=Pseudonyms(key),
     )
+    audit = AuditLog(settings.database_path, key)
     library = ReleaseLibrary(settings.hpo_dir)
     if library.active_key() is None:
         log.info(
@@ -159,7 +170,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         retrieval_depth=settings.match_retrieval_depth,
     )
     follower = ChangeFollower(changes, matcher, library.release) if serving else None
-    history = MatchHistory(settings.database_path)
+    history = MatchHistory(settings.database_path, audit)
     notices = OwnerNotices(settings.database_path)
     notifier = Notifier(settings)
     releases = ReleaseService(
@@ -175,7 +186,6 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         serving=current,
         genes=bundled_gene_index(),
         listeners=[follower] if follower is not None else [],
-        history=history,
         lifter=VariantLifter(),
         mentions=[notices, releases.reports],
     )
@@ -189,6 +199,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         breaker=CircuitBreaker(),
         notifier=notifier,
         sharing=sharing,
+        audit=audit,
     )
     node = Node(
         settings=settings,
@@ -200,6 +211,16 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         history=history,
         matches=matches,
         sharing=sharing,
+        audit=audit,
+        erasure=ErasureService(
+            patients=patients,
+            history=history,
+            changes=changes,
+            audit=audit,
+            pseudonyms=sharing.pseudonyms,
+            database_path=settings.database_path,
+        ),
+        retention=Retention(history, settings.history_retention_days),
         changes=changes,
         releases=releases,
         notices=notices,
@@ -217,6 +238,8 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
             )
     if settings.demo:
         await load_demo_patients(node)
+    if serving:
+        node.retention.start()
     return node
 
 

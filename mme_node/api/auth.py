@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from mme_node.errors import Forbidden, Unauthorized
+from mme_node.security.audit import AuditEntry, AuditEvent
 from mme_node.security.tokens import Client, Role
 
 TOKEN_HEADER = "X-Auth-Token"
@@ -16,8 +17,9 @@ def authenticate(request: Request, *allowed: Role) -> Client:
     401 for a missing or unknown token, 403 for a known token of another role
     (a peer token can never reach submitter or admin endpoints), 429 for an
     address or a token that failed too often lately (see
-    :mod:`mme_node.security.ratelimit`); each 401 is counted against both and
-    logged without the token.
+    :mod:`mme_node.security.ratelimit`); each 401 is counted against both,
+    logged without the token, and written to the audit log (in the background:
+    the answer does not wait for it).
     """
     node = request.app.state.node
     address = client_address(request)
@@ -31,6 +33,7 @@ def authenticate(request: Request, *allowed: Role) -> Client:
         node.limits.authentication_failed(
             address, token, request.method, request.url.path, error.message
         )
+        node.audit.record_later(_failed(request, address, error.message))
         raise
     if client.role not in allowed:
         roles = " or ".join(role.value for role in allowed)
@@ -43,3 +46,8 @@ def authenticate(request: Request, *allowed: Role) -> Client:
 def client_address(request: Request) -> str:
     """The caller's address (the proxy's ``X-Forwarded-For`` when the proxy is trusted)."""
     return request.client.host if request.client else "unknown"
+
+
+def _failed(request: Request, address: str, reason: str) -> AuditEntry:
+    details = {"reason": reason, "method": request.method, "path": request.url.path}
+    return AuditEntry(AuditEvent.AUTHENTICATION_FAILED, actor=address, details=details)

@@ -17,6 +17,7 @@ from mme_node.api.patients import MAX_OFFSET
 from mme_node.formats.consent import consent_openapi_schema
 from mme_node.formats.schemas import patient_openapi_schema
 from mme_node.model import DisclosureLevel
+from mme_node.security.audit import AuditEvent
 
 MME_MEDIA_TYPES = (
     "application/vnd.ga4gh.matchmaker.v1.0+json",
@@ -77,6 +78,35 @@ def _operation(
 
 
 PATIENT_ID = {"name": "patient_id", "in": "path", "required": True, "schema": {"type": "string"}}
+OWNER = {"name": "owner", "in": "path", "required": True, "schema": {"type": "string"}}
+OWNER_QUERY = {"name": "owner", "in": "query", "schema": {"type": "string"}}
+PATIENT_ID_QUERY = {"name": "patientId", "in": "query", "schema": {"type": "string"}}
+AUDIT_FILTERS = [
+    {
+        "name": "after",
+        "in": "query",
+        "description": "entries after this sequence number (the previous page's next)",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    {
+        "name": "since",
+        "in": "query",
+        "description": "entries at or after this ISO 8601 date or time (UTC unless given)",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "event",
+        "in": "query",
+        "schema": {"type": "string", "enum": [event.value for event in AuditEvent]},
+    },
+    OWNER_QUERY | {"description": "with patientId: only entries about that patient"},
+    PATIENT_ID_QUERY | {"description": "with owner: only entries about that patient"},
+]
 PAGING = [
     {
         "name": "offset",
@@ -157,9 +187,13 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[PATIENT_ID],
         ),
         "delete": _operation(
-            "Erase one of your patients and everything that mentions it",
+            "Erase one of your patients and everything that mentions it; the receipt lists "
+            "who had been shown it",
             "submitter",
-            {"204": {"description": "deleted"}, **_errors(401, 403, 404)},
+            {
+                "200": {"description": "erased", **_json(_ref("ErasureReceipt"))},
+                **_errors(401, 403, 404, 503),
+            },
             parameters=[PATIENT_ID],
         ),
     },
@@ -308,6 +342,95 @@ PATHS: dict[str, dict[str, Any]] = {
                     "schema": {"type": "integer"},
                 }
             ],
+        )
+    },
+    "/api/admin/audit": {
+        "get": _operation(
+            "A page of the audit log, oldest first (filter by time, event or patient)",
+            "admin",
+            {
+                "200": {"description": "entries", **_json(_ref("AuditPage"))},
+                **_errors(400, 401, 403, 503),
+            },
+            parameters=AUDIT_FILTERS,
+        )
+    },
+    "/api/admin/audit/verify": {
+        "get": _operation(
+            "Recompute the audit log's hash chain; name the first entry changed or removed",
+            "admin",
+            {
+                "200": {"description": "the verdict", **_json(_ref("AuditVerification"))},
+                **_errors(401, 403, 503),
+            },
+        )
+    },
+    "/api/admin/audit/shown": {
+        "get": _operation(
+            "Who was shown a patient (erased or not), from the audit log",
+            "admin",
+            {
+                "200": {"description": "recipients", **_json(_ref("ShownTo"))},
+                **_errors(400, 401, 403, 503),
+            },
+            parameters=[OWNER_QUERY | {"required": True}, PATIENT_ID_QUERY | {"required": True}],
+        )
+    },
+    "/api/admin/patients/{owner}/{patient_id}": {
+        "delete": _operation(
+            "Erase any owner's patient and everything that mentions it",
+            "admin",
+            {
+                "200": {"description": "erased", **_json(_ref("ErasureReceipt"))},
+                **_errors(401, 403, 404, 503),
+            },
+            parameters=[OWNER, PATIENT_ID],
+        )
+    },
+    "/api/admin/peers": {
+        "get": _operation(
+            "The peers and the sharing policy of each (never their tokens)",
+            "admin",
+            {
+                "200": {
+                    "description": "peers",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {"peers": {"type": "array", "items": _ref("PeerPolicy")}},
+                        }
+                    ),
+                },
+                **_errors(401, 403),
+            },
+        )
+    },
+    "/api/admin/peers/{name}/policy": {
+        "put": _operation(
+            "Set a peer's country and/or the most it may be shown (null: unknown, node default)",
+            "admin",
+            {
+                "200": {"description": "the peer", **_json(_ref("PeerPolicy"))},
+                "404": {"description": "no such peer", **_json(_ref("Error"))},
+                **_errors(400, 401, 403, 413, 415),
+            },
+            parameters=[
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            body=_json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "country": {"type": ["string", "null"], "pattern": "^[A-Z]{2}$"},
+                        "maxDisclosure": {
+                            "type": ["string", "null"],
+                            "enum": [*(level.value for level in DisclosureLevel), None],
+                        },
+                    },
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                }
+            ),
         )
     },
     "/health": {
@@ -478,6 +601,52 @@ def _components() -> dict[str, Any]:
                     "patients": {"type": "array", "items": _ref("StoredPatient")},
                 },
             },
+            "ErasureReceipt": _erasure_receipt(),
+            "ShownTo": {
+                "type": "object",
+                "properties": {
+                    "auditSubject": {"type": "string"},
+                    "shownTo": {"type": "array", "items": _exposure()},
+                },
+            },
+            "AuditPage": {
+                "type": "object",
+                "properties": {
+                    "entries": {"type": "array", "items": _audit_entry()},
+                    "next": {
+                        "type": ["integer", "null"],
+                        "description": "the after of the next page; null on the last",
+                    },
+                },
+                "required": ["entries", "next"],
+            },
+            "AuditVerification": {
+                "type": "object",
+                "properties": {
+                    "ok": {"type": "boolean"},
+                    "entries": {"type": "integer"},
+                    "head": {
+                        "type": "object",
+                        "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}},
+                    },
+                    "problem": {"type": ["string", "null"]},
+                    "firstBad": {"type": ["integer", "null"]},
+                },
+                "required": ["ok", "entries", "head"],
+            },
+            "PeerPolicy": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "url": {"type": "string"},
+                    "enabled": {"type": "boolean"},
+                    "apiVersion": {"type": "string"},
+                    "country": {"type": ["string", "null"]},
+                    "maxDisclosure": {"type": ["string", "null"]},
+                    "effectiveMaxDisclosure": {"type": "string"},
+                    "inboundTokenName": {"type": ["string", "null"]},
+                },
+            },
             "Error": {
                 "type": "object",
                 "properties": {"message": {"type": "string"}},
@@ -560,6 +729,61 @@ def _peer_outcome() -> dict[str, Any]:
             "elapsedMs": {"type": "number"},
         },
         "required": ["peer", "results", "error"],
+    }
+
+
+def _exposure() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "one recipient (a peer, or local:<submitter>) shown the patient",
+        "properties": {
+            "recipient": {"type": "string"},
+            "first": {"type": "string", "format": "date-time"},
+            "last": {"type": "string", "format": "date-time"},
+            "times": {"type": "integer"},
+            "levels": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+
+def _erasure_receipt() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "owner": {"type": "string"},
+            "patientId": {"type": "string"},
+            "erasedAt": {"type": "string", "format": "date-time"},
+            "auditSubject": {"type": "string", "description": "how the audit log names it"},
+            "historyRowsErased": {"type": "integer"},
+            "shownTo": {"type": "array", "items": _exposure()},
+            "storageWiped": {
+                "type": "boolean",
+                "description": "false: the write-ahead log was busy; the next checkpoint wipes it",
+            },
+        },
+        "required": ["owner", "patientId", "erasedAt", "shownTo", "storageWiped"],
+    }
+
+
+def _audit_entry() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "properties": {
+            "seq": {"type": "integer"},
+            "hash": text,
+            "event": {"type": "string", "enum": [event.value for event in AuditEvent]},
+            "time": {"type": "string", "format": "date-time"},
+            "actor": text,
+            "recipient": text,
+            "subject": text,
+            "pseudonym": text,
+            "level": text,
+            "score": {"type": "number"},
+            "test": {"type": "boolean"},
+            "details": {"type": "object"},
+        },
+        "required": ["seq", "hash", "event", "time"],
     }
 
 

@@ -23,6 +23,7 @@ from mme_node.formats.schemas import dump_patient
 from mme_node.model import Consent, PatientRecord
 from mme_node.node import Node
 from mme_node.security.tokens import Role
+from mme_node.services.erasure import ErasureReceipt
 
 JSON_MEDIA_TYPES = frozenset({"application/json"})
 MAX_PAGE_SIZE = 500
@@ -86,8 +87,8 @@ async def get_patient(request: Request) -> Response:
 
 async def list_patients(request: Request) -> Response:
     client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
-    offset = _int_parameter(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
-    limit = _int_parameter(request, "limit", 50, minimum=1, maximum=MAX_PAGE_SIZE)
+    offset = int_parameter(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
+    limit = int_parameter(request, "limit", 50, minimum=1, maximum=MAX_PAGE_SIZE)
     node = _node(request)
     page = await node.patients.list(client.name, offset, limit)
     return JSONResponse(
@@ -103,9 +104,33 @@ async def list_patients(request: Request) -> Response:
 
 
 async def delete_patient(request: Request) -> Response:
+    """Erase one of your patients; the receipt says who had been shown it."""
     client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
-    await _node(request).patients.delete(client.name, request.path_params["patient_id"])
-    return Response(status_code=204)
+    patient_id = request.path_params["patient_id"]
+    receipt = await _node(request).erasure.erase(client.name, patient_id, client.name)
+    return JSONResponse(receipt_json(receipt))
+
+
+def receipt_json(receipt: ErasureReceipt) -> dict[str, Any]:
+    """An erasure receipt: what went, and who to tell (everyone who was shown the patient)."""
+    return {
+        "owner": receipt.owner,
+        "patientId": receipt.patient_id,
+        "erasedAt": receipt.erased_at.isoformat(),
+        "auditSubject": receipt.subject,
+        "historyRowsErased": receipt.history_rows,
+        "shownTo": [
+            {
+                "recipient": exposure.recipient,
+                "first": exposure.first,
+                "last": exposure.last,
+                "times": exposure.times,
+                "levels": list(exposure.levels),
+            }
+            for exposure in receipt.shown_to
+        ],
+        "storageWiped": receipt.wiped,
+    }
 
 
 def _expected_version(request: Request) -> int | None:
@@ -121,7 +146,7 @@ def _expected_version(request: Request) -> int | None:
     return int(version[1])
 
 
-def _int_parameter(
+def int_parameter(
     request: Request, name: str, default: int, minimum: int, maximum: int | None = None
 ) -> int:
     raw = request.query_params.get(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mme_node.commands import backup, doctor, hpo, patients, peers, serve, tokens
+from mme_node.commands import audit, backup, doctor, history, hpo, patients, peers, serve, tokens
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -23,4 +23,6 @@ COMMAND_GROUPS: tuple[Registrar, ...] = (
     tokens.register,
     peers.register,
     backup.register,
+    history.register,
+    audit.register,
 )

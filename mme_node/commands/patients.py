@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from marshmallow import ValidationError
 
 from mme_node.commands._program import command_name
+from mme_node.commands.audit import cli_actor
 from mme_node.errors import InvalidRequest, MMEError
 from mme_node.formats.consent import dump_consent, load_consent
 from mme_node.formats.schemas import ContactSchema, dump_patient
@@ -26,6 +27,7 @@ from mme_node.model import Consent, Contact, DisclosureLevel, PatientRecord, Sha
 from mme_node.node import Node, running_node
 from mme_node.progress import ProgressBar
 from mme_node.security.tokens import CLIENT_NAME, Role, TokenRegistry
+from mme_node.services.erasure import ErasureReceipt
 from mme_node.services.importing import (
     MISSING_CONTACT,
     Case,
@@ -153,6 +155,20 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--owner", help="only this submitter's patients (default: all)", type=owner_name
     )
     count.set_defaults(handler=count_patients)
+
+    delete = actions.add_parser(
+        "delete",
+        help="erase a patient and everything that mentions it",
+        description="Erase one patient: its record, its match history and the results peers "
+        "sent about it; the bytes are wiped from the database file and its log. The audit "
+        "log keeps an erasure entry. Prints who had been shown the patient, so they can be "
+        "told. A running server stops matching it at once.",
+    )
+    delete.add_argument("patient_id", help="the submitter's id of the patient")
+    delete.add_argument(
+        "--owner", required=True, help="the submitter it belongs to", type=owner_name
+    )
+    delete.set_defaults(handler=delete_patient)
 
 
 def import_patients(args: argparse.Namespace, settings: Settings) -> int:
@@ -315,6 +331,31 @@ async def _count(settings: Settings, owner: str | None) -> int:
     async with running_node(settings) as node:
         page = await node.patients.list(owner, 0, 1)
     return page.total
+
+
+def delete_patient(args: argparse.Namespace, settings: Settings) -> int:
+    receipt = asyncio.run(_erase(settings, args.owner, args.patient_id))
+    when = f"{receipt.erased_at:%Y-%m-%dT%H:%M:%SZ}"
+    print(f"Erased {receipt.owner}'s patient {receipt.patient_id!r} at {when}.")
+    print(f"  {receipt.history_rows} match history rows erased")
+    print(f"  audit subject {receipt.subject}")
+    if not receipt.wiped:
+        print("  The database log is in use: its old pages are wiped at the next checkpoint.")
+    if not receipt.shown_to:
+        print("  The audit log records no one shown this patient.")
+        return 0
+    print("  It had been shown to (tell them):")
+    for exposure in receipt.shown_to:
+        print(
+            f"    {exposure.recipient}: {exposure.times} times, last {exposure.last}, at "
+            f"{', '.join(exposure.levels)}"
+        )
+    return 0
+
+
+async def _erase(settings: Settings, owner: str, patient_id: str) -> ErasureReceipt:
+    async with _running_node(settings) as node:
+        return await node.erasure.erase(owner, patient_id, cli_actor())
 
 
 async def _stored(node: Node, owner: str | None) -> AsyncIterator[PatientRecord]:

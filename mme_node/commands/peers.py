@@ -14,6 +14,7 @@ import sys
 
 import httpx
 
+from mme_node.commands.audit import cli_actor, record_events
 from mme_node.errors import InvalidRequest
 from mme_node.model import Contact, DisclosureLevel
 from mme_node.peers.client import PeerOutcome
@@ -31,6 +32,7 @@ from mme_node.peers.registry import (
     Peer,
     PeerRegistry,
 )
+from mme_node.security.audit import AuditEvent, peer_changed
 from mme_node.settings import Settings
 
 
@@ -150,6 +152,7 @@ def add_peer(args: argparse.Namespace, settings: Settings) -> int:
         max_disclosure=args.max_disclosure,
     )
     PeerRegistry.in_data_dir(settings.data_dir).add(peer)
+    record_events(settings, peer_changed(AuditEvent.PEER_ADDED, peer, cli_actor()))
     print(f"Added peer {peer.name!r}: {peer.base_url} ({_state(peer)}, API v{peer.api_version}).")
     return 0
 
@@ -182,18 +185,21 @@ def list_peers(args: argparse.Namespace, settings: Settings) -> int:
 
 def remove_peer(args: argparse.Namespace, settings: Settings) -> int:
     peer = PeerRegistry.in_data_dir(settings.data_dir).remove(args.name)
+    record_events(settings, peer_changed(AuditEvent.PEER_REMOVED, peer, cli_actor()))
     print(f"Removed peer {peer.name!r} ({peer.base_url}).")
     return 0
 
 
 def enable_peer(args: argparse.Namespace, settings: Settings) -> int:
     peer = PeerRegistry.in_data_dir(settings.data_dir).enable(args.name)
+    record_events(settings, peer_changed(AuditEvent.PEER_CHANGED, peer, cli_actor()))
     print(f"Peer {peer.name!r} is {_state(peer)}.")
     return 0
 
 
 def disable_peer(args: argparse.Namespace, settings: Settings) -> int:
     peer = PeerRegistry.in_data_dir(settings.data_dir).disable(args.name)
+    record_events(settings, peer_changed(AuditEvent.PEER_CHANGED, peer, cli_actor()))
     print(f"Peer {peer.name!r} is {_state(peer)}.")
     return 0
 
@@ -254,6 +260,7 @@ def set_policy(args: argparse.Namespace, settings: Settings) -> int:
             "--max-disclosure/--default-disclosure"
         )
     peer = PeerRegistry.in_data_dir(settings.data_dir).change(args.name, **changes)
+    record_events(settings, peer_changed(AuditEvent.PEER_CHANGED, peer, cli_actor()))
     print(f"Peer {peer.name!r}: {describe_policy(peer, settings)}.")
     return 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mme_node.commands.audit import cli_actor, record_events
+from mme_node.security.audit import AuditEvent, token_changed
 from mme_node.security.tokens import Role, TokenRegistry
 from mme_node.settings import Settings
 
@@ -54,6 +56,9 @@ def create_token(args: argparse.Namespace, settings: Settings) -> int:
     role = Role(args.role)
     with TokenRegistry(settings.database_path) as registry:
         token = registry.create(args.name, role)
+    record_events(
+        settings, token_changed(AuditEvent.TOKEN_CREATED, args.name, role.value, cli_actor())
+    )
     if args.quiet:
         print(token)
         return 0
@@ -89,5 +94,9 @@ def list_tokens(args: argparse.Namespace, settings: Settings) -> int:
 def revoke_token(args: argparse.Namespace, settings: Settings) -> int:
     with TokenRegistry(settings.database_path) as registry:
         client = registry.revoke(args.name)
+    record_events(
+        settings,
+        token_changed(AuditEvent.TOKEN_REVOKED, client.name, client.role.value, cli_actor()),
+    )
     print(f"Revoked client {client.name!r} ({client.role.value}).")
     return 0

@@ -167,6 +167,7 @@ class PeerRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._parsed: tuple[tuple[int, int, int], dict[str, Peer]] | None = None
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> PeerRegistry:
@@ -233,6 +234,24 @@ class PeerRegistry:
         return peers.get(client_name)
 
     def _read(self) -> dict[str, Peer]:
+        """The peers in the file; parsed again only when the file changed (a new copy each call).
+
+        Every write replaces the file, so its inode, size and modification
+        time tell a changed file from the one already parsed; ``/match``
+        reads the registry on every request to find the caller's policy.
+        """
+        try:
+            status = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        except OSError as error:
+            raise RegistryFileError(f"cannot read peer registry {self.path}: {error}") from error
+        signature = (status.st_ino, status.st_mtime_ns, status.st_size)
+        if self._parsed is None or self._parsed[0] != signature:
+            self._parsed = (signature, self._parse())
+        return dict(self._parsed[1])
+
+    def _parse(self) -> dict[str, Peer]:
         try:
             with self.path.open("rb") as handle:
                 mode = os.fstat(handle.fileno()).st_mode

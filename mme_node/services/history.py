@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mme_node.model import Contact
+from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.stores.codec import contact_from_document, contact_to_document
 from mme_node.stores.database import open_database
 
@@ -84,10 +85,15 @@ class MatchHistory:
     whichever thread holds the database next writes everything queued in one
     transaction. Each caller still gets its answer only once its own matches
     are on disk; one fsync serves many requests under load.
+
+    A match that showed one of our patients to someone comes with its audit
+    entries (``audit``), written in the same transaction as the match: with
+    it or not at all.
     """
 
-    def __init__(self, database_path: Path) -> None:
+    def __init__(self, database_path: Path, audit: AuditLog | None = None) -> None:
         self._path = database_path
+        self._audit = audit
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -104,23 +110,29 @@ class MatchHistory:
                 self._connection.close()
                 self._connection = None
 
-    async def record(self, match: RecordedMatch) -> RecordedMatch:
-        """Store a match; returns it with ``id`` set and each result's ``new`` flag.
+    async def record(self, match: RecordedMatch, audit: Sequence[AuditEntry] = ()) -> RecordedMatch:
+        """Store a match and its ``audit`` entries; returns it with ``id`` and ``new`` flags.
 
         A result is new when no earlier match in the same direction, with the
         same peer, about the same query patient returned the same patient
         (same id and same owner, None for another node's patient). Costs an
         index lookup per result, whatever the size of the history.
         """
-        (recorded,) = await self.record_many([match])
+        (recorded,) = await self.record_many([match], audit)
         return recorded
 
-    async def record_many(self, matches: Sequence[RecordedMatch]) -> list[RecordedMatch]:
+    async def record_many(
+        self, matches: Sequence[RecordedMatch], audit: Sequence[AuditEntry] = ()
+    ) -> list[RecordedMatch]:
         """:meth:`record` for several matches, in one transaction: all are stored or none."""
-        return await asyncio.to_thread(self._record_grouped, tuple(matches))
+        if audit and self._audit is None:
+            raise ValueError("audit entries given to a history without an audit log")
+        return await asyncio.to_thread(self._record_grouped, tuple(matches), tuple(audit))
 
-    def _record_grouped(self, matches: tuple[RecordedMatch, ...]) -> list[RecordedMatch]:
-        pending = _Pending(matches)
+    def _record_grouped(
+        self, matches: tuple[RecordedMatch, ...], audit: tuple[AuditEntry, ...]
+    ) -> list[RecordedMatch]:
+        pending = _Pending(matches, audit)
         with self._queue_lock:
             self._queue.append(pending)
         with self._lock:
@@ -141,6 +153,8 @@ class MatchHistory:
                 db.execute("SAVEPOINT entry")
                 try:
                     pending.recorded = [_insert(db, match) for match in pending.matches]
+                    if self._audit is not None:
+                        self._audit.append_in(db, pending.audit)
                 except Exception as error:
                     db.execute("ROLLBACK TO entry")
                     pending.recorded, pending.error = [], error
@@ -180,15 +194,25 @@ class MatchHistory:
             finally:
                 db.execute("COMMIT")
 
-    async def forget_patient(self, owner: str, patient_id: str) -> None:
-        """Erase the patient's own matches and remove it from other matches' results."""
-        await asyncio.to_thread(self._forget_patient, owner, patient_id)
+    async def forget_patient(
+        self, owner: str, patient_id: str, audit: Sequence[AuditEntry] = ()
+    ) -> int:
+        """Erase the patient's own matches (with the results peers sent about it) and
+        remove it from other matches' results; ``audit`` entries are written in the
+        same transaction. Returns how many rows mentioned the patient.
+        """
+        if audit and self._audit is None:
+            raise ValueError("audit entries given to a history without an audit log")
+        return await asyncio.to_thread(self._forget_patient, owner, patient_id, tuple(audit))
 
-    def _forget_patient(self, owner: str, patient_id: str) -> None:
+    def _forget_patient(
+        self, owner: str, patient_id: str, audit: tuple[AuditEntry, ...] = ()
+    ) -> int:
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
+                erased = db.total_changes
                 db.execute(
                     "DELETE FROM match_requests WHERE owner = ? AND patient_id = ?",
                     (owner, patient_id),
@@ -201,10 +225,58 @@ class MatchHistory:
                     "DELETE FROM match_threads WHERE query_owner = ? AND query_patient_id = ?",
                     (owner, patient_id),
                 )
+                erased = db.total_changes - erased
+                if self._audit is not None:
+                    self._audit.append_in(db, audit)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return erased
+
+    async def mentions(self, owner: str, patient_id: str) -> bool:
+        """Whether any match mentions this patient (as the query, or as a result)."""
+        return await asyncio.to_thread(self._mentions, owner, patient_id)
+
+    def _mentions(self, owner: str, patient_id: str) -> bool:
+        with self._lock:
+            (found,) = self._db().execute(_MENTIONS, (owner, patient_id) * 2).fetchone()
+        return bool(found)
+
+    async def purge(self, before: datetime.datetime, actor: str) -> int:
+        """Erase every match recorded before ``before`` (retention); returns how many.
+
+        Their results go with them, and the threads no result refers to any
+        more: a result a purged match had returned is new again next time.
+        With an audit log, a purge that erased something is an entry there.
+        """
+        return await asyncio.to_thread(self._purge, before, actor)
+
+    def _purge(self, before: datetime.datetime, actor: str) -> int:
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cutoff = before.astimezone(datetime.UTC).isoformat()
+                purged = db.execute(
+                    "DELETE FROM match_requests WHERE created < ?", (cutoff,)
+                ).rowcount
+                db.execute(
+                    "DELETE FROM match_threads WHERE pk NOT IN"
+                    " (SELECT thread_pk FROM match_results WHERE thread_pk IS NOT NULL)"
+                )
+                if self._audit is not None and purged:
+                    entry = AuditEntry(
+                        AuditEvent.RETENTION,
+                        actor=actor,
+                        details={"matches_erased": purged, "recorded_before": cutoff},
+                    )
+                    self._audit.append_in(db, [entry])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return int(purged)
 
     async def unseen(self, owner: str, limit: int = 200) -> list[RecordedMatch]:
         """The owner's inbox: matches with new results it has not seen, newest first.
@@ -289,6 +361,7 @@ class _Pending:
     """Matches waiting for a group commit, and what became of them."""
 
     matches: tuple[RecordedMatch, ...]
+    audit: tuple[AuditEntry, ...] = ()
     recorded: list[RecordedMatch] = dataclasses.field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
@@ -384,6 +457,11 @@ def _never_returned(db: sqlite3.Connection, thread: int, result: RecordedResult)
     ).fetchone()
     return not seen
 
+
+_MENTIONS = """
+SELECT EXISTS (SELECT 1 FROM match_requests WHERE owner = ? AND patient_id = ?)
+    OR EXISTS (SELECT 1 FROM match_results WHERE owner = ? AND patient_id = ?)
+"""
 
 _CONCERNING_OWNER = """(
     (q.direction = 'inbound' AND r.owner = :owner)

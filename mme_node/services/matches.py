@@ -28,6 +28,7 @@ from mme_node.peers import (
     PeerRegistry,
     match_peers,
 )
+from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.disclosure import Disclosure, OutboundQuery, shows_anything
 from mme_node.security.policy import SharingPolicy
 from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
@@ -54,6 +55,7 @@ class MatchService:
     breaker: CircuitBreaker
     notifier: Notifier
     sharing: SharingPolicy
+    audit: AuditLog
 
     async def inbound(self, caller: str, query: Patient) -> list[Disclosure]:
         """Answer ``/match`` from ``caller``'s token: our best patients it may see, as it may.
@@ -70,16 +72,18 @@ class MatchService:
             scope=recipient.scope,
         )
         disclosures = [self.sharing.disclose(result, recipient) for result in results]
+        now = _now()
         recorded = await self.history.record(
             RecordedMatch(
                 direction="inbound",
                 peer=recipient.name,
-                created=_now(),
+                created=now,
                 query_patient_id=query.id,
                 test=query.test,
                 results=tuple(_recorded_result(shown) for shown in disclosures),
                 query_contact=query.contact,
-            )
+            ),
+            audit=[self._disclosed(shown, caller, now) for shown in disclosures],
         )
         for shown, entry in zip(disclosures, recorded.results, strict=True):
             if entry.new and self._worth_telling(shown.result.score):
@@ -110,19 +114,37 @@ class MatchService:
         )
         recipient = self.sharing.submitter(owner)
         disclosures = [self.sharing.disclose(result, recipient) for result in results]
+        now = _now()
+        others = [shown for shown in disclosures if shown.result.record.owner != owner]
         await self.history.record(
             RecordedMatch(
                 direction="local",
                 peer=LOCAL_PEER,
-                created=_now(),
+                created=now,
                 owner=owner,
                 patient_id=patient_id,
                 query_patient_id=patient_id,
                 test=record.patient.test,
                 results=tuple(_recorded_result(shown) for shown in disclosures),
-            )
+            ),
+            audit=[self._disclosed(shown, owner, now) for shown in others],
         )
         return disclosures
+
+    def _disclosed(self, shown: Disclosure, actor: str, time: datetime.datetime) -> AuditEntry:
+        """The audit entry of one of our patients shown to someone."""
+        record = shown.result.record
+        return AuditEntry(
+            AuditEvent.DISCLOSURE,
+            time,
+            actor=actor,
+            recipient=shown.recipient.audience,
+            subject=self.sharing.pseudonyms.subject(*record.key),
+            pseudonym=shown.shown_as,
+            level=shown.level.value,
+            score=shown.result.score,
+            test=record.patient.test,
+        )
 
     async def external(
         self, owner: str, patient_id: str, peer_names: Sequence[str] | None = None
@@ -138,6 +160,8 @@ class MatchService:
         record = await self.patients.get(owner, patient_id)
         peers = self._eligible(peer_names)
         queries, refused = self._queries(record, peers)
+        # Sending is the disclosure: its entries are on disk before anything leaves.
+        await self.audit.record(*(self._sent(record, query, owner) for _, query in queries))
         asked = await match_peers(
             record.patient,
             [peer for peer, _ in queries],
@@ -190,6 +214,18 @@ class MatchService:
         ]
         await self.notifier.notify(record.patient, "outbound", new_matches)
         return outcomes
+
+    def _sent(self, record: PatientRecord, query: OutboundQuery, actor: str) -> AuditEntry:
+        """The audit entry of our request about ``record`` to one peer."""
+        return AuditEntry(
+            AuditEvent.OUTBOUND_REQUEST,
+            actor=actor,
+            recipient=query.recipient.audience,
+            subject=self.sharing.pseudonyms.subject(*record.key),
+            pseudonym=query.shown_as,
+            level=query.level.value,
+            test=record.patient.test,
+        )
 
     def _worth_telling(self, score: float) -> bool:
         """Whether a new result is good enough to email about (``notify_min_score``).

@@ -22,7 +22,6 @@ from mme_node.formats.consent import load_consent
 from mme_node.formats.schemas import load_patient
 from mme_node.matching.state import Serving
 from mme_node.model import Consent, Patient, PatientRecord
-from mme_node.services.history import MatchHistory
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
 from mme_node.vocabulary.branches import AGE_OF_ONSET, FEATURE, INHERITANCE_MODE, TermUse
 from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
@@ -94,10 +93,9 @@ class PatientService:
     serving: Serving
     genes: GeneIndex
     listeners: list[PatientListener] = field(default_factory=list)
-    history: MatchHistory | None = None
     lifter: VariantLifter | None = None
     mentions: list[PatientMentions] = field(default_factory=list)
-    """Also erased when a patient is deleted, besides its match history."""
+    """Also erased when a patient is deleted (its match history: the erasure service)."""
 
     def normalise(self, patient: Patient) -> tuple[Patient, list[str]]:
         """Primary HPO ids, HGNC genes, lifted variants: for comparisons (``InvalidPatient``)."""
@@ -249,12 +247,20 @@ class PatientService:
         return Page(tuple(found[offset : offset + limit]), len(found), offset, limit)
 
     async def delete(self, owner: str, patient_id: str) -> None:
+        """Remove the patient from the store, its ``mentions`` and the match index.
+
+        ``NotFound`` if absent. The match history, the change feed and the
+        bytes on disk are :class:`~mme_node.services.erasure.ErasureService`'s
+        job, which calls this.
+        """
         await self.store.delete(owner, patient_id)
-        if self.history is not None:
-            await self.history.forget_patient(owner, patient_id)
+        await self.forget_mentions(owner, patient_id)
+        await self._changed()
+
+    async def forget_mentions(self, owner: str, patient_id: str) -> None:
+        """Erase what the ``mentions`` hold about the patient (notices, release reports)."""
         for mention in self.mentions:
             await mention.forget_patient(owner, patient_id)
-        await self._changed()
 
     async def _changed(self) -> None:
         for listener in self.listeners:

@@ -142,6 +142,15 @@ class ChangeLog:
         """The latest ``limit`` release activations, newest first."""
         return await self._run(self._releases, limit)
 
+    async def forget_patient(self, owner: str, patient_id: str) -> int:
+        """Erase every change naming the patient (erasure); returns how many went.
+
+        The pruning horizon moves past them, so a process that had not applied
+        them yet rebuilds its state from the store (which no longer holds the
+        patient) instead of missing the deletion.
+        """
+        return await self._run(self._forget_patient, owner, patient_id)
+
     async def prune(self, now: datetime | None = None) -> int:
         """Drop patient changes older than the retention; returns how many went."""
         return await self._run(self._prune, now or datetime.now(UTC))
@@ -213,6 +222,24 @@ class ChangeLog:
             ReleaseChange(seq, key, version, datetime.fromisoformat(created), actor)
             for seq, key, version, created, actor in rows
         ]
+
+    def _forget_patient(self, owner: str, patient_id: str) -> int:
+        with self._transaction("IMMEDIATE") as connection:
+            (through,) = connection.execute(
+                "SELECT max(seq) FROM changes"
+                " WHERE kind = 'patient' AND owner = ? AND patient_id = ?",
+                (owner, patient_id),
+            ).fetchone()
+            if through is None:
+                return 0
+            forgotten = connection.execute(
+                "DELETE FROM changes WHERE kind = 'patient' AND owner = ? AND patient_id = ?",
+                (owner, patient_id),
+            ).rowcount
+            connection.execute(
+                "UPDATE change_horizon SET pruned_through = max(pruned_through, ?)", (through,)
+            )
+        return int(forgotten)
 
     def _prune(self, now: datetime) -> int:
         cutoff = (now - PATIENT_CHANGE_RETENTION).isoformat()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from mme_node.errors import ServiceUnavailable
@@ -263,6 +264,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX notices_by_owner ON notices (owner, pk)",
         "CREATE INDEX notices_by_patient ON notices (owner, patient_id)",
     ),
+    (
+        # The audit log (mme_node/security/audit.py, docs/governance.md): entries
+        # as canonical JSON, each with the keyed hash chaining it to the one
+        # before; the head keeps the last entry, so removing the newest shows.
+        # Append-only: the triggers refuse changes (a deliberate edit with the
+        # triggers dropped still breaks the chain). No patient identifier here.
+        """
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+            entry TEXT NOT NULL,
+            hash TEXT NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE audit_head (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        ) STRICT
+        """,
+        "INSERT INTO audit_head VALUES (1, 0, '" + "0" * 64 + "')",
+        """
+        CREATE TRIGGER audit_log_is_append_only_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+        """,
+        """
+        CREATE TRIGGER audit_log_is_append_only_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+        """,
+        """
+        CREATE TRIGGER audit_head_stays BEFORE DELETE ON audit_head
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+        """,
+        "CREATE INDEX audit_by_subject ON audit_log (json_extract(entry, '$.subject'))",
+        "CREATE INDEX audit_by_time ON audit_log (json_extract(entry, '$.time'))",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 
@@ -311,6 +348,35 @@ def _configure(connection: sqlite3.Connection) -> None:
         raise ServiceUnavailable(f"database cannot use write-ahead logging (mode is {mode!r})")
     connection.execute("PRAGMA synchronous = FULL")
     connection.execute("PRAGMA foreign_keys = ON")
+    # Deleted rows are overwritten with zeros, in their pages and in freed pages, so
+    # an erased patient does not survive in the file's free space (docs/governance.md).
+    connection.execute("PRAGMA secure_delete = ON")
+
+
+WIPE_ATTEMPTS = 20
+"""Checkpoint tries before :func:`wipe_log` gives up (a reader holding an old snapshot)."""
+
+
+def wipe_log(path: Path) -> bool:
+    """Copy the write-ahead log into the database file and truncate the log to nothing.
+
+    Deleted content is zeroed in the pages written since (``secure_delete``),
+    but earlier copies of those pages stay in the ``-wal`` file and, until a
+    checkpoint, in the main file. After this returns True neither holds them.
+    False when another connection kept reading an older snapshot throughout
+    (the next checkpoint then finishes the job); blocking, call it off the
+    event loop.
+    """
+    connection = open_database(path)
+    try:
+        for _ in range(WIPE_ATTEMPTS):
+            (busy, _, _) = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        connection.close()
 
 
 def schema_version(connection: sqlite3.Connection) -> int:

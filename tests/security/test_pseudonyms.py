@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import ServiceUnavailable
-from mme_node.security.pseudonyms import KEY_FILE, Pseudonyms
+from mme_node.security.keys import KEY_FILE
+from mme_node.security.pseudonyms import Pseudonyms
 
 
 def test_a_pseudonym_is_stable_for_one_peer_and_differs_between_peers(tmp_path: Path) -> None:
@@ -51,5 +52,5 @@ def test_an_audit_subject_is_no_pseudonym_and_holds_no_id(tmp_path: Path) -> Non
 def test_a_damaged_key_stops_with_a_message_instead_of_new_pseudonyms(tmp_path: Path) -> None:
     (tmp_path / KEY_FILE).write_text("not hex\n")
 
-    with pytest.raises(ServiceUnavailable, match="pseudonym key"):
+    with pytest.raises(ServiceUnavailable, match="node key"):
         Pseudonyms.in_data_dir(tmp_path).pseudonym("node-b", "clinic-a", "P1")

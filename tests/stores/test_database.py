@@ -20,6 +20,7 @@ def test_connection_uses_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
     assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    assert connection.execute("PRAGMA secure_delete").fetchone() == (1,)
 
 
 def test_opening_creates_missing_directories_and_current_schema(tmp_path: Path) -> None:

@@ -1,0 +1,379 @@
+"""The audit log: an append-only, hash-chained record of disclosures and security events.
+
+Every result shown to a peer or to another submitter, every request we send
+about one of our patients, every failed authentication, erasure, token and
+peer change is one entry. Entries hold no direct identifier: a patient is
+named by its *subject* (a keyed digest of owner and id, see
+:mod:`mme_node.security.pseudonyms`), so the log outlives erasure and can
+still answer "who was shown this patient?" for someone who knows its id.
+
+Each entry is stored as canonical JSON with its sequence number, and with a
+chain hash: the keyed HMAC of the previous entry's hash and this entry's
+text. Changing an entry, removing one, or reordering them breaks the chain at
+that entry, and without the node's key nobody can forge a new chain; the
+last sequence number and hash are also kept in ``audit_head``, so removing
+the newest entries shows too. Triggers refuse UPDATE and DELETE on the log.
+
+Disclosures are appended in the same transaction as the match history they
+belong to (:meth:`AuditLog.append_in`): no disclosure is answered without its
+entry. The log lives in the node's SQLite file whichever store holds patients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from mme_node.errors import ServiceUnavailable
+from mme_node.peers import Peer
+from mme_node.security.keys import NodeKey
+from mme_node.stores.database import open_database
+
+GENESIS = "0" * 64
+"""The "previous hash" of the first entry."""
+
+_PAGE = 1000
+
+log = logging.getLogger(__name__)
+
+
+class AuditEvent(StrEnum):
+    DISCLOSURE = "disclosure"
+    """One of our patients shown in a match result (to a peer, or another submitter)."""
+    OUTBOUND_REQUEST = "outbound-request"
+    """One of our patients sent to a peer in our own match request."""
+    AUTHENTICATION_FAILED = "authentication-failed"
+    ERASURE = "erasure"
+    TOKEN_CREATED = "token-created"
+    TOKEN_REVOKED = "token-revoked"
+    PEER_ADDED = "peer-added"
+    PEER_CHANGED = "peer-changed"
+    PEER_REMOVED = "peer-removed"
+    RETENTION = "retention"
+    """Match history older than the retention period erased."""
+
+
+EXPOSURES = (AuditEvent.DISCLOSURE, AuditEvent.OUTBOUND_REQUEST)
+"""The events that show a patient to someone."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One event. ``actor`` caused it (a client name, ``cli``, ``node``); ``recipient`` was
+    shown something (a peer, or ``local:<owner>``); ``subject`` names the patient concerned.
+    """
+
+    event: AuditEvent
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    actor: str | None = None
+    recipient: str | None = None
+    subject: str | None = None
+    pseudonym: str | None = None
+    level: str | None = None
+    score: float | None = None
+    test: bool | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        """The entry as JSON data (absent values left out)."""
+        document = {
+            "event": self.event.value,
+            "time": self.time.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": self.actor,
+            "recipient": self.recipient,
+            "subject": self.subject,
+            "pseudonym": self.pseudonym,
+            "level": self.level,
+            "score": None if self.score is None else round(self.score, 6),
+            "test": self.test,
+            "details": dict(self.details) or None,
+        }
+        return {key: value for key, value in document.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as stored: its place in the log, its JSON data and its chain hash."""
+
+    seq: int
+    document: dict[str, Any]
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What :meth:`AuditLog.verify` found. ``first_bad`` is the first entry changed or removed."""
+
+    entries: int
+    head_seq: int
+    head_hash: str
+    problem: str | None = None
+    first_bad: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """How one recipient was shown one patient: when first and last, how often, how much."""
+
+    recipient: str
+    first: str
+    last: str
+    times: int
+    levels: tuple[str, ...]
+
+
+class AuditLog:
+    """The audit log in the node's SQLite file at ``database_path``, chained with ``key``.
+
+    Safe to share between threads. :meth:`record_later` queues an entry on one
+    background thread, for callers that must not wait (a failed authentication
+    on the event loop); :meth:`close` waits for the queue.
+    """
+
+    def __init__(self, database_path: Path, key: NodeKey) -> None:
+        self._path = database_path
+        self._key = key
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._background: ThreadPoolExecutor | None = None
+        self._background_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._background_lock:
+            background, self._background = self._background, None
+        if background is not None:
+            background.shutdown(wait=True)
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    # ------------------------------------------------------------ writing
+
+    def append_in(self, db: sqlite3.Connection, entries: Sequence[AuditEntry]) -> None:
+        """Append ``entries`` inside the caller's open write transaction on ``db``.
+
+        They are committed (or rolled back) with whatever else the caller
+        writes: a disclosure and its entry are one transaction.
+        """
+        if not entries:
+            return
+        seq, previous = db.execute("SELECT seq, hash FROM audit_head").fetchone()
+        rows = []
+        for entry in entries:
+            seq += 1
+            text = _entry_text(seq, entry)
+            previous = self._chain(previous, text)
+            rows.append((seq, text, previous))
+        db.executemany("INSERT INTO audit_log (seq, entry, hash) VALUES (?, ?, ?)", rows)
+        db.execute("UPDATE audit_head SET seq = ?, hash = ?", (seq, previous))
+
+    async def record(self, *entries: AuditEntry) -> None:
+        """Append ``entries`` in a transaction of their own, durable when this returns."""
+        await asyncio.to_thread(self.record_now, *entries)
+
+    def record_now(self, *entries: AuditEntry) -> None:
+        """:meth:`record`, blocking (the command line, worker threads)."""
+        with self._database() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self.append_in(db, entries)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def record_later(self, entry: AuditEntry) -> None:
+        """Queue ``entry`` for a background thread; a failure to write it is logged."""
+        with self._background_lock:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(1, thread_name_prefix="audit")
+            background = self._background
+        background.submit(self._record_logged, entry)
+
+    def _record_logged(self, entry: AuditEntry) -> None:
+        try:
+            self.record_now(entry)
+        except Exception:
+            log.exception("could not write a %s entry to the audit log", entry.event.value)
+
+    def _chain(self, previous: str, text: str) -> str:
+        return self._key.digest("audit-chain", previous, text)
+
+    # ------------------------------------------------------------ reading
+
+    async def entries(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        since: datetime | None = None,
+        subject: str | None = None,
+        event: AuditEvent | None = None,
+    ) -> list[StoredEntry]:
+        """Entries after sequence number ``after``, oldest first, at most ``limit``."""
+        return await asyncio.to_thread(
+            lambda: list(self.iter_entries(after, limit, since, subject, event))
+        )
+
+    def iter_entries(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        since: datetime | None = None,
+        subject: str | None = None,
+        event: AuditEvent | None = None,
+    ) -> Iterator[StoredEntry]:
+        """:meth:`entries`, blocking, read a page at a time (``limit`` None: all of them)."""
+        where = ["seq > ?"]
+        parameters: list[Any] = []
+        if since is not None:
+            where.append("json_extract(entry, '$.time') >= ?")
+            parameters.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+        if subject is not None:
+            where.append("json_extract(entry, '$.subject') = ?")
+            parameters.append(subject)
+        if event is not None:
+            where.append("json_extract(entry, '$.event') = ?")
+            parameters.append(event.value)
+        query = (
+            f"SELECT seq, entry, hash FROM audit_log WHERE {' AND '.join(where)}"
+            " ORDER BY seq LIMIT ?"
+        )
+        left = limit
+        while left is None or left > 0:
+            page = _PAGE if left is None else min(left, _PAGE)
+            with self._database() as db:
+                rows = db.execute(query, [after, *parameters, page]).fetchall()
+            for seq, text, digest in rows:
+                yield StoredEntry(seq, json.loads(text), digest)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+            left = None if left is None else left - len(rows)
+
+    async def exposures(self, subject: str) -> list[Exposure]:
+        """Who was shown the patient named ``subject``, and how: one per recipient."""
+        return await asyncio.to_thread(self.exposures_now, subject)
+
+    def exposures_now(self, subject: str) -> list[Exposure]:
+        events = ", ".join(f"'{event.value}'" for event in EXPOSURES)
+        with self._database() as db:
+            rows = db.execute(
+                "SELECT json_extract(entry, '$.recipient') AS recipient,"
+                " min(json_extract(entry, '$.time')), max(json_extract(entry, '$.time')),"
+                " count(*), group_concat(DISTINCT json_extract(entry, '$.level'))"
+                " FROM audit_log WHERE json_extract(entry, '$.subject') = ?"
+                f" AND json_extract(entry, '$.event') IN ({events})"
+                " GROUP BY recipient ORDER BY recipient",
+                (subject,),
+            ).fetchall()
+        return [
+            Exposure(recipient, first, last, int(times), tuple(sorted((levels or "").split(","))))
+            for recipient, first, last, times, levels in rows
+        ]
+
+    async def verify(self) -> Verification:
+        return await asyncio.to_thread(self.verify_now)
+
+    def verify_now(self) -> Verification:
+        """Recompute the chain; name the first entry changed or removed (if any).
+
+        Reads in one transaction, so entries appended meanwhile do not count.
+        """
+        with self._database() as db:
+            db.execute("BEGIN")
+            try:
+                head_seq, head_hash = db.execute("SELECT seq, hash FROM audit_head").fetchone()
+                found = self._check_chain(db)
+            finally:
+                db.execute("COMMIT")
+        entries, last_seq, last_hash, problem, first_bad = found
+        if problem is None and last_seq < head_seq:
+            problem = (
+                f"entry {last_seq + 1} was removed: the log ends at entry {last_seq} "
+                f"but its head records entry {head_seq}"
+            )
+            first_bad = last_seq + 1
+        elif problem is None and (last_seq, last_hash) != (head_seq, head_hash):
+            problem = f"entry {head_seq} was changed: its hash differs from the head's"
+            first_bad = head_seq
+        return Verification(entries, head_seq, head_hash, problem, first_bad)
+
+    def _check_chain(self, db: sqlite3.Connection) -> tuple[int, int, str, str | None, int | None]:
+        """(entries read, last seq, last hash, problem, first bad seq) along the chain."""
+        previous, expected, count = GENESIS, 1, 0
+        for seq, text, digest in db.execute("SELECT seq, entry, hash FROM audit_log ORDER BY seq"):
+            count += 1
+            if seq != expected:
+                return count, seq, digest, f"entry {expected} was removed", expected
+            if not _numbered(text, seq) or self._chain(previous, text) != digest:
+                return count, seq, digest, f"entry {seq} was changed", seq
+            previous, expected = digest, seq + 1
+        return count, expected - 1, previous, None, None
+
+    @contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        """The connection (opened on first use), held exclusively; database failures -> 503."""
+        with self._lock:
+            if self._connection is None:
+                self._connection = open_database(self._path)
+            try:
+                yield self._connection
+            except sqlite3.Error as error:
+                raise ServiceUnavailable(f"audit log failed: {error}") from error
+
+
+def peer_changed(event: AuditEvent, peer: Peer, actor: str) -> AuditEntry:
+    """The entry of a peer added, changed or removed: its policy and state, never its token."""
+    return AuditEntry(
+        event,
+        actor=actor,
+        recipient=peer.name,
+        details={
+            "url": peer.base_url,
+            "country": peer.country,
+            "max_disclosure": peer.max_disclosure.value if peer.max_disclosure else None,
+            "enabled": peer.enabled,
+        },
+    )
+
+
+def token_changed(event: AuditEvent, client: str, role: str, actor: str) -> AuditEntry:
+    """The entry of a client token created or revoked (the token itself never)."""
+    return AuditEntry(event, actor=actor, details={"client": client, "role": role})
+
+
+def _entry_text(seq: int, entry: AuditEntry) -> str:
+    """The canonical JSON text of ``entry`` at ``seq`` (what the chain hash covers)."""
+    return json.dumps(
+        {"seq": seq, **entry.document()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+
+
+def _numbered(text: str, seq: int) -> bool:
+    """Whether stored ``text`` is an entry that says it is entry ``seq``."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and document.get("seq") == seq

@@ -1,0 +1,61 @@
+"""Retention: match history older than ``history_retention_days`` is erased, the audit kept.
+
+A serving node purges once at start-up and then every :data:`PURGE_INTERVAL`;
+``mme-node history purge`` does it by hand. 0 days keeps the history for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from mme_node.errors import MMEError
+from mme_node.services.history import MatchHistory
+
+PURGE_INTERVAL = 6 * 3600.0
+"""Seconds between purges of a serving node."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Retention:
+    history: MatchHistory
+    days: int
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def purge(
+        self, actor: str = "node", now: datetime | None = None, days: int | None = None
+    ) -> int:
+        """Erase the matches older than ``days`` (default: the setting); how many went."""
+        days = self.days if days is None else days
+        if days <= 0:
+            return 0
+        before = (now or datetime.now(UTC)) - timedelta(days=days)
+        purged = await self.history.purge(before, actor)
+        if purged:
+            log.info("retention: %d matches older than %d days erased", purged, days)
+        return purged
+
+    def start(self) -> None:
+        """Purge now and every :data:`PURGE_INTERVAL` in the background, until :meth:`stop`."""
+        if self.days > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="history retention")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except MMEError as error:
+                log.warning("retention: history not purged: %s", error.message)
+            await asyncio.sleep(PURGE_INTERVAL)

@@ -1,0 +1,199 @@
+"""The audit log: appended in the caller's transaction, chained, verified, read back."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mme_node.errors import ServiceUnavailable
+from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
+from mme_node.security.keys import NodeKey
+from mme_node.stores.database import open_database
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "mme-node.sqlite3"
+
+
+@pytest.fixture
+def audit(database: Path, tmp_path: Path) -> AuditLog:
+    log = AuditLog(database, NodeKey.in_data_dir(tmp_path))
+    yield log  # type: ignore[misc]
+    log.close()
+
+
+def disclosure(number: int, subject: str = "s1", recipient: str = "node-b") -> AuditEntry:
+    return AuditEntry(
+        AuditEvent.DISCLOSURE,
+        T0 + timedelta(minutes=number),
+        actor=recipient,
+        recipient=recipient,
+        subject=subject,
+        pseudonym=f"p{number}",
+        level="genes",
+        score=0.5,
+        test=False,
+    )
+
+
+def tamper(database: Path, statement: str) -> None:
+    """What someone with the sqlite3 shell could do: drop the guards, change the log."""
+    with sqlite3.connect(database) as raw:
+        raw.execute("DROP TRIGGER IF EXISTS audit_log_is_append_only_update")
+        raw.execute("DROP TRIGGER IF EXISTS audit_log_is_append_only_delete")
+        raw.execute(statement)
+
+
+def test_an_untouched_log_verifies_and_reports_its_head(audit: AuditLog) -> None:
+    audit.record_now(*(disclosure(n) for n in range(5)))
+
+    found = audit.verify_now()
+
+    assert found.ok and found.entries == 5 and found.head_seq == 5
+    assert found.head_hash == audit.iter_entries(after=4).__next__().hash
+
+
+def test_an_empty_log_verifies(audit: AuditLog) -> None:
+    assert audit.verify_now().ok
+
+
+def test_an_edited_entry_is_named(audit: AuditLog, database: Path) -> None:
+    audit.record_now(*(disclosure(n) for n in range(5)))
+    tamper(
+        database, "UPDATE audit_log SET entry = replace(entry, 'node-b', 'node-x') WHERE seq = 3"
+    )
+
+    found = audit.verify_now()
+
+    assert (found.ok, found.first_bad) == (False, 3)
+    assert found.problem == "entry 3 was changed"
+
+
+def test_a_removed_entry_is_named(audit: AuditLog, database: Path) -> None:
+    audit.record_now(*(disclosure(n) for n in range(5)))
+    tamper(database, "DELETE FROM audit_log WHERE seq = 2")
+
+    found = audit.verify_now()
+
+    assert (found.first_bad, found.problem) == (2, "entry 2 was removed")
+
+
+def test_removing_the_newest_entries_is_seen_from_the_head(audit: AuditLog, database: Path) -> None:
+    audit.record_now(*(disclosure(n) for n in range(5)))
+    tamper(database, "DELETE FROM audit_log WHERE seq >= 4")
+
+    found = audit.verify_now()
+
+    assert found.first_bad == 4
+    assert "entry 4 was removed" in (found.problem or "")
+
+
+def test_a_renumbered_entry_is_named(audit: AuditLog, database: Path) -> None:
+    audit.record_now(*(disclosure(n) for n in range(3)))
+    tamper(database, "DELETE FROM audit_log WHERE seq = 3")
+    tamper(database, "UPDATE audit_log SET seq = 3 WHERE seq = 2")
+
+    assert audit.verify_now().first_bad == 2
+
+
+def test_the_log_refuses_updates_and_deletes(audit: AuditLog, database: Path) -> None:
+    audit.record_now(disclosure(1))
+    with sqlite3.connect(database) as raw:
+        for statement in ("UPDATE audit_log SET hash = 'x'", "DELETE FROM audit_log"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                raw.execute(statement)
+
+
+def test_entries_appended_in_a_transaction_that_rolls_back_are_not_kept(
+    audit: AuditLog, database: Path
+) -> None:
+    db = open_database(database)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        audit.append_in(db, [disclosure(1)])
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
+
+    assert list(audit.iter_entries()) == []
+    assert audit.verify_now().ok
+
+
+def test_entries_hold_no_direct_identifier_and_read_back_in_order(audit: AuditLog) -> None:
+    audit.record_now(*(disclosure(n) for n in range(3)))
+
+    stored = list(audit.iter_entries())
+
+    assert [entry.seq for entry in stored] == [1, 2, 3]
+    assert stored[0].document == {
+        "seq": 1,
+        "event": "disclosure",
+        "time": "2026-01-01T12:00:00.000000+00:00",
+        "actor": "node-b",
+        "recipient": "node-b",
+        "subject": "s1",
+        "pseudonym": "p0",
+        "level": "genes",
+        "score": 0.5,
+        "test": False,
+    }
+
+
+def test_entries_are_read_a_page_at_a_time_with_filters(audit: AuditLog) -> None:
+    audit.record_now(*(disclosure(n, subject=f"s{n % 2}") for n in range(2500)))
+
+    assert len(list(audit.iter_entries())) == 2500
+    assert [e.seq for e in audit.iter_entries(after=10, limit=3)] == [11, 12, 13]
+    assert len(list(audit.iter_entries(subject="s1"))) == 1250
+    since = T0 + timedelta(minutes=2490)
+    assert [e.seq for e in audit.iter_entries(since=since)] == list(range(2491, 2501))
+
+
+def test_exposures_say_who_was_shown_a_subject(audit: AuditLog) -> None:
+    audit.record_now(
+        disclosure(1, recipient="node-b"),
+        disclosure(2, recipient="node-c"),
+        disclosure(3, recipient="node-b"),
+        disclosure(4, subject="other", recipient="node-d"),
+        AuditEntry(AuditEvent.ERASURE, T0, actor="clinic-a", subject="s1"),
+    )
+
+    exposures = audit.exposures_now("s1")
+
+    assert [(e.recipient, e.times, e.levels) for e in exposures] == [
+        ("node-b", 2, ("genes",)),
+        ("node-c", 1, ("genes",)),
+    ]
+    assert exposures[0].first == "2026-01-01T12:01:00.000000+00:00"
+
+
+def test_an_entry_queued_for_later_is_written_by_close(audit: AuditLog) -> None:
+    audit.record_later(AuditEntry(AuditEvent.AUTHENTICATION_FAILED, actor="10.0.0.1"))
+    audit.close()
+
+    (stored,) = audit.iter_entries()
+    assert stored.document["event"] == "authentication-failed"
+
+
+def test_a_log_checked_with_another_key_fails_at_the_first_entry(
+    audit: AuditLog, database: Path, tmp_path: Path
+) -> None:
+    audit.record_now(disclosure(1))
+    stranger = AuditLog(database, NodeKey.in_data_dir(tmp_path / "elsewhere"))
+    try:
+        assert stranger.verify_now().first_bad == 1
+    finally:
+        stranger.close()
+
+
+def test_a_database_failure_is_a_service_error(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "missing" / "dir" / "x" / "db", NodeKey.in_data_dir(tmp_path))
+    (tmp_path / "missing").write_text("a file where the directory should be")
+    with pytest.raises(ServiceUnavailable):
+        log.record_now(disclosure(1))
