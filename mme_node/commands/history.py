@@ -11,7 +11,7 @@ import argparse
 import asyncio
 
 from mme_node.commands.audit import cli_actor
-from mme_node.node import start_node
+from mme_node.node import running_node
 from mme_node.settings import Settings
 
 
@@ -46,11 +46,8 @@ def purge_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _purge(settings: Settings, days: int) -> int:
-    node = await start_node(settings.replace(demo=False), serving=False)
-    try:
+    async with running_node(settings) as node:
         return await node.retention.purge(cli_actor(), days=days)
-    finally:
-        await node.stop()
 
 
 def _days(text: str) -> int:

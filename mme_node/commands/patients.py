@@ -354,7 +354,7 @@ def delete_patient(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _erase(settings: Settings, owner: str, patient_id: str) -> ErasureReceipt:
-    async with _running_node(settings) as node:
+    async with running_node(settings) as node:
         return await node.erasure.erase(owner, patient_id, cli_actor())
 
 
