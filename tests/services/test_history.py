@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import sqlite3
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
+from mme_node.security.keys import NodeKey
 from mme_node.services.history import Direction, MatchHistory, RecordedMatch, RecordedResult
 from mme_node.stores.database import MIGRATIONS
 
@@ -441,3 +444,31 @@ def test_history_written_before_the_thread_index_keeps_its_flags(tmp_path: Path)
         assert new_flags(again) == {"r2": False, "r3": True}
     finally:
         migrated.close()
+
+
+# ---------------------------------------------------------------- audit in the same transaction
+
+
+def test_a_match_and_its_audit_entries_are_one_transaction(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "node.sqlite3", NodeKey.in_data_dir(tmp_path))
+    history = MatchHistory(tmp_path / "node.sqlite3", audit)
+    try:
+        entry = AuditEntry(AuditEvent.DISCLOSURE, NOW, recipient="node-b", subject="s")
+        broken = RecordedMatch(
+            direction="inbound",
+            peer="node-b",
+            created=NOW,
+            query_patient_id="Q1",
+            test=False,
+            results=(RecordedResult(1.5, "P1", "clinic-a"),),  # a score out of [0, 1]
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            asyncio.run(history.record(broken, audit=[entry]))
+        assert list(audit.iter_entries()) == []  # no entry without its match
+
+        good = dataclasses.replace(broken, results=(RecordedResult(0.5, "P1", "clinic-a"),))
+        asyncio.run(history.record(good, audit=[entry]))
+        assert [e.seq for e in audit.iter_entries()] == [1]
+    finally:
+        history.close()
+        audit.close()
