@@ -77,11 +77,36 @@ def resnik_bma(
     highest bit of ``profile bits & ancestors(q)``; backward: each profile
     term's best match over the query, averaged per row.
     """
+    forward, backward, _ = _resnik_pass(ontology, ic, query, tracked, profiles, False)
+    return forward, backward
+
+
+def resnik_bma_and_shared_weights(
+    ontology: Ontology, ic: Scores, query: Indices, tracked: Indices, profiles: Csr
+) -> tuple[Scores, Scores, Scores]:
+    """:func:`resnik_bma` and :func:`shared_closure_weights` from one pass over ``profiles``.
+
+    Both read the same row bitsets (``closure(row) & tracked``), so simGIC
+    beside Resnik costs one weighted popcount per row, not a second pass.
+    Returns forward, backward and shared weights.
+    """
+    return _resnik_pass(ontology, ic, query, tracked, profiles, True)
+
+
+def _resnik_pass(
+    ontology: Ontology,
+    ic: Scores,
+    query: Indices,
+    tracked: Indices,
+    profiles: Csr,
+    with_shared_weights: bool,
+) -> tuple[Scores, Scores, Scores]:
     bits = TrackedBits(ontology, ic, tracked)
     masks = [bits.mask(ontology.ancestors(int(term))) for term in query]
     best_for_term = bits.highest_ic(bits.term_bits)
     forward = np.zeros(profiles.rows)
     backward = np.zeros(profiles.rows)
+    shared = np.zeros(profiles.rows if with_shared_weights else 0)
     for chunk in _chunks(profiles):
         row_bits = bits.or_rows(chunk.entries, chunk.offsets)
         total = np.zeros(len(chunk.rows))
@@ -89,7 +114,9 @@ def resnik_bma(
             total += bits.highest_ic(row_bits, mask)
         forward[chunk.rows] = total / len(query)
         backward[chunk.rows] = _row_means(best_for_term, chunk)
-    return forward, backward
+        if with_shared_weights:
+            shared[chunk.rows] = bits.weight(row_bits)
+    return forward, backward, shared
 
 
 def shared_closure_weights(

@@ -28,6 +28,14 @@ def test_counts_propagate_to_ancestors_once_per_disease(tiny_release: Release) -
     assert counts[R] == annotations.disease_count == 5
 
 
+def test_annotations_can_leave_diseases_out(tiny_release: Release) -> None:
+    path = tiny_files_hpoa(tiny_release)
+    annotations = read_annotations(path, tiny_release.ontology, without_diseases={"OMIM:3"})
+    counts = dict(zip(tiny_release.ontology.ids, annotations.term_diseases.tolist(), strict=True))
+    # OMIM:3 was the only disease annotated to G (and one of the four under B).
+    assert (counts[G], counts[B], annotations.disease_count) == (0, 3, 4)
+
+
 def test_not_qualified_annotations_are_excluded(tiny_release: Release) -> None:
     annotations = read_annotations(tiny_files_hpoa(tiny_release), tiny_release.ontology)
     assert annotations.negated_count == 1

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tiny_hpo import D, E, F, G, H
 
-from hpo import Method, ProfileMatrix, Release
+from hpo import Method, ProfileMatrix, Release, SimilarityEngine
 
 
 class NaiveScorer:
@@ -156,3 +156,40 @@ def test_matrix_of_another_release_is_refused(
     matrix = ProfileMatrix.build(bundled_release.ontology, [("p", ["HP:0001250"])])
     with pytest.raises(ValueError, match="another ontology"):
         tiny_release.similarity.score_profiles([D], matrix)
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_several_methods_at_once_equal_each_alone(
+    bundled_release: Release, random_profiles: dict[str, list[str]], normalized: bool
+) -> None:
+    matrix = ProfileMatrix.build(bundled_release.ontology, random_profiles.items())
+    matrix.remove("p3")
+    similarity = bundled_release.similarity
+    together = similarity.score_profiles_by(QUERY, matrix, list(Method), normalized)
+    assert set(together) == set(Method)
+    for method in Method:
+        alone = similarity.score_profiles(QUERY, matrix, method, normalized)
+        np.testing.assert_allclose(together[method], alone, rtol=1e-12, atol=1e-12)
+    assert together[Method.RESNIK][matrix.rows - 1] > 0
+    assert together[Method.SIMGIC][int(np.flatnonzero(~matrix.live)[0])] == 0.0
+
+
+def test_several_methods_of_an_empty_query_score_zero(tiny_release: Release) -> None:
+    matrix = ProfileMatrix.build(tiny_release.ontology, [("p", [D])])
+    scores = tiny_release.similarity.score_profiles_by([], matrix, ["resnik", "simgic"], True)
+    assert scores[Method.RESNIK].tolist() == [0.0] and scores[Method.SIMGIC].tolist() == [0.0]
+
+
+def test_warm_fills_the_per_profile_caches_scoring_reads(
+    bundled_release: Release, random_profiles: dict[str, list[str]]
+) -> None:
+    engine = SimilarityEngine(bundled_release.ontology, bundled_release.information_content)
+    matrix = ProfileMatrix.build(bundled_release.ontology, random_profiles.items())
+    engine.warm(matrix, ["resnik", "simgic"])
+    # White-box: the caches hold a value per row before any query was scored.
+    assert len(engine._mean_ic_cache[matrix][1]) == matrix.rows
+    assert len(engine._closure_cache[matrix][1]) == matrix.rows
+    cold = bundled_release.similarity.score_profiles_by(QUERY, matrix, ["resnik", "simgic"], True)
+    warm = engine.score_profiles_by(QUERY, matrix, ["resnik", "simgic"], True)
+    for method in (Method.RESNIK, Method.SIMGIC):
+        np.testing.assert_array_equal(warm[method], cold[method])
