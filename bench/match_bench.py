@@ -45,12 +45,14 @@ from typing import Any
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from hpo import ProfileMatrix, Release, ReleaseLibrary
 from mme_node.matching.index import MatchIndex, matrix_key
 from mme_node.matching.matcher import Matcher
+from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL
 from mme_node.matching.scoring import ScoringWeights
-from mme_node.matching.state import Serving
+from mme_node.matching.state import Serving, ServingState
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.security import Role, TokenRegistry
 from mme_node.stores import SQLitePatientStore
@@ -292,47 +294,102 @@ def bench_served(work: Path, hpo_dir: Path, pools: Pools, size: int, args: Any) 
         node.stop()
 
 
-def bench_in_process(release: Release, pools: Pools, size: int, queries: int) -> None:
-    """``Matcher.rank`` over ``size`` patients put into the index without a store."""
-    ontology = release.ontology
-    chance = np.random.default_rng(size)
-    started = time.perf_counter()
-    term_indices = ontology.indices_of(pools.terms)
-    lengths = chance.integers(6, 11, size=size)
-    indptr = np.zeros(size + 1, dtype=np.int64)
+def random_csr(
+    chance: np.random.Generator, terms: npt.NDArray[np.int32], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """Rows of ``lengths`` terms drawn from ``terms`` (duplicates are dropped by the matrix)."""
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
-    indices = term_indices[chance.integers(0, len(term_indices), size=int(indptr[-1]))]
+    return indptr, terms[chance.integers(0, len(terms), size=int(indptr[-1]))]
+
+
+def synthetic_state(release: Release, pools: Pools, size: int, negatives: int) -> ServingState:
+    """A serving state of ``size`` patients put into the index without a store.
+
+    Each patient has 6-10 observed terms and, with ``negatives`` > 0, between
+    0 and ``2 * negatives`` excluded ones (``negatives`` on average).
+    """
+    ontology = release.ontology
+    chance = np.random.default_rng(size + negatives)
+    term_indices = ontology.indices_of(pools.terms)
     keys = [matrix_key((OWNERS[n % 3], f"P{n:08d}")) for n in range(size)]
+    observed = random_csr(chance, term_indices, chance.integers(6, 11, size=size))
+    excluded_lengths = (
+        chance.integers(0, 2 * negatives + 1, size=size)
+        if negatives
+        else np.zeros(size, dtype=np.int64)
+    )
+    excluded = random_csr(chance, term_indices, excluded_lengths)
     index = MatchIndex(ontology)
-    index.real.observed = ProfileMatrix.from_csr(ontology, keys, indptr, indices)
+    partition = index.real
+    partition.observed = ProfileMatrix.from_csr(ontology, keys, *observed)
+    with_excluded = np.flatnonzero(excluded_lengths)
+    partition.excluded = ProfileMatrix.from_csr(  # only patients who exclude something
+        ontology,
+        [keys[n] for n in with_excluded],
+        np.concatenate([[0], np.cumsum(excluded_lengths[with_excluded])]),
+        excluded[1],
+    )
+    rows = np.arange(size)
+    owner = np.concatenate(
+        [np.repeat(rows, np.diff(observed[0])), np.repeat(rows, excluded_lengths)]
+    )
+    partition.picture = ProfileMatrix.from_csr(
+        ontology,
+        keys,
+        np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=size))]),
+        np.concatenate([observed[1], excluded[1]])[np.argsort(owner, kind="stable")],
+    )
     genes = chance.integers(0, len(pools.genes), size=size)
     for key, gene in zip(keys, genes, strict=True):
-        index.real.by_gene[pools.genes[gene].hgnc_id].add(key)
-    matcher = Matcher(Serving.of(release), SQLitePatientStore(Path(os.devnull)), ScoringWeights())
-    matcher.index = index
-    built = time.perf_counter() - started
+        partition.by_gene[pools.genes[gene].hgnc_id].add(key)
+    return ServingState(release, index)
 
+
+def bench_in_process(
+    release: Release, pools: Pools, size: int, queries: int, negatives: int
+) -> None:
+    """``Matcher.rank`` over ``size`` patients, the learned model and ``blend`` side by side.
+
+    Both scorers rank the same queries on the same index, alternately, so that
+    other load on the machine weighs on both alike.
+    """
+    started = time.perf_counter()
+    state = synthetic_state(release, pools, size, negatives)
+    built = time.perf_counter() - started
+    store = SQLitePatientStore(Path(os.devnull))
+    scorers = {
+        name: Matcher(Serving(state), store, ScoringWeights(phenotype_model=name))
+        for name in (DEFAULT_MODEL, BLEND)
+    }
     picks = random.Random(size)
-    timings = []
+    timings: dict[str, list[float]] = {name: [] for name in scorers}
     for number in range(queries + 2):
+        terms = picks.sample(pools.terms, 10 + negatives)
         query = Patient(
             id=f"Q{number}",
             contact=CONTACT,
-            features=tuple(Feature(t) for t in picks.sample(pools.terms, 10)),
+            features=tuple(Feature(t) for t in terms[:10])
+            + tuple(Feature(t, observed=False) for t in terms[10:]),
             genomic_features=(
                 GenomicFeature(Gene(id="x", hgnc_id=picks.choice(pools.genes).hgnc_id)),
             ),
         )
-        started = time.perf_counter()
-        matcher.rank(query, limit=5)
-        if number >= 2:  # the first two warm caches
-            timings.append(time.perf_counter() - started)
+        for name, matcher in scorers.items():
+            started = time.perf_counter()
+            matcher.rank(query, limit=5)
+            if number >= 2:  # the first two warm caches
+                timings[name].append(time.perf_counter() - started)
     print(
-        f"\nin-process Matcher.rank over {size:,} patients (index built in {built:.1f} s): "
-        f"median {statistics.median(timings) * 1e3:.0f} ms, "
-        f"min {min(timings) * 1e3:.0f} ms, max {max(timings) * 1e3:.0f} ms "
-        f"over {queries} queries of 10 terms + 1 gene"
+        f"\nin-process Matcher.rank over {size:,} patients with {negatives} excluded terms on "
+        f"average (index built in {built:.1f} s), {queries} queries of 10 observed + "
+        f"{negatives} excluded terms + 1 gene; {load_average()}"
     )
+    for name, samples in timings.items():
+        print(
+            f"  {name:<12} median {statistics.median(samples) * 1e3:.0f} ms, "
+            f"min {min(samples) * 1e3:.0f} ms, max {max(samples) * 1e3:.0f} ms"
+        )
 
 
 def machine() -> str:
@@ -361,6 +418,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--queries", type=int, default=15, help="in-process queries per size")
+    parser.add_argument(
+        "--negatives",
+        type=int,
+        nargs="*",
+        default=[0, 10],
+        help="mean excluded terms per in-process patient (and per query), one run each",
+    )
     parser.add_argument("--hpo-dir", type=Path, help="compiled releases to reuse (default: temp)")
     args = parser.parse_args()
     print(machine())
@@ -376,7 +440,8 @@ def main() -> None:
         for size in args.sizes:
             bench_served(work, hpo_dir, pools, size, args)
         for size in args.in_process:
-            bench_in_process(release, pools, size, args.queries)
+            for negatives in args.negatives:
+                bench_in_process(release, pools, size, args.queries, negatives)
     print(f"\nat the end: {load_average()}")
 
 

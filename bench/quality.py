@@ -4,31 +4,65 @@ Data: ``../shared/cases/dev.jsonl`` (phenopacket-store cases, diagnosed gene
 known) and ``../shared/mme/benchmark_patients.json`` (the 50 MME benchmark
 patients). Every case whose gene occurs in another candidate is a query; all
 other cases of its data set are ranked; the rank of the first case with the
-same gene gives MRR, hit@1 and hit@10. Reported phenotype only (genes hidden)
-and with genes, over all candidates and cross-publication (candidates from the
-query's own publication removed). Raw-term Jaccard and ancestor-closure
-Jaccard baselines come from the same run.
+same gene gives MRR, hit@1 and hit@10. Phenotype only (genes hidden) unless
+said, over all candidates and cross-publication (candidates from the query's
+own publication removed: the figure that matters).
 
-    python bench/quality.py                      # the default scorer and baselines
-    python bench/quality.py --compare            # methods x exact-term share x penalty
+One run reports side by side: the baselines (raw-term Jaccard, ancestor
+Jaccard, simGIC, normalised Resnik BMA), the previous default (``blend``) and
+the learned model (``picture-v1``): its shipped weights (learned on all of
+dev.jsonl: an in-sample figure) next to gene-grouped cross-validation (weights
+learned without the query's gene: the honest figure), for queries without
+their excluded terms, and with an information content computed without any
+disease of a dev gene (every gene "new" to the annotations). Then, with
+genes, the node's default through ``Matcher.rank`` (hit@1 must be 1.0), and a
+check that ``Matcher.rank`` ranks exactly as the feature matrices say.
+
+    python bench/quality.py [--hpo-dir data/hpo] [--cache data/quality-cache]
+
+Feature matrices are cached (keyed by release, IC and cases): a first run
+takes several minutes of CPU, later ones about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import json
+import os
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpo import HPOError, Method, Release, ReleaseLibrary
+import numpy as np
+from phenotype_learning import (
+    CONTRADICTIONS,
+    Cohort,
+    Figures,
+    Matrix,
+    cached_features,
+    cross_validate,
+    figures,
+    weighted,
+)
+
+from hpo import (
+    BUNDLED_FILES,
+    HPOError,
+    ProfileMatrix,
+    Release,
+    ReleaseLibrary,
+    annotation_ic,
+    read_annotations,
+)
 from mme_node.formats.schemas import load_patient
 from mme_node.matching.matcher import Matcher
+from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL, PhenotypeModel, load_model
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
@@ -38,6 +72,8 @@ from mme_node.vocabulary.normalise import normalise_patient
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OWNER = "bench"
+BASELINE_FEATURES = ("observed_overlap", "observed_simgic", "observed_resnik")
+BLEND_DEFAULT = ScoringWeights(phenotype_model=BLEND)
 
 
 @dataclass(frozen=True)
@@ -45,17 +81,8 @@ class Case:
     patient: Patient
     gene: str
     publication: str
-
-
-@dataclass(frozen=True)
-class Figures:
-    queries: int
-    mrr: float
-    hit1: float
-    hit10: float
-
-    def row(self, name: str) -> str:
-        return f"| {name} | {self.queries} | {self.mrr:.3f} | {self.hit1:.3f} | {self.hit10:.3f} |"
+    disease: str = ""
+    gene_symbol: str = ""
 
 
 def load_dev_cases(release: Release, path: Path) -> tuple[list[Case], Counter[str]]:
@@ -80,7 +107,9 @@ def load_dev_cases(release: Release, path: Path) -> tuple[list[Case], Counter[st
             genomic_features=(GenomicFeature(gene=gene),),
         )
         publication = "_".join(row["id"].split("_")[:2])
-        cases.append(Case(patient, gene.hgnc_id or row["gene"], publication))
+        cases.append(
+            Case(patient, gene.hgnc_id or row["gene"], publication, row["disease"], row["gene"])
+        )
     return cases, unknown
 
 
@@ -110,121 +139,107 @@ def hide_genes(case: Case) -> Case:
     return dataclasses.replace(case, patient=case.patient.replace(genomic_features=()))
 
 
-def rank_of_first_hit(
-    query: Case, ranked: Sequence[str], by_id: dict[str, Case], cross_publication: bool
-) -> int | None:
-    """1-based rank of the first same-gene candidate, among the candidates that count."""
-    position = 0
-    for candidate_id in ranked:
-        candidate = by_id[candidate_id]
-        if cross_publication and candidate.publication == query.publication:
-            continue
-        position += 1
-        if candidate.gene == query.gene:
-            return position
-    return None
+def cohort_of(cases: list[Case]) -> Cohort:
+    return Cohort(
+        [c.patient.id for c in cases],
+        np.array([c.gene for c in cases]),
+        np.array([c.publication for c in cases]),
+    )
 
 
-def evaluate(
-    cases: list[Case], ranker: Callable[[Case], list[str]], cross_publication: bool
-) -> Figures:
-    by_id = {case.patient.id: case for case in cases}
-    reciprocal: list[float] = []
-    hits1 = hits10 = 0
-    for query in cases:
-        others = [
-            c
-            for c in cases
-            if c is not query
-            and c.gene == query.gene
-            and not (cross_publication and c.publication == query.publication)
-        ]
-        if not others:
-            continue
-        rank = rank_of_first_hit(query, ranker(query), by_id, cross_publication)
-        reciprocal.append(1 / rank if rank else 0.0)
-        hits1 += rank == 1
-        hits10 += rank is not None and rank <= 10
-    count = len(reciprocal)
-    if count == 0:
-        return Figures(0, float("nan"), float("nan"), float("nan"))
-    return Figures(count, sum(reciprocal) / count, hits1 / count, hits10 / count)
+def closure_jaccard(release: Release, patients: list[Patient]) -> Matrix:
+    """Jaccard index of the observed terms' ancestor closures, every pair."""
+    ontology = release.ontology
+
+    def closure(patient: Patient) -> list[str]:
+        indices = {int(i) for t in patient.observed_terms for i in ontology.ancestors(t)}
+        return [ontology.term_id(i) for i in sorted(indices)]
+
+    closures = [closure(p) for p in patients]
+    matrix = ProfileMatrix.build(ontology, ((str(n), c) for n, c in enumerate(closures)))
+    return np.stack([release.similarity.term_overlap(c, matrix) for c in closures])
 
 
-def matcher_ranker(
-    release: Release, cases: list[Case], weights: ScoringWeights
-) -> Callable[[Case], list[str]]:
+def blend_scores(features: dict[str, Matrix]) -> Matrix:
+    """The previous default from the features: the formula of ``BlendScorer``."""
+    share, penalty = BLEND_DEFAULT.exact_terms, BLEND_DEFAULT.exclusion_penalty
+    blended = (1 - share) * features["observed_resnik"] + share * features["observed_overlap"]
+    return blended * np.power(penalty, features[CONTRADICTIONS])
+
+
+def matcher_scores(release: Release, cases: list[Case], weights: ScoringWeights) -> Matrix:
+    """``scores[q, c]`` as ``Matcher.rank`` returns them (0 where it does not return ``c``)."""
     store = SQLitePatientStore(Path(tempfile.mkdtemp()) / "unused.sqlite3")
     matcher = Matcher(Serving.of(release), store, weights)
     for case in cases:
         matcher.index.add(PatientRecord(OWNER, case.patient, release.version, "{}"))
-
-    def rank(query: Case) -> list[str]:
-        ranked = matcher.rank(query.patient, len(cases), 0.0, (OWNER, query.patient.id))
-        return [candidate.key[1] for candidate in ranked]
-
-    return rank
-
-
-def jaccard_ranker(
-    cases: list[Case], terms_of: Callable[[Patient], set[str]]
-) -> Callable[[Case], list[str]]:
-    profiles = [(case.patient.id, terms_of(case.patient)) for case in cases]
-
-    def rank(query: Case) -> list[str]:
-        mine = terms_of(query.patient)
-        scored = []
-        for patient_id, theirs in profiles:
-            if patient_id == query.patient.id:
-                continue
-            union = len(mine | theirs)
-            score = len(mine & theirs) / union if union else 0.0
-            if score > 0:
-                scored.append((-score, patient_id))
-        return [patient_id for _, patient_id in sorted(scored)]
-
-    return rank
+    position = {case.patient.id: n for n, case in enumerate(cases)}
+    scores = np.zeros((len(cases), len(cases)))
+    for q, case in enumerate(cases):
+        for candidate in matcher.rank(case.patient, len(cases), 0.0, (OWNER, case.patient.id)):
+            scores[q, position[candidate.key[1]]] = candidate.score
+    return scores
 
 
-def observed_terms(patient: Patient) -> set[str]:
-    return set(patient.observed_terms)
+def new_gene_release(release: Release, cases: list[Case]) -> tuple[Release, int]:
+    """``release`` with an IC computed without any disease of a gene of ``cases``.
+
+    A disease is a gene's if ``genes_to_phenotype.txt`` links them or a case of
+    that gene was diagnosed with it. Returns the release and how many
+    diseases were left out.
+    """
+    symbols = {case.gene_symbol for case in cases}
+    diseases = {case.disease for case in cases}
+    with gzip.open(SHARED / "hpo" / "genes_to_phenotype.txt.gz", "rt", encoding="utf-8") as rows:
+        for row in rows:
+            fields = row.rstrip("\n").split("\t")
+            if len(fields) > 5 and fields[1] in symbols:
+                diseases.add(fields[5])
+    annotations = read_annotations(
+        BUNDLED_FILES[1], release.ontology, without_diseases=frozenset(diseases)
+    )
+    return Release(release.info, release.ontology, annotation_ic(annotations)), len(diseases)
 
 
-def closure_terms(release: Release) -> Callable[[Patient], set[str]]:
-    ontology = release.ontology
+class Table:
+    """Rows of figures, printed as one markdown table: cross-publication first."""
 
-    def terms(patient: Patient) -> set[str]:
-        return {
-            ontology.term_id(int(i)) for t in patient.observed_terms for i in ontology.ancestors(t)
-        }
+    def __init__(self, title: str, cohort: Cohort) -> None:
+        self.title = title
+        self.cohort = cohort
+        self.rows: list[tuple[str, str, Figures, Figures]] = []
 
-    return terms
+    def add(self, name: str, how: str, scores: Matrix) -> Figures:
+        cross = figures(self.cohort, scores, True)
+        self.rows.append((name, how, cross, figures(self.cohort, scores, False)))
+        return cross
 
-
-def report(title: str, rows: list[tuple[str, Figures]]) -> None:
-    print(f"\n### {title}\n")
-    print("| ranking | queries | MRR | hit@1 | hit@10 |")
-    print("|---|---|---|---|---|")
-    for name, figures in rows:
-        print(figures.row(name))
-    sys.stdout.flush()
+    def print(self) -> None:
+        print(f"\n### {self.title}\n")
+        print(
+            "| ranking | weights | x-pub queries | x-pub MRR | x-pub hit@1 | x-pub hit@10 "
+            "| all queries | all MRR | all hit@1 |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, how, cross, every in self.rows:
+            print(
+                f"| {name} | {how} | {cross.queries} | {cross.mrr:.3f} | {cross.hit1:.3f} "
+                f"| {cross.hit10:.3f} | {every.queries} | {every.mrr:.3f} | {every.hit1:.3f} |"
+            )
+        sys.stdout.flush()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--hpo-dir", type=Path, default=Path("data/hpo"), help="compiled HPO releases"
-    )
-    parser.add_argument(
-        "--compare",
-        action="store_true",
-        help="methods x exact-term share x exclusion penalty (phenotype only)",
-    )
+    parser.add_argument("--hpo-dir", type=Path, default=Path("data/hpo"))
+    parser.add_argument("--cache", type=Path, default=Path("data/quality-cache"))
+    parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
     started = time.perf_counter()
     release = ReleaseLibrary(args.hpo_dir).active()
+    model = load_model(DEFAULT_MODEL)
     dev, unknown = load_dev_cases(release, SHARED / "cases" / "dev.jsonl")
     mme = load_mme_cases(release, SHARED / "mme" / "benchmark_patients.json")
     print(f"HPO {release.version}; {len(dev)} published cases, {len(mme)} MME benchmark patients")
@@ -232,45 +247,88 @@ def main() -> None:
         f"HPO ids unknown to this release in the published cases: {len(unknown)} distinct, "
         f"{sum(unknown.values())} occurrences (dropped)"
     )
-    default = ScoringWeights()
-    default_name = (
-        f"mme-node default ({default.method}, exact terms {default.exact_terms}, "
-        f"penalty {default.exclusion_penalty})"
+    print(
+        f"model {model.tag}: weights {dict(model.weights)}; load average {os.getloadavg()[0]:.1f}"
     )
-    configurations = [(default_name, default)]
-    if args.compare:
-        configurations = [
-            (
-                f"{method.value}, exact terms {share}, penalty {penalty}",
-                ScoringWeights(method=method, exact_terms=share, exclusion_penalty=penalty),
-            )
-            for method in Method
-            for share in (0.0, 0.5)
-            for penalty in (1.0, 0.99, 0.9)
-        ]
-    for data_name, cases in (("published cases (dev.jsonl)", dev), ("MME benchmark patients", mme)):
-        hidden = [hide_genes(case) for case in cases]
-        for cross in (False, True):
-            scope = "cross-publication" if cross else "all candidates"
-            rows = [
-                (
-                    "raw-term Jaccard",
-                    evaluate(hidden, jaccard_ranker(hidden, observed_terms), cross),
-                ),
-                (
-                    "ancestor-closure Jaccard",
-                    evaluate(hidden, jaccard_ranker(hidden, closure_terms(release)), cross),
-                ),
-            ]
-            for name, weights in configurations:
-                rows.append(
-                    (name, evaluate(hidden, matcher_ranker(release, hidden, weights), cross))
-                )
-            report(f"{data_name}, phenotype only, {scope}", rows)
-            if not args.compare:
-                with_genes = evaluate(cases, matcher_ranker(release, cases, default), cross)
-                report(f"{data_name}, with genes, {scope}", [(default_name, with_genes)])
+    names = sorted({*BASELINE_FEATURES, *model.weights})
+
+    hidden = [hide_genes(case) for case in dev]
+    patients = [case.patient for case in hidden]
+    cohort = cohort_of(dev)
+    features = cached_features(args.cache, "dev", release, patients, names)
+    print(f"features ready ({time.perf_counter() - started:.0f} s)")
+    validation = cross_validate(cohort, features, list(model.weights), args.folds)
+
+    table = Table("published cases (dev.jsonl), phenotype only", cohort)
+    table.add("raw-term Jaccard", "none", features["observed_overlap"])
+    table.add("ancestor-closure Jaccard", "none", closure_jaccard(release, patients))
+    table.add("simGIC", "none", features["observed_simgic"])
+    table.add("Resnik BMA (normalised)", "none", features["observed_resnik"])
+    table.add("previous default (blend)", "chosen on dev", blend_scores(features))
+    shipped = table.add(
+        model.tag, "learned on all dev (in-sample)", weighted(features, model.weights)
+    )
+    table.add(model.tag, f"gene-grouped {args.folds}-fold CV", validation.scores(features))
+
+    stripped = cached_features(args.cache, "dev-no-negatives", release, patients, names, False)
+    table.add(
+        "previous default, queries without negatives", "chosen on dev", blend_scores(stripped)
+    )
+    table.add(
+        f"{model.tag}, queries without negatives",
+        f"gene-grouped {args.folds}-fold CV",
+        validation.scores(stripped),
+    )
+    new_gene, left_out = new_gene_release(release, dev)
+    unseen = cached_features(args.cache, "dev-new-gene-ic", new_gene, patients, names)
+    table.add(
+        f"previous default, IC without {left_out} dev-gene diseases",
+        "chosen on dev",
+        blend_scores(unseen),
+    )
+    table.add(
+        f"{model.tag}, IC without {left_out} dev-gene diseases",
+        f"gene-grouped {args.folds}-fold CV",
+        validation.scores(unseen),
+    )
+    through_matcher = table.add(
+        f"{model.tag} through Matcher.rank (check)",
+        "learned on all dev (in-sample)",
+        matcher_scores(release, hidden, ScoringWeights()),
+    )
+    table.print()
+    if abs(through_matcher.mrr - shipped.mrr) > 1e-9:
+        print(f"\nWARNING: Matcher.rank ({through_matcher.mrr}) differs from the features")
+
+    with_genes = Table(
+        "published cases, with genes: the node's default through Matcher.rank", cohort
+    )
+    with_genes.add(model.tag, "shipped", matcher_scores(release, dev, ScoringWeights()))
+    with_genes.add("previous default (blend)", "-", matcher_scores(release, dev, BLEND_DEFAULT))
+    with_genes.print()
+
+    report_mme(release, mme, model)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
+
+
+def report_mme(release: Release, cases: list[Case], model: PhenotypeModel) -> None:
+    """The MME benchmark patients: held out from the training entirely (none is in dev)."""
+    hidden = [hide_genes(case) for case in cases]
+    patients = [case.patient for case in hidden]
+    names = sorted({*BASELINE_FEATURES, *model.weights})
+    with tempfile.TemporaryDirectory() as scratch:
+        features = cached_features(Path(scratch), "mme", release, patients, names)
+    table = Table("MME benchmark patients (none in the training data)", cohort_of(cases))
+    table.add("raw-term Jaccard", "none", features["observed_overlap"])
+    table.add("ancestor-closure Jaccard", "none", closure_jaccard(release, patients))
+    table.add("simGIC", "none", features["observed_simgic"])
+    table.add("Resnik BMA (normalised)", "none", features["observed_resnik"])
+    table.add("previous default (blend)", "chosen on dev", blend_scores(features))
+    table.add(model.tag, "learned on dev", weighted(features, model.weights))
+    table.add(
+        f"{model.tag}, with genes", "shipped", matcher_scores(release, cases, ScoringWeights())
+    )
+    table.print()
 
 
 if __name__ == "__main__":

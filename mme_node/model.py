@@ -305,6 +305,9 @@ class TermMatch:
     common_ancestor: str
     common_ancestor_label: str
     information_content: float
+    query_observed: bool = True
+    candidate_observed: bool = True
+    """False for an excluded term (a pertinent negative), matched by picture scorers only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +319,7 @@ class Explanation:
     shared_disorders: tuple[str, ...] = ()
     term_matches: tuple[TermMatch, ...] = ()
     conflicting_terms: tuple[str, ...] = ()
+    shared_excluded_terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ class Settings:
     weight_disorder: float = 0.25
     exclusion_penalty: float = 0.99
     weight_exact_terms: float = 0.5
+    phenotype_model: str = "picture-v1"
     match_retrieval_depth: int = 500
     consent_default_sharing: str = "all"
     consent_default_countries: str = ""

@@ -55,10 +55,19 @@ def result_json(shown: Disclosure) -> dict[str, Any]:
             "sharedVariants": list(explanation.shared_variants),
             "sharedDisorders": list(explanation.shared_disorders),
             "conflictingTerms": list(explanation.conflicting_terms),
+            "sharedExcludedTerms": list(explanation.shared_excluded_terms),
             "termMatches": [
                 {
-                    "queryTerm": {"id": m.query_term, "label": m.query_label},
-                    "candidateTerm": {"id": m.candidate_term, "label": m.candidate_label},
+                    "queryTerm": {
+                        "id": m.query_term,
+                        "label": m.query_label,
+                        "observed": m.query_observed,
+                    },
+                    "candidateTerm": {
+                        "id": m.candidate_term,
+                        "label": m.candidate_label,
+                        "observed": m.candidate_observed,
+                    },
                     "commonAncestor": {
                         "id": m.common_ancestor,
                         "label": m.common_ancestor_label,

@@ -75,6 +75,7 @@ async def heartbeat(request: Request) -> Response:
                 # Non-standard fields start with "_" (search-api), so strict peers accept them.
                 "_store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
                 "_hpoRelease": node.release.version,
+                "_phenotypeModel": node.matcher.phenotype.tag,
             },
             "disclaimer": node.settings.disclaimer,
         },

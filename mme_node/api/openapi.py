@@ -665,7 +665,14 @@ def _unit_score(*parts: str) -> dict[str, Any]:
 
 
 def _local_match_result() -> dict[str, Any]:
-    term = {"type": "object", "properties": {"id": {"type": "string"}, "label": {"type": "string"}}}
+    term = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "label": {"type": "string"},
+            "observed": {"type": "boolean", "description": "false for an excluded term"},
+        },
+    }
     term_match = {
         "type": "object",
         "properties": {
@@ -699,6 +706,7 @@ def _local_match_result() -> dict[str, Any]:
                     "sharedVariants": strings,
                     "sharedDisorders": strings,
                     "conflictingTerms": strings,
+                    "sharedExcludedTerms": strings,
                     "termMatches": {"type": "array", "items": term_match},
                 },
             },

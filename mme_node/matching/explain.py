@@ -8,20 +8,25 @@ from hpo import Release
 from mme_node.model import Explanation, Patient, TermMatch
 
 
-def explain(release: Release, query: Patient, candidate: Patient) -> Explanation:
+def explain(
+    release: Release, query: Patient, candidate: Patient, *, pictures: bool = False
+) -> Explanation:
     """Shared genes, variants and disorders, each query term's best match, and contradictions.
 
     For every distinct observed query term, the observed candidate term whose
     most informative common ancestor (MICA) has the highest information
     content (the Resnik similarity); ties go to the candidate's earlier term.
     The cost grows with the two patients' term counts, not their product
-    (see :meth:`hpo.SimilarityEngine.best_matches`).
+    (see :meth:`hpo.SimilarityEngine.best_matches`). With ``pictures`` (a
+    scorer that compares clinical pictures, see :mod:`.phenotype`) excluded
+    terms take part on both sides, each match says which side observed or
+    excluded its term, and the terms both exclude are listed as shared
+    negatives.
     """
     ontology = release.ontology
-    best = release.similarity.best_matches(
-        (t for t in query.observed_terms if t in ontology),
-        (t for t in candidate.observed_terms if t in ontology),
-    )
+    query_terms = _terms(query, pictures, release)
+    candidate_terms = _terms(candidate, pictures, release)
+    best = release.similarity.best_matches(query_terms, candidate_terms)
     # Rounded for display only: best_matches compared the raw ICs.
     term_matches = [
         TermMatch(
@@ -32,6 +37,8 @@ def explain(release: Release, query: Patient, candidate: Patient) -> Explanation
             common_ancestor=match.ancestor,
             common_ancestor_label=ontology.name(match.ancestor),
             information_content=round(match.information_content, 4),
+            query_observed=query_terms[match.query_term],
+            candidate_observed=candidate_terms[match.candidate_term],
         )
         for match in best
     ]
@@ -43,7 +50,28 @@ def explain(release: Release, query: Patient, candidate: Patient) -> Explanation
         ),
         term_matches=tuple(term_matches),
         conflicting_terms=_conflicts(release, query, candidate),
+        shared_excluded_terms=_shared_negatives(query, candidate) if pictures else (),
     )
+
+
+def _terms(patient: Patient, pictures: bool, release: Release) -> dict[str, bool]:
+    """The current terms a match is explained by, each with whether it is observed.
+
+    Observed terms first; a term both observed and excluded counts as observed.
+    """
+    ontology = release.ontology
+    terms = dict.fromkeys((t for t in patient.observed_terms if t in ontology), True)
+    if pictures:
+        for term in patient.excluded_terms:
+            if term in ontology:
+                terms.setdefault(term, False)
+    return terms
+
+
+def _shared_negatives(query: Patient, candidate: Patient) -> tuple[str, ...]:
+    """The terms both exclude, in the query's order."""
+    theirs = set(candidate.excluded_terms)
+    return tuple(t for t in dict.fromkeys(query.excluded_terms) if t in theirs)
 
 
 def _shared_gene_symbols(query: Patient, candidate: Patient) -> tuple[str, ...]:

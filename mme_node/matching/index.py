@@ -4,7 +4,9 @@ Patients are split into two partitions, real and test, because a real query
 must never see a test patient and a test query only test patients. Each
 partition holds the observed terms of every patient as one
 :class:`hpo.ProfileMatrix` (patients with no phenotype get an empty row, so
-every patient is scored), the excluded terms as a second matrix, and
+every patient is scored), the excluded terms as a second matrix, the
+clinical picture (observed and excluded terms together, see
+:mod:`.phenotype`) as a third, row-aligned with the observed one, and
 inverted indexes from gene, variant and disorder to patients.
 
 Each row also carries the patient's consent *reach* (which peers may see it)
@@ -73,6 +75,9 @@ class Partition:
 
     observed: ProfileMatrix
     excluded: ProfileMatrix
+    picture: ProfileMatrix = field(init=False)
+    """Observed and excluded terms of every patient; row ``r`` is the patient of
+    ``observed`` row ``r`` (both get the same adds and removes, so they compact together)."""
     facts: dict[str, CandidateFacts] = field(default_factory=dict)
     by_gene: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     by_variant: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -85,6 +90,7 @@ class Partition:
     _rows_generation: int = field(init=False)
 
     def __post_init__(self) -> None:
+        self.picture = ProfileMatrix(self.observed.ontology)
         self.term_counts = np.zeros(len(self.observed.ontology), dtype=np.int64)
         self._reach_rows = np.zeros(1024, dtype=np.int32)
         self._rows_generation = self.observed.generation
@@ -108,7 +114,9 @@ class Partition:
             reach=reach,
         )
         self.facts[key] = facts
-        self.observed.add(key, _current(patient.observed_terms, ontology))
+        observed = _current(patient.observed_terms, ontology)
+        self.observed.add(key, observed)
+        self.picture.add(key, observed + facts.excluded)
         row = self.observed.row(key)
         if row >= len(self._reach_rows):
             grown = np.zeros(max(2 * len(self._reach_rows), row + 1), dtype=np.int32)
@@ -134,6 +142,7 @@ class Partition:
         if not self.by_owner[facts.owner]:
             del self.by_owner[facts.owner]
         self.observed.remove(key)
+        self.picture.remove(key)
         if self.observed.generation != self._rows_generation:
             self._renumber_reaches()
         self.excluded.remove(key)

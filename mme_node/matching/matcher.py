@@ -78,6 +78,7 @@ class Matcher:
         self.serving = serving
         self.store = store
         self.weights = weights
+        self.phenotype = weights.phenotype_scorer()
         source = candidate_source(store)
         self.retrieval = None if source is None else CandidateRetrieval(source, retrieval_depth)
 
@@ -106,6 +107,7 @@ class Matcher:
                 await asyncio.to_thread(state.add, chunk)
                 chunk = []
         await asyncio.to_thread(state.add, chunk)
+        await asyncio.to_thread(self._warm, state)
         return state
 
     async def follow_release(self, release: Release) -> None:
@@ -122,6 +124,12 @@ class Matcher:
             await self.store.use_release(release.version, ReleaseTermWeights(release))
         except MMEError as error:
             log.error("store not switched to HPO release %s: %s", release.version, error)
+
+    def _warm(self, state: ServingState) -> None:
+        """Fill the scorer's per-patient caches before the state serves its first query."""
+        with state.lock:
+            for partition in (state.index.real, state.index.test):
+                self.phenotype.warm(state.release, partition)
 
     async def load(self) -> int:
         """Rebuild the index of the current release from the store; the number of patients.
@@ -163,10 +171,14 @@ class Matcher:
         found = [(c, r) for c, r in zip(ranked, records, strict=True) if r is not None]
         explanations: list[Explanation | None] = [None] * len(found)
         if with_explanations:
+            pictures = self.phenotype.compares_pictures
             # Only the returned results are explained, in a worker: CPU work off the event loop.
             explanations = list(
                 await run_in_threadpool(
-                    lambda: [explain(state.release, query, r.patient) for _, r in found]
+                    lambda: [
+                        explain(state.release, query, r.patient, pictures=pictures)
+                        for _, r in found
+                    ]
                 )
             )
         return [
@@ -264,10 +276,7 @@ class Matcher:
         )
         phenotype = np.zeros(rows)
         if observed and rows:
-            phenotype = self._phenotype(release, observed, matrix)
-            conflicts = self._conflicts(release, partition, observed, excluded)
-            if conflicts is not None:
-                phenotype *= np.power(self.weights.exclusion_penalty, conflicts)
+            phenotype = self.phenotype.score(release, partition, observed, excluded)
         gene = _membership(matrix, partition.by_gene, query.gene_ids)
         variant = _membership(matrix, partition.by_variant, query.variant_keys)
         disorder = _membership(matrix, partition.by_disorder, (d.id for d in query.disorders))
@@ -289,47 +298,6 @@ class Matcher:
             )
             for position, ((key, value), row) in enumerate(zip(best, chosen, strict=True))
         ]
-
-    def _phenotype(self, release: Release, observed: list[str], matrix: ProfileMatrix) -> Scores:
-        """Semantic similarity blended with exact-term overlap (see :mod:`.scoring`)."""
-        similarity = release.similarity
-        semantic = similarity.score_profiles(observed, matrix, self.weights.method, normalized=True)
-        share = self.weights.exact_terms
-        if share == 0:
-            return semantic
-        overlap = similarity.term_overlap(observed, matrix)
-        blended: Scores = (1 - share) * semantic + share * overlap
-        return blended
-
-    def _conflicts(
-        self, release: Release, partition: Partition, observed: list[str], excluded: list[str]
-    ) -> npt.NDArray[np.int64] | None:
-        """Per candidate row: contradicted terms, both ways (see :mod:`.scoring`).
-
-        None when nothing can contradict the query (it excludes no term and no
-        candidate excludes any), which spares a pass over every row.
-        """
-        if not excluded and len(partition.excluded) == 0:
-            return None
-        ontology = release.ontology
-        matrix = partition.observed
-        conflicts = np.zeros(matrix.rows, dtype=np.int64)
-        if excluded:
-            # The candidate observes a term the query excludes, or a term below one.
-            excluded_below = _term_mask(len(ontology), (ontology.descendants(t) for t in excluded))
-            conflicts += matrix.count_in_rows(excluded_below)
-        if partition.excluded.rows:
-            # Query terms the candidate excludes, directly or through an ancestor: each counts
-            # once, however many of its ancestors the candidate excludes.
-            counts = np.zeros(partition.excluded.rows, dtype=np.int64)
-            for term in observed:
-                above = _term_mask(len(ontology), [ontology.ancestors(term)])
-                counts += partition.excluded.count_in_rows(above) > 0
-            for row in np.flatnonzero(counts):
-                key = partition.excluded.key(int(row))
-                if key is not None:
-                    conflicts[matrix.row(key)] += counts[row]
-        return conflicts
 
     def _own_rows(
         self, partition: Partition, query: Patient, exclude: PatientKey | None
@@ -358,13 +326,6 @@ def reached_by_best(scores: Scores, limit: int) -> float:
         return -np.inf
     maxima = scores[: blocks * _BLOCK].reshape(blocks, _BLOCK).max(axis=1)
     return float(np.partition(maxima, blocks - limit)[blocks - limit])
-
-
-def _term_mask(terms: int, rows: Iterable[npt.NDArray[np.int32]]) -> npt.NDArray[np.bool_]:
-    mask = np.zeros(terms, dtype=bool)
-    for row in rows:
-        mask[row] = True
-    return mask
 
 
 def _membership(

@@ -6,12 +6,9 @@ has: phenotype (if it has observed terms), gene (if it has genes), variant
 lies in [0, 1], so the score does too, and a query that only has phenotypes
 is ranked by phenotype alone. A candidate that lacks a part scores 0 on it.
 
-The phenotype part blends the normalised semantic similarity of the
-observed terms (``method``) with the Jaccard overlap of the exact terms,
-``(1 - exact_terms) * semantic + exact_terms * overlap``, multiplied by
-``exclusion_penalty`` once for every contradiction: a query term the
-candidate explicitly excludes (or excludes an ancestor of), or a candidate
-term the query excludes (or excludes an ancestor of).
+The phenotype part comes from the scorer that ``phenotype_model`` names
+(see :mod:`.phenotype`): the learned model by default, or ``blend``, whose
+constants (``method``, ``exact_terms``, ``exclusion_penalty``) are kept here.
 """
 
 from __future__ import annotations
@@ -23,6 +20,13 @@ import numpy.typing as npt
 
 from hpo import Method
 from mme_node.errors import MMEError
+from mme_node.matching.phenotype import (
+    BLEND,
+    DEFAULT_MODEL,
+    BlendScorer,
+    PhenotypeScorer,
+    load_model,
+)
 from mme_node.settings import Settings
 
 Scores = npt.NDArray[np.float64]
@@ -39,6 +43,13 @@ class ScoringWeights:
     disorder: float = 0.25
     exclusion_penalty: float = 0.99
     exact_terms: float = 0.5
+    phenotype_model: str = DEFAULT_MODEL
+
+    def phenotype_scorer(self) -> PhenotypeScorer:
+        """The scorer ``phenotype_model`` names (:class:`MMEError` if there is none)."""
+        if self.phenotype_model == BLEND:
+            return BlendScorer(self.method, self.exact_terms, self.exclusion_penalty)
+        return load_model(self.phenotype_model)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringWeights:
@@ -55,6 +66,7 @@ class ScoringWeights:
             disorder=settings.weight_disorder,
             exclusion_penalty=settings.exclusion_penalty,
             exact_terms=settings.weight_exact_terms,
+            phenotype_model=settings.phenotype_model,
         )
         if min(weights.phenotype, weights.gene, weights.variant, weights.disorder) < 0:
             raise MMEError("match weights must not be negative")
@@ -62,6 +74,7 @@ class ScoringWeights:
             raise MMEError("setting exclusion_penalty must lie between 0 and 1")
         if not 0 <= weights.exact_terms <= 1:
             raise MMEError("setting weight_exact_terms must lie between 0 and 1")
+        weights.phenotype_scorer()  # an unknown or broken model fails at start-up
         return weights
 
 

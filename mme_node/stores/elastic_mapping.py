@@ -132,6 +132,15 @@ def document_id(owner: str, patient_id: str) -> str:
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
+def clinical_picture(patient: Patient) -> list[str]:
+    """Observed and excluded terms: what a patient was examined for, found or not.
+
+    Candidates are retrieved by the closure of both, because the default
+    phenotype model compares them (see ``mme_node/matching/phenotype.py``).
+    """
+    return list(dict.fromkeys([*patient.observed_terms, *patient.excluded_terms]))
+
+
 def patient_document(record: PatientRecord, weights: TermWeights) -> Document:
     """The indexed form of ``record``; ``record`` itself is kept whole in ``record``.
 
@@ -144,7 +153,7 @@ def patient_document(record: PatientRecord, weights: TermWeights) -> Document:
         "test": patient.test,
         "observed_terms": list(patient.observed_terms),
         "excluded_terms": list(patient.excluded_terms),
-        "phenotype_closure": sorted(weights.closure(patient.observed_terms)),
+        "phenotype_closure": sorted(weights.closure(clinical_picture(patient))),
         "genes": gene_identifiers(patient),
         "variants": list(patient.variant_keys),
         "hpo_release": record.hpo_release,

@@ -11,7 +11,12 @@ The scores only choose who is retrieved; the matching layer ranks exactly.
 from __future__ import annotations
 
 from mme_node.model import Patient
-from mme_node.stores.elastic_mapping import Document, TermWeights, gene_identifiers
+from mme_node.stores.elastic_mapping import (
+    Document,
+    TermWeights,
+    clinical_picture,
+    gene_identifiers,
+)
 
 MAX_PHENOTYPE_TERMS = 1000
 """Most closure terms a phenotype search asks for, the most informative first.
@@ -35,8 +40,11 @@ A partial answer would silently leave patients out of a match.
 
 
 def informative_terms(patient: Patient, weights: TermWeights) -> list[tuple[str, float]]:
-    """The query's closure terms with positive IC, most informative first (ties by id)."""
-    closure = weights.closure(patient.observed_terms)
+    """The closure terms of the query's picture with positive IC, most informative first.
+
+    Ties by id. The picture holds excluded terms too (see ``clinical_picture``).
+    """
+    closure = weights.closure(clinical_picture(patient))
     ranked = sorted(
         ((term, float(ic)) for term, ic in closure.items() if ic > 0),
         key=lambda item: (-item[1], item[0]),

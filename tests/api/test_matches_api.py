@@ -125,7 +125,16 @@ def test_local_match_returns_the_similar_patient_with_an_explanation(
     (result,) = answer.json()["results"]
     assert result["patient"]["id"] == "P2"
     assert 0 < result["score"]["patient"] <= 1
-    assert result["explanation"]["sharedGenes"]
+    explanation = result["explanation"]
+    assert explanation["sharedGenes"] == ["SCN1A"]
+    # Both exclude microcephaly: a shared pertinent negative, matched like any term.
+    assert explanation["sharedExcludedTerms"] == ["HP:0000252"]
+    negative = next(m for m in explanation["termMatches"] if not m["queryTerm"]["observed"])
+    assert negative["candidateTerm"] == {
+        "id": "HP:0000252",
+        "label": "Microcephaly",
+        "observed": False,
+    }
 
 
 def test_local_match_is_recorded_and_a_repeat_is_not_new(

@@ -13,6 +13,7 @@ from api_samples import Tokens, our_ids, patient_json
 from starlette.testclient import TestClient
 
 from mme_node.app import create_app
+from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL
 from mme_node.settings import Settings, load_settings
 
 MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
@@ -374,6 +375,15 @@ def test_heartbeat_lists_accepted_versions_and_production_flag(
     assert heartbeat["production"] is False
     assert heartbeat["version"]
     assert heartbeat["_store"]["ok"] is True
+    assert heartbeat["_phenotypeModel"] == DEFAULT_MODEL
+
+
+def test_heartbeat_names_the_previous_phenotype_scorer_when_configured(
+    node_settings: Settings, tokens: Tokens
+) -> None:
+    for client in custom_client(node_settings.replace(phenotype_model=BLEND)):
+        answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.peer})
+        assert answer.json()["heartbeat"]["_phenotypeModel"] == BLEND
 
 
 def test_heartbeat_of_a_production_node_says_so(node_settings: Settings, tokens: Tokens) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from matching_samples import MatchingNode
 from hpo import Release
 from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
+from mme_node.matching.phenotype import BLEND
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.services.patients import PatientService
@@ -43,19 +45,39 @@ def annotated_terms(bundled_release: Release) -> list[str]:
     ]
 
 
-@pytest.fixture
-async def node(
-    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+@asynccontextmanager
+async def matching_node(
+    path: Path, release: Release, genes: GeneIndex, weights: ScoringWeights
 ) -> AsyncIterator[MatchingNode]:
-    store = SQLitePatientStore(tmp_path / "mme-node.sqlite3")
+    """A patient service on a real SQLite store, its follower and a matcher with ``weights``."""
+    store = SQLitePatientStore(path / "mme-node.sqlite3")
     await store.open()
-    serving = Serving.of(bundled_release)
-    matcher = Matcher(serving, store, ScoringWeights())
+    serving = Serving.of(release)
+    matcher = Matcher(serving, store, weights)
     changes = ChangeLog(store.path)
-    follower = ChangeFollower(changes, matcher, lambda key: bundled_release)
-    patients = PatientService(store=store, serving=serving, genes=gene_index, listeners=[follower])
+    follower = ChangeFollower(changes, matcher, lambda key: release)
+    patients = PatientService(store=store, serving=serving, genes=genes, listeners=[follower])
     try:
         yield MatchingNode(store=store, patients=patients, matcher=matcher, follower=follower)
     finally:
         changes.close()
         await store.close()
+
+
+@pytest.fixture
+async def node(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> AsyncIterator[MatchingNode]:
+    """A node with the default scoring (the learned phenotype model)."""
+    async with matching_node(tmp_path, bundled_release, gene_index, ScoringWeights()) as made:
+        yield made
+
+
+@pytest.fixture
+async def blend_node(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> AsyncIterator[MatchingNode]:
+    """A node with the previous default (``phenotype_model = "blend"``)."""
+    weights = ScoringWeights(phenotype_model=BLEND)
+    async with matching_node(tmp_path, bundled_release, gene_index, weights) as made:
+        yield made

@@ -123,3 +123,35 @@ def test_a_variant_shared_across_assemblies_is_listed_once_as_the_candidate_gave
         (carrying("Q", lifted_37), carrying("P1", on_38), "GRCH38:7:140753335:A>T"),
     ]:
         assert explain(bundled_release, query, candidate).shared_variants == (shown,)
+
+
+def test_picture_explanations_match_excluded_terms_and_list_shared_negatives(
+    bundled_release: Release, patient: Any
+) -> None:
+    query = patient("Q", AUTISM, excluded=[SEIZURE, VSD])
+    candidate = patient("P1", TONIC_CLONIC_SEIZURE, excluded=[VSD, AUTISTIC_BEHAVIOR])
+    explanation = explain(bundled_release, query, candidate, pictures=True)
+    assert explanation.shared_excluded_terms == (VSD,)
+    by_query_term = {m.query_term: m for m in explanation.term_matches}
+    assert set(by_query_term) == {AUTISM, SEIZURE, VSD}
+    seizure = by_query_term[SEIZURE]
+    assert (seizure.candidate_term, seizure.query_observed, seizure.candidate_observed) == (
+        TONIC_CLONIC_SEIZURE,
+        False,
+        True,
+    )
+    autism = by_query_term[AUTISM]
+    assert (autism.candidate_term, autism.common_ancestor) == (AUTISTIC_BEHAVIOR, AUTISTIC_BEHAVIOR)
+    assert not autism.candidate_observed
+    assert by_query_term[VSD].candidate_term == VSD
+
+
+def test_without_pictures_excluded_terms_are_left_out_of_term_matches(
+    bundled_release: Release, patient: Any
+) -> None:
+    query = patient("Q", AUTISM, excluded=[SEIZURE, VSD])
+    candidate = patient("P1", TONIC_CLONIC_SEIZURE, excluded=[VSD])
+    explanation = explain(bundled_release, query, candidate)
+    assert [m.query_term for m in explanation.term_matches] == [AUTISM]
+    assert all(m.query_observed and m.candidate_observed for m in explanation.term_matches)
+    assert explanation.shared_excluded_terms == ()

@@ -170,3 +170,32 @@ def test_an_owner_whose_last_patient_is_removed_is_no_longer_a_submitter(
     index.add(record_of(patient("P1", AUTISM), owner="clinic-b"))
     index.remove(("clinic-b", "P1"))
     assert index.counts()["numberOfSubmitters"] == 1
+
+
+def test_picture_rows_stay_aligned_with_observed_rows_through_removals_and_compaction(
+    bundled_release: Release, patient: Any, annotated_terms: list[str]
+) -> None:
+    """Row r of the picture matrix is the patient of observed row r, observed and excluded."""
+    chance = random.Random(4)
+    index = MatchIndex(bundled_release.ontology)
+    partition = index.real
+    generation = partition.observed.generation
+    for number in range(3000):  # enough removals for both matrices to compact
+        key = ("clinic-a", f"P{chance.randrange(800)}")
+        if chance.random() < 0.4:
+            index.remove(key)
+            continue
+        observed = chance.sample(annotated_terms[:60], chance.randint(0, 4))
+        excluded = [t for t in chance.sample(annotated_terms[:60], 3) if t not in observed]
+        negatives = excluded[: number % 4]
+        index.add(record_of(patient(key[1], *observed, excluded=negatives, genes=["PTEN"])))
+    assert partition.observed.generation > generation
+    observed_matrix, picture = partition.observed, partition.picture
+    assert (picture.rows, picture.generation) == (observed_matrix.rows, observed_matrix.generation)
+    for row in range(observed_matrix.rows):
+        key = observed_matrix.key(row)
+        assert picture.key(row) == key
+        if key is not None:
+            facts = partition.facts[key]
+            expected = {*observed_matrix.terms(key), *facts.excluded}
+            assert set(picture.terms(key)) == expected

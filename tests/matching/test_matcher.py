@@ -10,6 +10,7 @@ from matching_samples import CONTACT_HREF, MatchingNode, patient_json, snv
 
 from hpo import Method, Release
 from mme_node.matching.matcher import Matcher
+from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL, PhenotypeModel, load_model
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import Patient
@@ -49,15 +50,10 @@ def contradictions(release: Release, query: Patient, other: Patient) -> int:
 
 def naive_score(release: Release, weights: ScoringWeights, query: Patient, other: Patient) -> float:
     """The combined score of one candidate, written out plainly from the scoring rules."""
-    phenotype = 0.0
-    if other.observed_terms:
-        semantic = release.similarity.profile_similarity(
-            query.observed_terms, other.observed_terms, weights.method, normalized=True
-        ).score
-        mine, theirs = set(query.observed_terms), set(other.observed_terms)
-        overlap = len(mine & theirs) / len(mine | theirs)
-        phenotype = (1 - weights.exact_terms) * semantic + weights.exact_terms * overlap
-    phenotype *= weights.exclusion_penalty ** contradictions(release, query, other)
+    if weights.phenotype_model == BLEND:
+        phenotype = naive_blend(release, weights, query, other)
+    else:
+        phenotype = naive_picture(release, load_model(weights.phenotype_model), query, other)
     parts = []
     if query.observed_terms:
         parts.append((weights.phenotype, phenotype))
@@ -70,6 +66,33 @@ def naive_score(release: Release, weights: ScoringWeights, query: Patient, other
         shared = {d.id for d in query.disorders} & {d.id for d in other.disorders}
         parts.append((weights.disorder, float(bool(shared))))
     return sum(w * v for w, v in parts) / sum(w for w, _ in parts)
+
+
+def naive_blend(release: Release, weights: ScoringWeights, query: Patient, other: Patient) -> float:
+    phenotype = 0.0
+    if other.observed_terms:
+        semantic = release.similarity.profile_similarity(
+            query.observed_terms, other.observed_terms, weights.method, normalized=True
+        ).score
+        mine, theirs = set(query.observed_terms), set(other.observed_terms)
+        overlap = len(mine & theirs) / len(mine | theirs)
+        phenotype = (1 - weights.exact_terms) * semantic + weights.exact_terms * overlap
+    return phenotype * weights.exclusion_penalty ** contradictions(release, query, other)
+
+
+def naive_picture(release: Release, model: PhenotypeModel, query: Patient, other: Patient) -> float:
+    """The weighted mean of the model's features over both pictures, one pair at a time."""
+    mine = [*query.observed_terms, *query.excluded_terms]
+    theirs = [*other.observed_terms, *other.excluded_terms]
+    if not theirs:
+        return 0.0
+    similarity = release.similarity
+    feature = {
+        "picture_resnik": similarity.profile_similarity(mine, theirs, "resnik", True).score,
+        "picture_simgic": similarity.profile_similarity(mine, theirs, "simgic").score,
+        "picture_overlap": len(set(mine) & set(theirs)) / len(set(mine) | set(theirs)),
+    }
+    return sum(weight * feature[name] for name, weight in model.weights.items())
 
 
 def random_cohort(
@@ -117,9 +140,17 @@ def random_cohort(
 TOLERANCE = {Method.RESNIK: 1e-9, Method.SIMGIC: 1e-9, Method.LIN: 1e-6, Method.JIANG_CONRATH: 1e-6}
 
 
-@pytest.mark.parametrize("method", list(Method))
+@pytest.mark.parametrize(
+    "weights",
+    [ScoringWeights(method=method, phenotype_model=BLEND) for method in Method]
+    + [ScoringWeights()],
+    ids=[f"blend-{method}" for method in Method] + [DEFAULT_MODEL],
+)
 async def test_rank_equals_a_naive_loop_over_every_stored_patient(
-    node: MatchingNode, bundled_release: Release, annotated_terms: list[str], method: Method
+    node: MatchingNode,
+    bundled_release: Release,
+    annotated_terms: list[str],
+    weights: ScoringWeights,
 ) -> None:
     chance = random.Random(7)
     query_json = patient_json(
@@ -131,7 +162,6 @@ async def test_rank_equals_a_naive_loop_over_every_stored_patient(
         disorders=["MIM:607208"],
     )
     await store_all(node, *random_cohort(bundled_release, annotated_terms, query_json, 200, 11))
-    weights = ScoringWeights(method=method)
     matcher = Matcher(Serving.of(bundled_release), node.store, weights)
     await matcher.load()
     query = node.query(query_json)
@@ -146,10 +176,12 @@ async def test_rank_equals_a_naive_loop_over_every_stored_patient(
 
     assert {c.key for c in ranked} == {key for key, score in expected.items() if score > 0}
     for candidate in ranked:
-        assert candidate.score == pytest.approx(expected[candidate.key], abs=TOLERANCE[method])
+        assert candidate.score == pytest.approx(
+            expected[candidate.key], abs=TOLERANCE[weights.method]
+        )
     best = sorted(expected.values(), reverse=True)[:10]
     top = matcher.rank(query, limit=10)
-    assert [c.score for c in top] == pytest.approx(best, abs=TOLERANCE[method])
+    assert [c.score for c in top] == pytest.approx(best, abs=TOLERANCE[weights.method])
 
 
 async def test_random_cohort_exercises_every_part_of_the_score(
@@ -284,48 +316,50 @@ async def test_shared_disorder_raises_score(node: MatchingNode) -> None:
 
 @pytest.mark.parametrize("observed", [SEIZURE, TONIC_CLONIC_SEIZURE])
 async def test_candidate_observing_a_term_the_query_excludes_is_penalised(
-    node: MatchingNode, observed: str
+    blend_node: MatchingNode, observed: str
 ) -> None:
     """The excluded term itself or any term below it contradicts the query."""
-    await store_all(node, patient_json("P1", [AUTISM, observed]))
-    plain = node.query(patient_json("Q", [AUTISM, GAIT_ATAXIA]))
-    excluding = node.query(patient_json("Q", [AUTISM, GAIT_ATAXIA], excluded=[SEIZURE]))
-    [before] = await node.matcher.match(plain, limit=1)
-    [after] = await node.matcher.match(excluding, limit=1)
+    await store_all(blend_node, patient_json("P1", [AUTISM, observed]))
+    plain = blend_node.query(patient_json("Q", [AUTISM, GAIT_ATAXIA]))
+    excluding = blend_node.query(patient_json("Q", [AUTISM, GAIT_ATAXIA], excluded=[SEIZURE]))
+    [before] = await blend_node.matcher.match(plain, limit=1)
+    [after] = await blend_node.matcher.match(excluding, limit=1)
     assert after.score == pytest.approx(before.score * ScoringWeights().exclusion_penalty)
 
 
 async def test_candidate_excluding_an_ancestor_of_a_query_term_ranks_lower(
-    node: MatchingNode,
+    blend_node: MatchingNode,
 ) -> None:
     await store_all(
-        node,
+        blend_node,
         patient_json("contradicts", [GAIT_ATAXIA, VSD], excluded=[AUTISTIC_BEHAVIOR]),
         patient_json("agrees", [GAIT_ATAXIA, VSD]),
     )
-    results = await node.matcher.match(node.query(patient_json("Q", [AUTISM, VSD])), limit=10)
+    results = await blend_node.matcher.match(
+        blend_node.query(patient_json("Q", [AUTISM, VSD])), limit=10
+    )
     assert [r.record.patient.id for r in results] == ["agrees", "contradicts"]
     assert results[1].score == pytest.approx(results[0].score * ScoringWeights().exclusion_penalty)
 
 
-async def test_each_contradicted_query_term_counts_once(node: MatchingNode) -> None:
+async def test_each_contradicted_query_term_counts_once(blend_node: MatchingNode) -> None:
     """Two excluded ancestors of one query term are one contradiction; one ancestor of two
     query terms is two."""
     await store_all(
-        node,
+        blend_node,
         patient_json("two-above-one", [VSD], excluded=[SEIZURE, "HP:0012638"]),
         patient_json("one-above-two", [VSD], excluded=[SEIZURE]),
         patient_json("plain", [VSD]),
     )
-    one_term = node.query(patient_json("Q", [TONIC_CLONIC_SEIZURE, VSD]))
-    two_terms = node.query(patient_json("Q", [TONIC_CLONIC_SEIZURE, MOTOR_SEIZURE, VSD]))
+    one_term = blend_node.query(patient_json("Q", [TONIC_CLONIC_SEIZURE, VSD]))
+    two_terms = blend_node.query(patient_json("Q", [TONIC_CLONIC_SEIZURE, MOTOR_SEIZURE, VSD]))
     penalty = ScoringWeights().exclusion_penalty
 
     def scores(results: list[Any]) -> dict[str, float]:
         return {r.record.patient.id: r.score for r in results}
 
-    first = scores(await node.matcher.match(one_term, limit=10))
-    second = scores(await node.matcher.match(two_terms, limit=10))
+    first = scores(await blend_node.matcher.match(one_term, limit=10))
+    second = scores(await blend_node.matcher.match(two_terms, limit=10))
     assert first["two-above-one"] == pytest.approx(first["plain"] * penalty)
     assert second["one-above-two"] == pytest.approx(second["plain"] * penalty**2)
 

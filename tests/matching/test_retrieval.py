@@ -44,7 +44,13 @@ from mme_node.model import (
     Variant,
 )
 from mme_node.stores.elastic import ElasticsearchPatientStore, connect
-from mme_node.stores.elastic_mapping import MAPPING, Document, document_id, patient_document
+from mme_node.stores.elastic_mapping import (
+    MAPPING,
+    Document,
+    clinical_picture,
+    document_id,
+    patient_document,
+)
 from mme_node.stores.elastic_queries import informative_terms, phenotype_search
 from mme_node.stores.sqlite import SQLitePatientStore
 
@@ -414,7 +420,7 @@ def test_phenotype_search_scores_a_patient_by_the_summed_ic_of_shared_ancestors(
     for record in cohort.records[:100]:
         if record.patient.test != query.test:
             continue
-        closure = weights.closure(record.patient.observed_terms)
+        closure = weights.closure(clinical_picture(record.patient))
         expected = sum(ic for term, ic in shared_ic.items() if term in closure)
         score = scores.get(order[document_id(*record.key)], 0.0)
         assert score == pytest.approx(expected)
