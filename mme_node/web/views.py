@@ -129,6 +129,8 @@ class ExplanationView:
     shared_disorders: tuple[str, ...]
     term_matches: tuple[TermMatchView, ...]
     conflicts: tuple[TermView, ...]
+    shared_negatives: tuple[TermView, ...] = ()
+    """Terms both patients were examined for and found free of."""
 
     @classmethod
     def of(cls, ontology: Ontology, explanation: Explanation) -> ExplanationView:
@@ -136,8 +138,8 @@ class ExplanationView:
             sorted(
                 (
                     TermMatchView(
-                        TermView(m.query_term, m.query_label),
-                        TermView(m.candidate_term, m.candidate_label),
+                        TermView(m.query_term, m.query_label, m.query_observed),
+                        TermView(m.candidate_term, m.candidate_label, m.candidate_observed),
                         TermView(m.common_ancestor, m.common_ancestor_label),
                         m.information_content,
                     )
@@ -153,6 +155,10 @@ class ExplanationView:
             term_matches=matches,
             conflicts=tuple(
                 TermView(t, term_name(ontology, t)) for t in explanation.conflicting_terms
+            ),
+            shared_negatives=tuple(
+                TermView(t, term_name(ontology, t), observed=False)
+                for t in explanation.shared_excluded_terms
             ),
         )
 
