@@ -2,6 +2,7 @@
 
     python bench/match_bench.py [--sizes 10000 100000] [--in-process 1000000]
                                 [--requests 300] [--concurrency 16] [--seconds 10]
+                                [--negatives 0 10] [--baseline REV]
 
 For every size in ``--sizes``: synthetic patients (about 8 annotated HPO
 terms and one gene from a pool of real HGNC genes each, 5 % of them test
@@ -13,10 +14,20 @@ is registered, and a real ``mme-node serve`` subprocess is started on
   random queries of about 10 terms and one gene, on one keep-alive connection;
 * throughput with ``--concurrency`` concurrent requests for ``--seconds``.
 
+The node applies responsible sharing as a real one does: 20 % of the patients
+consent to peers in GB only, 10 % to this node only, the rest to every peer
+(the default), and the benchmark's peer is registered in the US; every answer
+is pseudonymised and audited. With ``--baseline REV`` the same patients are
+also served by the code of git revision ``REV`` (its tree exported beside,
+run with ``PYTHONPATH``), and both nodes are measured side by side in the same
+run, their requests interleaved, so the shared machine's noise falls on both.
+
 Finally ``--in-process`` patients are put into a match index directly (one
 ``ProfileMatrix.from_csr``) and ``Matcher.rank`` is timed alone: the scoring
-cost without HTTP, JSON, authentication or store reads. Prints the figures;
-nothing is asserted.
+cost without HTTP, JSON, authentication or store reads: the learned phenotype
+model and ``blend`` side by side, and the learned model for a peer for whom
+30 % of the patients are masked out by their consent, query by query. Prints
+the figures; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -30,8 +41,8 @@ import json
 import os
 import platform
 import random
-import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -63,6 +74,16 @@ OWNERS = ("clinic-a", "clinic-b", "clinic-c")
 CONTACT = Contact(name="Dr Bench", href="mailto:bench@example.org")
 GENE_POOL = 2_000
 TEST_SHARE = 0.05
+PEER_TOKEN = "bench-peer"
+TOKEN_FILE = "bench-peer.token"
+"""Where ``--fill`` leaves the peer's token for the benchmark to send."""
+PEER_COUNTRY = "US"
+CONSENTS_BY_LAST_DIGIT = {
+    7: '{"sharing":"countries","disclosure":"genes","countries":["GB"]}',
+    8: '{"sharing":"countries","disclosure":"genes","countries":["GB"]}',
+    9: '{"sharing":"local","disclosure":"variants"}',
+}
+"""Consents set on patients by the last digit of their row number (the rest: the default)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +193,7 @@ async def fill_store(data_dir: Path, pools: Pools, count: int) -> float:
 class ServedNode:
     """A ``mme-node serve`` subprocess on 127.0.0.1, stopped on exit."""
 
-    def __init__(self, data_dir: Path, hpo_dir: Path) -> None:
+    def __init__(self, data_dir: Path, hpo_dir: Path, extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "serve.log"
@@ -182,9 +203,9 @@ class ServedNode:
             "MME_HOST": "127.0.0.1",
             "MME_PORT": str(self.port),
             "MME_RATE_LIMIT_MATCH": "0",  # throughput is measured, not a peer's fair share
+            **(extra or {}),
         }
-        command = shutil.which("mme-node")
-        arguments = [command] if command else [sys.executable, "-m", "mme_node.cli"]
+        arguments = [sys.executable, "-m", "mme_node.cli"]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*arguments, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT
@@ -216,15 +237,15 @@ class ServedNode:
 
 
 def sequential_latencies(
-    node: ServedNode, token: str, pools: Pools, requests: int
+    node: ServedNode, token: str, pools: Pools, requests: int, seed: int = 0
 ) -> tuple[list[float], int]:
-    chance = random.Random(requests)
+    chance = random.Random(seed)
     headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
     samples = []
     results = 0
     with httpx.Client(base_url=node.url, headers=headers, timeout=30) as client:
-        for number in range(20):  # warm-up: connection, caches
-            client.post("/match", content=json.dumps(query_json(pools, chance, number)))
+        for number in range(5):  # warm-up: connection, caches
+            client.post("/match", content=json.dumps(query_json(pools, random.Random(-1), number)))
         for number in range(requests):
             body = json.dumps(query_json(pools, chance, number))
             started = time.perf_counter()
@@ -265,33 +286,128 @@ async def throughput(
         return done, failed, time.perf_counter() - started
 
 
-def bench_served(work: Path, hpo_dir: Path, pools: Pools, size: int, args: Any) -> None:
-    data_dir = work / f"node-{size}"
-    data_dir.mkdir()
-    imported = asyncio.run(fill_store(data_dir, pools, size))
+@dataclass
+class Version:
+    """One version of the node under test: its code (None: this checkout) and data dir."""
+
+    name: str
+    data_dir: Path
+    code: Path | None = None
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / TOKEN_FILE).read_text()
+
+    def environment(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.code)} if self.code is not None else {}
+
+
+def export_revision(revision: str, target: Path) -> Path:
+    """The packages and settings of git ``revision``, exported into ``target``."""
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision, "mme_node", "hpo", "config"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def prepare(version: Version, size: int) -> float:
+    """Fill the version's store (with its own code) and register the benchmark's peer token."""
+    version.data_dir.mkdir()
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, __file__, "--fill", str(version.data_dir), "--fill-size", str(size)],
+        env=os.environ | version.environment(),
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def share_responsibly(data_dir: Path) -> None:
+    """Consents on 30 % of the patients and the peer's policy, as docs/governance.md sets them."""
+    # Imported here: the module-level imports are those a baseline revision has too.
+    from mme_node.peers import Peer, PeerRegistry
+
+    with sqlite3.connect(data_dir / "mme-node.sqlite3") as database:
+        for digit, consent in CONSENTS_BY_LAST_DIGIT.items():
+            database.execute("UPDATE patients SET consent = ? WHERE pk % 10 = ?", (consent, digit))
+    PeerRegistry.in_data_dir(data_dir).add(
+        Peer(
+            name="bench-peer-node",
+            base_url="http://127.0.0.1:9",
+            token="fake-outbound-token",
+            country=PEER_COUNTRY,
+            enabled=False,
+            inbound_token_name=PEER_TOKEN,
+        )
+    )
+
+
+def fill(data_dir: Path, size: int) -> None:
+    """``--fill``: run by each version's own code (see :func:`prepare`)."""
+    release = ReleaseLibrary(Path(os.environ["MME_HPO_DIR_OVERRIDE"])).active()
+    pools = Pools(terms=annotated_terms(release), genes=gene_pool(GENE_POOL, seed=1))
+    asyncio.run(fill_store(data_dir, pools, size))
     with TokenRegistry(data_dir / "mme-node.sqlite3") as registry:
-        token = registry.create("bench-peer", Role.PEER)
-    node = ServedNode(data_dir, hpo_dir)
+        token = registry.create(PEER_TOKEN, Role.PEER)
+    (data_dir / TOKEN_FILE).write_text(token)
+
+
+def bench_served(work: Path, hpo_dir: Path, pools: Pools, size: int, args: Any) -> None:
+    versions = [Version("this version", work / f"node-{size}")]
+    if args.baseline:
+        code = work / "baseline-code"
+        if not code.exists():
+            export_revision(args.baseline, code)
+        versions.append(Version(f"baseline {args.baseline}", work / f"baseline-{size}", code))
+    os.environ["MME_HPO_DIR_OVERRIDE"] = str(hpo_dir)
+    imported = {version.name: prepare(version, size) for version in versions}
+    share_responsibly(versions[0].data_dir)
+    nodes = [ServedNode(v.data_dir, hpo_dir, v.environment()) for v in versions]
     try:
-        startup = node.wait_ready(token)
-        print(
-            f"\n{size:,} patients: imported in {imported:.1f} s; node ready in {startup:.1f} s "
-            f"(index loaded from the store), RSS {resident_mb(node.process.pid):.0f} MB"
-        )
-        samples, results = sequential_latencies(node, token, pools, args.requests)
-        print(
-            f"  sequential /match  {args.requests} requests  {milliseconds(samples)}  "
-            f"({results / args.requests:.1f} results each)"
-        )
-        done, failed, elapsed = asyncio.run(
-            throughput(node, token, pools, args.concurrency, args.seconds)
-        )
-        print(
-            f"  concurrent /match  {args.concurrency} clients, {elapsed:.1f} s: "
-            f"{done / elapsed:,.0f} requests/s ({done} ok, {failed} failed)"
-        )
+        print(f"\n{size:,} patients:")
+        for version, node in zip(versions, nodes, strict=True):
+            startup = node.wait_ready(version.token)
+            print(
+                f"  {version.name}: imported in {imported[version.name]:.1f} s; ready in "
+                f"{startup:.1f} s, RSS {resident_mb(node.process.pid):.0f} MB"
+            )
+        latencies = interleaved_latencies(nodes, [v.token for v in versions], pools, args.requests)
+        for version, (samples, results) in zip(versions, latencies, strict=True):
+            print(
+                f"  sequential /match  {version.name:<20} {args.requests} requests  "
+                f"{milliseconds(samples)}  ({results / args.requests:.1f} results each)"
+            )
+        for version, node in zip(versions, nodes, strict=True):
+            done, failed, elapsed = asyncio.run(
+                throughput(node, version.token, pools, args.concurrency, args.seconds)
+            )
+            print(
+                f"  concurrent /match  {version.name:<20} {args.concurrency} clients, "
+                f"{elapsed:.1f} s: {done / elapsed:,.0f} requests/s ({done} ok, {failed} failed)"
+            )
     finally:
-        node.stop()
+        for node in nodes:
+            node.stop()
+
+
+def interleaved_latencies(
+    nodes: list[ServedNode], tokens: list[str], pools: Pools, requests: int, block: int = 25
+) -> list[tuple[list[float], int]]:
+    """The same queries to every node, a block at a time in turn: one noise for all."""
+    measured: list[tuple[list[float], int]] = [([], 0) for _ in nodes]
+    for start in range(0, requests, block):
+        for position, (node, token) in enumerate(zip(nodes, tokens, strict=True)):
+            samples, results = sequential_latencies(
+                node, token, pools, min(block, requests - start), seed=start
+            )
+            previous, count = measured[position]
+            measured[position] = (previous + samples, count + results)
+    return measured
 
 
 def random_csr(
@@ -343,7 +459,22 @@ def synthetic_state(release: Release, pools: Pools, size: int, negatives: int) -
     genes = chance.integers(0, len(pools.genes), size=size)
     for key, gene in zip(keys, genes, strict=True):
         partition.by_gene[pools.genes[gene].hgnc_id].add(key)
+    partition.set_reaches(consent_reaches(index, size))
     return ServingState(release, index)
+
+
+def consent_reaches(index: MatchIndex, size: int) -> npt.NDArray[np.int32]:
+    """Reach numbers of ``size`` rows: 20 % GB only, 10 % this node only (as served)."""
+    # Imported here: the module-level imports are those a baseline revision has too.
+    from mme_node.security.consent import EVERY_PEER, THIS_NODE_ONLY, Reach
+
+    everyone, gb, here = (
+        index.reach_number(reach)
+        for reach in (EVERY_PEER, Reach(peers=True, countries=frozenset({"GB"})), THIS_NODE_ONLY)
+    )
+    digits = np.arange(size) % 10
+    numbers: npt.NDArray[np.int32] = np.select([digits >= 9, digits >= 7], [here, gb], everyone)
+    return numbers
 
 
 def bench_in_process(
@@ -352,8 +483,12 @@ def bench_in_process(
     """``Matcher.rank`` over ``size`` patients, the learned model and ``blend`` side by side.
 
     Both scorers rank the same queries on the same index, alternately, so that
-    other load on the machine weighs on both alike.
+    other load on the machine weighs on both alike; the learned model also
+    ranks each for a peer in the US, for whom 30 % of the patients are masked
+    out by their consent.
     """
+    from mme_node.security.consent import PeerScope
+
     started = time.perf_counter()
     state = synthetic_state(release, pools, size, negatives)
     built = time.perf_counter() - started
@@ -362,8 +497,13 @@ def bench_in_process(
         name: Matcher(Serving(state), store, ScoringWeights(phenotype_model=name))
         for name in (DEFAULT_MODEL, BLEND)
     }
+    runs = {name: (matcher, None) for name, matcher in scorers.items()}
+    runs[f"{DEFAULT_MODEL} for a peer, 30 % masked"] = (
+        scorers[DEFAULT_MODEL],
+        PeerScope(PEER_COUNTRY),
+    )
     picks = random.Random(size)
-    timings: dict[str, list[float]] = {name: [] for name in scorers}
+    timings: dict[str, list[float]] = {name: [] for name in runs}
     for number in range(queries + 2):
         terms = picks.sample(pools.terms, 10 + negatives)
         query = Patient(
@@ -375,9 +515,9 @@ def bench_in_process(
                 GenomicFeature(Gene(id="x", hgnc_id=picks.choice(pools.genes).hgnc_id)),
             ),
         )
-        for name, matcher in scorers.items():
+        for name, (matcher, scope) in runs.items():
             started = time.perf_counter()
-            matcher.rank(query, limit=5)
+            matcher.rank(query, limit=5, scope=scope)
             if number >= 2:  # the first two warm caches
                 timings[name].append(time.perf_counter() - started)
     print(
@@ -387,7 +527,7 @@ def bench_in_process(
     )
     for name, samples in timings.items():
         print(
-            f"  {name:<12} median {statistics.median(samples) * 1e3:.0f} ms, "
+            f"  {name:<36} median {statistics.median(samples) * 1e3:.0f} ms, "
             f"min {min(samples) * 1e3:.0f} ms, max {max(samples) * 1e3:.0f} ms"
         )
 
@@ -426,7 +566,15 @@ def main() -> None:
         help="mean excluded terms per in-process patient (and per query), one run each",
     )
     parser.add_argument("--hpo-dir", type=Path, help="compiled releases to reuse (default: temp)")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also serve the same patients with git revision REV"
+    )
+    parser.add_argument("--fill", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--fill-size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fill is not None:
+        fill(args.fill, args.fill_size)
+        return
     print(machine())
     with tempfile.TemporaryDirectory(prefix="match-bench-") as directory:
         work = Path(directory)

@@ -95,6 +95,13 @@ class Partition:
         self._reach_rows = np.zeros(1024, dtype=np.int32)
         self._rows_generation = self.observed.generation
 
+    def set_reaches(self, numbers: npt.NDArray[np.integer]) -> None:
+        """Give every row of ``observed`` its reach number at once (a matrix built in bulk)."""
+        if len(numbers) != self.observed.rows:
+            raise ValueError("one reach number per row of the observed matrix")
+        self._reach_rows = np.asarray(numbers, dtype=np.int32).copy()
+        self._rows_generation = self.observed.generation
+
     def eligible(self, allowed: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Per row of ``observed``: may the patient be shown (``allowed`` is per reach)?"""
         return allowed[self._reach_rows[: self.observed.rows]]
@@ -207,7 +214,7 @@ class MatchIndex:
 
     def add(self, record: PatientRecord) -> None:
         key = matrix_key(record.key)
-        reach = self._reach_number(reach_of(consent_of(record, self.default_consent)))
+        reach = self.reach_number(reach_of(consent_of(record, self.default_consent)))
         self.partition(not record.patient.test).remove(key)
         self.partition(record.patient.test).add(
             key, record.owner, record.patient, self.ontology, reach
@@ -224,7 +231,8 @@ class MatchIndex:
             self._allowed[scope] = None if allowed.all() else allowed
         return self._allowed[scope]
 
-    def _reach_number(self, reach: Reach) -> int:
+    def reach_number(self, reach: Reach) -> int:
+        """The small number rows carry for ``reach`` (numbered on first sight)."""
         number = self._reach_numbers.get(reach)
         if number is None:
             number = self._reach_numbers[reach] = len(self.reaches)

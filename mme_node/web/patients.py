@@ -145,7 +145,8 @@ async def update_patient(call: Call) -> Response:
 async def delete_patient(call: Call) -> Response:
     owner = call.visitor.patients_owner()
     patient_id = call.path("patient_id")
-    await call.node.patients.delete(owner, patient_id)
+    # An erasure like the API's: history, change feed and bytes on disk too, audited.
+    await call.node.erasure.erase(owner, patient_id, f"web:{call.visitor.name}")
     return RedirectResponse(
         f"{APP_PATH}/patients?{urlencode({'deleted': patient_id})}", status_code=303
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from mme_node.security.audit import AuditEvent
 from tests.web.conftest import WebTokens, case, sign_in
 
 
@@ -126,3 +127,21 @@ def test_editing_a_case_keeps_its_consent_and_data_use_codes(
         "dataUse": [{"id": "DUO:0000042", "label": "general research use"}],
         "default": False,
     }
+
+
+def test_deleting_a_case_in_the_app_is_an_erasure_in_the_audit_log(
+    browser_client: TestClient, web_tokens: WebTokens
+) -> None:
+    csrf = sign_in(browser_client, web_tokens.clinic_a)
+    browser_client.post("/app/patients/new", data=case("to-erase", csrf_token=csrf))
+
+    deleted = browser_client.post("/app/patients/to-erase/delete", data={"csrf_token": csrf})
+
+    assert deleted.status_code == 303
+    missing = browser_client.get(
+        "/api/patients/to-erase", headers={"X-Auth-Token": web_tokens.clinic_a}
+    )
+    assert missing.status_code == 404
+    node = browser_client.app.state.node  # type: ignore[attr-defined]
+    (erasure,) = browser_client.portal.call(lambda: node.audit.entries(event=AuditEvent.ERASURE))
+    assert erasure.document["actor"].startswith("web:")
