@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from hpo import Release
+from hpo import HPOError, Release
 from mme_node.errors import MMEError
 from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher
@@ -107,8 +107,15 @@ class ChangeFollower:
         self._polling = self._switching = None
 
     async def patients_changed(self) -> None:
-        """The patient service's hook after an acknowledged write: apply it now."""
-        await self.catch_up()
+        """The patient service's hook after an acknowledged write: apply it now.
+
+        The write is acknowledged whatever happens here: if the log cannot be
+        read now, the next poll applies it.
+        """
+        try:
+            await self.catch_up()
+        except MMEError as error:
+            log.warning("change feed not applied after a write (next poll will): %s", error)
 
     async def catch_up(self) -> int:
         """Apply every change committed before this call; returns the seq applied through."""
@@ -135,9 +142,10 @@ class ChangeFollower:
                 if await self.changes.latest() > self.applied:
                     await self.catch_up()
                 await self._prune_now_and_then()
-            except MMEError as error:
-                # The database is busy or failing: keep the state we have and try again.
-                log.warning("change feed not applied: %s", error.message)
+            except (MMEError, HPOError) as error:
+                # The database is busy or failing, or a compiled release cannot be
+                # read: keep the state we have and try again at the next poll.
+                log.warning("change feed not applied: %s", error)
 
     async def _prune_now_and_then(self) -> None:
         now = time.monotonic()
@@ -183,7 +191,7 @@ class ChangeFollower:
                 await asyncio.to_thread(_replay, state, backlog)
                 self.matcher.serving.swap(state)
             log.info("now serving HPO release %s (change %d)", release.version, change.seq)
-        except MMEError as error:
+        except (MMEError, HPOError) as error:
             log.error("HPO release %s not switched to: %s", change.release_version, error)
         finally:
             self._backlogs.remove(backlog)

@@ -11,23 +11,15 @@ Deleting a patient erases its notices.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import json
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from mme_node.errors import ServiceUnavailable
-from mme_node.stores.database import open_database
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from mme_node.stores.database import SerialConnection
 
 TERMS_NOT_CARRIED_OVER = "hpo-terms-not-carried-over"
 """Kind of the notice about a patient's terms that a new HPO release cannot place."""
@@ -53,62 +45,36 @@ class OwnerNotices:
     """The notices of every owner, in the node's database file."""
 
     def __init__(self, database_path: Path) -> None:
-        self._path = database_path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._database = SerialConnection(database_path, "notices")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     async def post(self, notices: Sequence[Notice]) -> list[Notice]:
         """Store ``notices`` (one transaction); returns them with ``id`` and ``created``."""
-        return await self._run(self._post, list(notices))
+        return await self._database.run(self._post, list(notices))
 
     async def for_owner(
         self, owner: str, *, unseen_only: bool = False, limit: int = 100
     ) -> list[Notice]:
         """The owner's notices, newest first."""
-        return await self._run(self._for_owner, owner, unseen_only, limit)
+        return await self._database.run(self._for_owner, owner, unseen_only, limit)
 
     async def unseen_count(self, owner: str) -> int:
-        return await self._run(self._unseen_count, owner)
+        return await self._database.run(self._unseen_count, owner)
 
     async def mark_seen(self, owner: str, ids: Iterable[int]) -> int:
         """Mark the owner's notices ``ids`` as seen (others' are left alone); how many changed."""
-        return await self._run(self._mark_seen, owner, list(ids))
+        return await self._database.run(self._mark_seen, owner, list(ids))
 
     async def forget_patient(self, owner: str, patient_id: str) -> None:
         """Erase every notice about the patient (it was deleted)."""
-        await self._run(self._forget_patient, owner, patient_id)
-
-    async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await asyncio.to_thread(function, *args, **kwargs)
-        except sqlite3.Error as error:
-            raise ServiceUnavailable(f"notices failed: {error}") from error
-
-    @contextmanager
-    def _transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._connection is None:
-                self._connection = open_database(self._path)
-            connection = self._connection
-            connection.execute(f"BEGIN {mode}")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        await self._database.run(self._forget_patient, owner, patient_id)
 
     def _post(self, notices: list[Notice]) -> list[Notice]:
         now = datetime.datetime.now(datetime.UTC)
         posted = []
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             for notice in notices:
                 (pk,) = connection.execute(
                     "INSERT INTO notices (owner, patient_id, kind, created, message, details)"
@@ -127,7 +93,7 @@ class OwnerNotices:
 
     def _for_owner(self, owner: str, unseen_only: bool, limit: int) -> list[Notice]:
         unseen = " AND seen_at IS NULL" if unseen_only else ""
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM notices WHERE owner = ?{unseen} ORDER BY pk DESC LIMIT ?",
                 (owner, limit),
@@ -135,7 +101,7 @@ class OwnerNotices:
         return [_notice(row) for row in rows]
 
     def _unseen_count(self, owner: str) -> int:
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             (count,) = connection.execute(
                 "SELECT count(*) FROM notices WHERE owner = ? AND seen_at IS NULL", (owner,)
             ).fetchone()
@@ -143,7 +109,7 @@ class OwnerNotices:
 
     def _mark_seen(self, owner: str, ids: list[int]) -> int:
         now = datetime.datetime.now(datetime.UTC).isoformat()
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             changed = sum(
                 connection.execute(
                     "UPDATE notices SET seen_at = ? WHERE pk = ? AND owner = ? AND seen_at IS NULL",
@@ -154,7 +120,7 @@ class OwnerNotices:
         return changed
 
     def _forget_patient(self, owner: str, patient_id: str) -> None:
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             connection.execute(
                 "DELETE FROM notices WHERE owner = ? AND patient_id = ?", (owner, patient_id)
             )

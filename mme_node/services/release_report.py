@@ -12,26 +12,20 @@ file, written in the same transaction as the activation itself.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
 import sqlite3
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from hpo import Release
-from mme_node.errors import NotFound, ServiceUnavailable
+from mme_node.errors import NotFound
 from mme_node.model import PatientRecord
-from mme_node.stores.database import open_database
+from mme_node.stores.database import SerialConnection
 from mme_node.vocabulary.normalise import derive_record
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,15 +210,10 @@ class ReleaseReports:
     """The reports of every release activation, in the node's database file."""
 
     def __init__(self, database_path: Path) -> None:
-        self._path = database_path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._database = SerialConnection(database_path, "HPO release reports")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     @staticmethod
     def writer(report: ReleaseReport) -> Callable[[sqlite3.Connection, int], None]:
@@ -248,39 +237,18 @@ class ReleaseReports:
 
     async def get(self, seq: int | None = None) -> ReleaseReport:
         """The report of activation ``seq`` (the latest if None), or ``NotFound``."""
-        return await self._run(self._get, seq)
+        return await self._database.run(self._get, seq)
 
     async def summaries(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest reports without their patients, newest first."""
-        return await self._run(self._summaries, limit)
+        return await self._database.run(self._summaries, limit)
 
     async def forget_patient(self, owner: str, patient_id: str) -> None:
         """Erase the patient from every report (it was deleted)."""
-        await self._run(self._forget_patient, owner, patient_id)
-
-    async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await asyncio.to_thread(function, *args, **kwargs)
-        except sqlite3.Error as error:
-            raise ServiceUnavailable(f"HPO release reports failed: {error}") from error
-
-    @contextmanager
-    def _transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._connection is None:
-                self._connection = open_database(self._path)
-            connection = self._connection
-            connection.execute(f"BEGIN {mode}")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        await self._database.run(self._forget_patient, owner, patient_id)
 
     def _get(self, seq: int | None) -> ReleaseReport:
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             if seq is None:
                 row = connection.execute(
                     "SELECT seq, summary FROM hpo_reports ORDER BY seq DESC LIMIT 1"
@@ -315,7 +283,7 @@ class ReleaseReports:
         )
 
     def _summaries(self, limit: int) -> list[dict[str, Any]]:
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             rows = connection.execute(
                 "SELECT summary FROM hpo_reports ORDER BY seq DESC LIMIT ?", (limit,)
             ).fetchall()
@@ -327,7 +295,7 @@ class ReleaseReports:
         return summaries
 
     def _forget_patient(self, owner: str, patient_id: str) -> None:
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             connection.execute(
                 "DELETE FROM hpo_report_patients WHERE owner = ? AND patient_id = ?",
                 (owner, patient_id),

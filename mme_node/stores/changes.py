@@ -18,23 +18,16 @@ rebuild its state from the store.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from mme_node.errors import ServiceUnavailable
 from mme_node.model import PatientRecord
-from mme_node.stores.database import open_database
+from mme_node.stores.database import SerialConnection
 from mme_node.stores.sqlite import RECORD_COLUMNS, record_from_row
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 PATIENT_CHANGE_RETENTION = timedelta(minutes=10)
 """How long a patient change stays readable; a follower more than this far behind reloads."""
@@ -101,23 +94,18 @@ class ChangeLog:
     """Reads the feed of the node's database file, and appends release activations."""
 
     def __init__(self, database_path: Path) -> None:
-        self._path = database_path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._database = SerialConnection(database_path, "change log")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     async def latest(self) -> int:
         """The highest seq ever written (0 for a new file): one indexed lookup."""
-        return await self._run(self._latest)
+        return await self._database.run(self._latest)
 
     async def read(self, after: int, limit: int = 1000) -> ChangeBatch:
         """At most ``limit`` changes with a seq above ``after``, oldest first."""
-        return await self._run(self._read, after, limit)
+        return await self._database.run(self._read, after, limit)
 
     async def append_release(
         self,
@@ -131,16 +119,18 @@ class ChangeLog:
         ``within(connection, seq)`` runs in the same transaction, so that what
         belongs to the activation (its report) lands with it or not at all.
         """
-        return await self._run(self._append_release, release_key, release_version, actor, within)
+        return await self._database.run(
+            self._append_release, release_key, release_version, actor, within
+        )
 
     async def active_release(self) -> ReleaseChange | None:
         """The latest release activation, None if this node never recorded one."""
-        releases = await self._run(self._releases, 1)
+        releases = await self._database.run(self._releases, 1)
         return releases[0] if releases else None
 
     async def releases(self, limit: int = 100) -> list[ReleaseChange]:
         """The latest ``limit`` release activations, newest first."""
-        return await self._run(self._releases, limit)
+        return await self._database.run(self._releases, limit)
 
     async def forget_patient(self, owner: str, patient_id: str) -> int:
         """Erase every change naming the patient (erasure); returns how many went.
@@ -149,44 +139,23 @@ class ChangeLog:
         them yet rebuilds its state from the store (which no longer holds the
         patient) instead of missing the deletion.
         """
-        return await self._run(self._forget_patient, owner, patient_id)
+        return await self._database.run(self._forget_patient, owner, patient_id)
 
     async def prune(self, now: datetime | None = None) -> int:
         """Drop patient changes older than the retention; returns how many went."""
-        return await self._run(self._prune, now or datetime.now(UTC))
-
-    async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await asyncio.to_thread(function, *args, **kwargs)
-        except sqlite3.Error as error:
-            raise ServiceUnavailable(f"change log failed: {error}") from error
-
-    @contextmanager
-    def _transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._connection is None:
-                self._connection = open_database(self._path)
-            connection = self._connection
-            connection.execute(f"BEGIN {mode}")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        return await self._database.run(self._prune, now or datetime.now(UTC))
 
     def _latest(self) -> int:
         # AUTOINCREMENT keeps the highest seq ever used in sqlite_sequence, which
         # does not go back when the newest rows are pruned (max(seq) would).
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             row = connection.execute(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'changes'"
             ).fetchone()
         return int(row[0]) if row else 0
 
     def _read(self, after: int, limit: int) -> ChangeBatch:
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             (horizon,) = connection.execute("SELECT pruned_through FROM change_horizon").fetchone()
             rows = connection.execute(_READ, (after, limit)).fetchall()
         changes = tuple(_change(row) for row in rows)
@@ -201,7 +170,7 @@ class ChangeLog:
         within: Callable[[sqlite3.Connection, int], None] | None,
     ) -> ReleaseChange:
         created = datetime.now(UTC)
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             (seq,) = connection.execute(
                 "INSERT INTO changes (created, kind, release_key, release_version, actor)"
                 " VALUES (?, 'release', ?, ?, ?) RETURNING seq",
@@ -212,7 +181,7 @@ class ChangeLog:
         return ReleaseChange(seq, release_key, release_version, created, actor)
 
     def _releases(self, limit: int) -> list[ReleaseChange]:
-        with self._transaction() as connection:
+        with self._database.transaction() as connection:
             rows = connection.execute(
                 "SELECT seq, release_key, release_version, created, actor FROM changes"
                 " WHERE kind = 'release' ORDER BY seq DESC LIMIT ?",
@@ -224,7 +193,7 @@ class ChangeLog:
         ]
 
     def _forget_patient(self, owner: str, patient_id: str) -> int:
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             (through,) = connection.execute(
                 "SELECT max(seq) FROM changes"
                 " WHERE kind = 'patient' AND owner = ? AND patient_id = ?",
@@ -243,7 +212,7 @@ class ChangeLog:
 
     def _prune(self, now: datetime) -> int:
         cutoff = (now - PATIENT_CHANGE_RETENTION).isoformat()
-        with self._transaction("IMMEDIATE") as connection:
+        with self._database.transaction("IMMEDIATE") as connection:
             (through,) = connection.execute(
                 "SELECT max(seq) FROM changes WHERE kind = 'patient' AND created < ?", (cutoff,)
             ).fetchone()

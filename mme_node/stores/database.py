@@ -13,13 +13,20 @@ new entry appended to :data:`MIGRATIONS`, never by editing an old one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from mme_node.errors import ServiceUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 MINIMUM_SQLITE = (3, 37, 0)
 """STRICT tables (3.37), RETURNING (3.35) and built-in JSON functions are used."""
@@ -407,3 +414,48 @@ def migrate(connection: sqlite3.Connection) -> None:
             f"database schema version {current} is newer than this mme-node knows "
             f"({len(MIGRATIONS)}): upgrade mme-node"
         )
+
+
+class SerialConnection:
+    """One lazily opened connection to the node's database, used by one thread at a time.
+
+    For the small services that keep their own tables in the node's file (the
+    change log, owner notices, release reports): :meth:`run` calls a blocking
+    function in a worker thread, turning SQLite failures into
+    ``ServiceUnavailable`` naming ``what``; :meth:`transaction` gives the
+    connection inside one transaction, committed on success.
+    """
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self.what = what
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise ServiceUnavailable(f"{self.what} failed: {error}") from error
+
+    @contextlib.contextmanager
+    def transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
+        """``mode`` "IMMEDIATE" for a write (takes the write lock at once), "" to read."""
+        with self._lock:
+            if self._connection is None:
+                self._connection = open_database(self.path)
+            connection = self._connection
+            connection.execute(f"BEGIN {mode}")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise

@@ -16,6 +16,7 @@ release does not know them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Protocol
 
 from hpo import Release
@@ -52,18 +53,7 @@ def derive_feature(feature: Feature, terms: TermResolver) -> Feature:
     ``consider``; pending (the submitted id, not matched) when ``terms``
     cannot place it.
     """
-    return _derived(feature, terms)[0]
-
-
-def _derived(feature: Feature, terms: TermResolver) -> tuple[Feature, HPOError | None]:
-    """The derived feature, and why it is pending (None when it is not)."""
-    source = feature.source_id
-    try:
-        current = terms.resolve(source, follow_consider=True)
-    except HPOError as error:
-        return dataclasses.replace(feature, id=source, submitted_id=None, pending=True), error
-    submitted = source if source != current else None
-    return dataclasses.replace(feature, id=current, submitted_id=submitted, pending=False), None
+    return TermDerivation(terms).feature(feature)[0]
 
 
 def derive_terms(patient: Patient, terms: TermResolver) -> Patient:
@@ -72,18 +62,70 @@ def derive_terms(patient: Patient, terms: TermResolver) -> Patient:
     A pure function of the submitted ids: deriving with release A, then B,
     then A again gives exactly the first result.
     """
-    return patient.replace(features=tuple(derive_feature(f, terms) for f in patient.features))
+    return TermDerivation(terms).patient(patient)
 
 
 def derive_record(record: PatientRecord, release: Release) -> PatientRecord:
     """``record`` as derived with ``release`` (itself if it already was)."""
     if record.hpo_release == release.version:
         return record
-    return dataclasses.replace(
-        record,
-        patient=derive_terms(record.patient, release.ontology),
-        hpo_release=release.version,
-    )
+    patient = _derivation(release.ontology).patient(record.patient)
+    return dataclasses.replace(record, patient=patient, hpo_release=release.version)
+
+
+class TermDerivation:
+    """Derives features with one release, resolving each distinct submitted id once.
+
+    Re-deriving every stored patient on a release switch meets the same few
+    thousand ids again and again; features and patients that come out the
+    same are returned as they are (no copy). Safe to share between threads:
+    a race only resolves an id twice.
+    """
+
+    def __init__(self, terms: TermResolver) -> None:
+        self.terms = terms
+        self._outcomes: dict[str, tuple[str, HPOError | None]] = {}
+
+    def outcome(self, source: str) -> tuple[str, HPOError | None]:
+        """The current term of ``source``, or ``source`` itself and why it is pending."""
+        found = self._outcomes.get(source)
+        if found is None:
+            try:
+                found = (self.terms.resolve(source, follow_consider=True), None)
+            except HPOError as error:
+                found = (source, error)
+            self._outcomes[source] = found
+        return found
+
+    def feature(self, feature: Feature) -> tuple[Feature, HPOError | None]:
+        """The derived feature, and why it is pending (None when it is not)."""
+        source = feature.source_id
+        current, unplaced = self.outcome(source)
+        pending = unplaced is not None
+        submitted = None if current == source else source
+        if (feature.id, feature.submitted_id, feature.pending) == (current, submitted, pending):
+            return feature, unplaced
+        derived = Feature(
+            id=current,
+            observed=feature.observed,
+            label=feature.label,
+            age_of_onset=feature.age_of_onset,
+            submitted_id=submitted,
+            pending=pending,
+        )
+        return derived, unplaced
+
+    def patient(self, patient: Patient) -> Patient:
+        features = tuple(self.feature(feature)[0] for feature in patient.features)
+        if all(new is old for new, old in zip(features, patient.features, strict=True)):
+            return patient
+        return patient.replace(features=features)
+
+
+@functools.lru_cache(maxsize=4)
+def _derivation(ontology: TermResolver) -> TermDerivation:
+    """One derivation per release in use (the current one, and the next during a switch)."""
+    return TermDerivation(ontology)
 
 
 class _Normaliser:
@@ -140,7 +182,7 @@ class _Normaliser:
         return tuple(feature for _, feature in kept.values())
 
     def feature(self, feature: Feature, where: str) -> Feature:
-        derived, unplaced = _derived(feature, self.terms)
+        derived, unplaced = TermDerivation(self.terms).feature(feature)
         source = derived.source_id
         problem = None if unplaced is not None else FEATURE.misplaced(self.terms, derived.id)
         if problem is not None:

@@ -14,13 +14,14 @@ import pytest
 from matching_samples import MatchingNode, patient_json
 
 from hpo import Release
+from mme_node.errors import ServiceUnavailable
 from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import PatientRecord
 from mme_node.services.patients import PatientService
-from mme_node.stores.changes import PATIENT_CHANGE_RETENTION, ChangeLog
+from mme_node.stores.changes import PATIENT_CHANGE_RETENTION, ChangeBatch, ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
 from mme_node.vocabulary.genes import GeneIndex
 
@@ -231,3 +232,25 @@ async def test_two_processes_each_apply_the_writes_of_the_other(
         assert sorted(await matched_ids(second, AUTISM)) == ["P1", "P2"]
     await first_store.close()
     await second_store.close()
+
+
+class UnreadableLog(ChangeLog):
+    """A change log whose database fails on every read (a disk gone read-only, say)."""
+
+    async def read(self, after: int, limit: int = 1000) -> ChangeBatch:
+        raise ServiceUnavailable("change log failed: disk I/O error")
+
+
+async def test_a_write_stays_acknowledged_when_the_log_cannot_be_read_right_after(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> None:
+    store = SQLitePatientStore(tmp_path / "mme-node.sqlite3")
+    await store.open()
+    async with follower_node(store, bundled_release, gene_index) as node:
+        node.follower.changes = UnreadableLog(store.path)
+
+        stored, created = await node.patients.submit(OWNER, patient_json("P1", [AUTISM]))
+
+        assert created and (await store.get(OWNER, "P1")).version == stored.version
+        node.follower.changes.close()
+    await store.close()
