@@ -58,6 +58,7 @@ from match_bench import (
     ServedNode,
     annotated_terms,
     gene_pool,
+    import_records,
     load_average,
     machine,
     synthetic_records,
@@ -104,19 +105,6 @@ def mixed_records(
             continue
         features = (*record.patient.features, Feature(extra, pending=extra in newer))
         yield dataclasses.replace(record, patient=record.patient.replace(features=features))
-
-
-async def fill(data_dir: Path, records: Iterator[PatientRecord]) -> float:
-    store = SQLitePatientStore(data_dir / "mme-node.sqlite3")
-    await store.open()
-    try:
-        started = time.perf_counter()
-        report = await store.import_many(records)
-        if report.rejected:
-            raise SystemExit(f"{len(report.rejected)} synthetic patients rejected")
-        return time.perf_counter() - started
-    finally:
-        await store.close()
 
 
 class Load:
@@ -361,7 +349,9 @@ def main() -> None:
         pools = Pools(terms=annotated_terms(old), genes=gene_pool(GENE_POOL, seed=1))
         data_dir = work / "node"
         data_dir.mkdir()
-        imported = asyncio.run(fill(data_dir, mixed_records(pools, replaced, newer, args.patients)))
+        imported = asyncio.run(
+            import_records(data_dir, mixed_records(pools, replaced, newer, args.patients))
+        )
         print(
             f"{args.patients:,} patients imported in {imported:.1f} s ({len(replaced)} terms of "
             f"{old.version} replaced in {new.version}, {len(newer)} new terms)"

@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -178,11 +178,16 @@ def resident_mb(pid: int) -> float:
 
 
 async def fill_store(data_dir: Path, pools: Pools, count: int) -> float:
+    return await import_records(data_dir, synthetic_records(pools, count, seed=count))
+
+
+async def import_records(data_dir: Path, records: Iterable[PatientRecord]) -> float:
+    """Bulk-import ``records`` into the data dir's SQLite store; the seconds it took."""
     store = SQLitePatientStore(data_dir / "mme-node.sqlite3")
     await store.open()
     try:
         started = time.perf_counter()
-        report = await store.import_many(synthetic_records(pools, count, seed=count))
+        report = await store.import_many(records)
         if report.rejected:
             raise SystemExit(f"{len(report.rejected)} synthetic patients rejected")
         return time.perf_counter() - started
