@@ -10,16 +10,13 @@ what they change (tokens, peers) with the operator's user name as actor.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TextIO
 
-from mme_node.errors import InvalidRequest
+from mme_node.commands._output import output
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
 from mme_node.security.pseudonyms import Pseudonyms
@@ -106,7 +103,7 @@ def export_log(args: argparse.Namespace, settings: Settings) -> int:
     event = AuditEvent(args.event) if args.event else None
     log = audit_log(settings)
     try:
-        with _output(args.output) as out:
+        with output(args.output) as out:
             written = 0
             for stored in log.iter_entries(since=args.since, event=event):
                 line = {"seq": stored.seq, **stored.document, "hash": stored.hash}
@@ -150,21 +147,3 @@ def _moment(text: str) -> datetime:
     if isinstance(moment, date) and moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment
-
-
-@contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    """Standard output, or ``path`` written beside and renamed into place when complete."""
-    if path is None:
-        yield sys.stdout
-        return
-    if not path.parent.is_dir():
-        raise InvalidRequest(f"{path.parent}: no such directory")
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            yield handle
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise

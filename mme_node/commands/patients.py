@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from marshmallow import ValidationError
 
+from mme_node.commands._output import output
 from mme_node.commands._program import command_name
 from mme_node.commands.audit import cli_actor
 from mme_node.errors import InvalidRequest, MMEError
@@ -249,31 +250,11 @@ def _consent(args: argparse.Namespace) -> Consent | None:
 
 
 def export_patients(args: argparse.Namespace, settings: Settings) -> int:
-    if args.output is None:
-        written = asyncio.run(_export(settings, args.owner, sys.stdout))
-    else:
-        written = _export_to_file(settings, args.owner, args.output)
+    with output(args.output) as out:
+        written = asyncio.run(_export(settings, args.owner, out))
     where = "" if args.output is None else f" to {args.output}"
     print(f"Exported {_patients(written)}{where}.", file=sys.stderr)
     return 0
-
-
-def _export_to_file(settings: Settings, owner: str | None, output: Path) -> int:
-    """Write beside ``output`` and rename, so a failed export leaves no half-written file."""
-    if not output.parent.is_dir():
-        raise InvalidRequest(f"{output.parent}: no such directory")
-    partial = output.with_name(f".{output.name}.partial")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            written = asyncio.run(_export(settings, owner, handle))
-        partial.replace(output)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise InvalidRequest(f"export to {output} failed: {error.strerror or error}") from error
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return written
 
 
 async def _export(settings: Settings, owner: str | None, out: TextIO) -> int:
