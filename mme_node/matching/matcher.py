@@ -37,7 +37,7 @@ from mme_node.matching.state import Serving, ServingState
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Explanation, MatchResult, Patient, PatientRecord
 from mme_node.security.consent import PeerScope
-from mme_node.stores.base import PatientStore, ReleaseIndexed
+from mme_node.stores.base import PatientStore, ReleaseIndexed, record_chunks
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,8 @@ class Matcher:
         state = ServingState.empty(release, self.serving.default_consent)
         if self.retrieval is not None:
             return state
-        chunk: list[PatientRecord] = []
-        async for record in self.store.iter_records():
-            chunk.append(record)
-            if len(chunk) == BUILD_CHUNK:
-                await asyncio.to_thread(state.add, chunk)
-                chunk = []
-        await asyncio.to_thread(state.add, chunk)
+        async for chunk in record_chunks(self.store, BUILD_CHUNK):
+            await asyncio.to_thread(state.add, chunk)
         await asyncio.to_thread(self._warm, state)
         return state
 

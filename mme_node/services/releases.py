@@ -33,7 +33,7 @@ from mme_node.services.release_report import (
     compare_patient,
     suggestions,
 )
-from mme_node.stores.base import PatientStore, ReleaseIndexed
+from mme_node.stores.base import PatientStore, ReleaseIndexed, record_chunks
 from mme_node.stores.changes import ChangeLog, ReleaseChange
 from mme_node.vocabulary.normalise import derive_record
 
@@ -172,19 +172,11 @@ class ReleaseService:
                 if changes.not_carried_over:
                     left_behind[record.key] = record.patient
 
-        chunk: list[PatientRecord] = []
-        async for record in self.store.iter_records():
-            chunk.append(record)
-            if len(chunk) == COMPARE_CHUNK:
-                await asyncio.to_thread(compare, chunk)
-                total += len(chunk)
-                if progress is not None:
-                    progress(COMPARING, len(chunk))
-                chunk = []
-        await asyncio.to_thread(compare, chunk)
-        total += len(chunk)
-        if progress is not None and chunk:
-            progress(COMPARING, len(chunk))
+        async for chunk in record_chunks(self.store, COMPARE_CHUNK):
+            await asyncio.to_thread(compare, chunk)
+            total += len(chunk)
+            if progress is not None:
+                progress(COMPARING, len(chunk))
         unresolved = {term for changes in found for term in changes.unresolved}
         report = ReleaseReport(
             from_version=old.version,

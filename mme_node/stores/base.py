@@ -52,6 +52,18 @@ ProgressCallback = Callable[[int], None]
 """Called with the number of records handled since the previous call."""
 
 
+async def record_chunks(store: PatientStore, size: int) -> AsyncIterator[list[PatientRecord]]:
+    """Every stored record, ``size`` at a time (for work done in a worker thread per chunk)."""
+    chunk: list[PatientRecord] = []
+    async for record in store.iter_records():
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 class PatientStore(Protocol):
     """Durable patient storage. An acknowledged write survives a crash.
 
