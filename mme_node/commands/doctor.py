@@ -28,7 +28,9 @@ from mme_node.node import open_store
 from mme_node.peers import REGISTRY_FILE, PeerRegistry
 from mme_node.peers.probe import check_heartbeat
 from mme_node.security.tokens import Role, TokenRegistry
+from mme_node.services.releases import active_release
 from mme_node.settings import Settings
+from mme_node.stores.changes import ChangeLog
 
 Level = Literal["ok", "warn", "FAIL"]
 
@@ -64,7 +66,7 @@ def doctor(args: argparse.Namespace, settings: Settings) -> int:
 async def examine(settings: Settings) -> list[Finding]:
     """Every finding about the node of ``settings``, in the order they are printed."""
     findings = [_data_dir(settings.data_dir), *_permissions(settings)]
-    release, finding = _release(settings)
+    release, finding = await _release(settings)
     findings.append(finding)
     findings.append(await _store(settings, release))
     findings.append(_clients(settings))
@@ -106,7 +108,8 @@ def _permissions(settings: Settings) -> Iterator[Finding]:
             yield Finding("ok", "permissions", f"{path.name} is private (mode {mode:o})")
 
 
-def _release(settings: Settings) -> tuple[Release | None, Finding]:
+async def _release(settings: Settings) -> tuple[Release | None, Finding]:
+    """The node's release: the latest switch its database records, else the library's."""
     library = ReleaseLibrary(settings.hpo_dir)
     if library.active_key() is None:
         return None, Finding(
@@ -116,7 +119,7 @@ def _release(settings: Settings) -> tuple[Release | None, Finding]:
             "one (about 10 s)",
         )
     try:
-        release = library.active()
+        release = await _node_release(settings, library)
     except HPOError as error:
         return None, Finding("FAIL", "HPO release", f"cannot be read: {error}")
     return release, Finding(
@@ -124,6 +127,16 @@ def _release(settings: Settings) -> tuple[Release | None, Finding]:
         "HPO release",
         f"{release.version} ({len(release.ontology)} terms) in {settings.hpo_dir}",
     )
+
+
+async def _node_release(settings: Settings, library: ReleaseLibrary) -> Release:
+    if not settings.database_path.exists():  # the doctor creates nothing
+        return await asyncio.to_thread(library.active)
+    changes = ChangeLog(settings.database_path)
+    try:
+        return await active_release(library, changes)
+    finally:
+        changes.close()
 
 
 async def _store(settings: Settings, release: Release | None) -> Finding:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hpo import ReleaseLibrary
 from mme_node.cli import main
 from mme_node.commands.doctor import Finding, examine
 from mme_node.commands.serve import listening_socket
@@ -15,6 +16,7 @@ from mme_node.errors import MMEError
 from mme_node.peers import PeerRegistry
 from mme_node.security.tokens import Role, TokenRegistry
 from mme_node.settings import load_settings
+from mme_node.stores.changes import ChangeLog
 from tests.peers.fault_peers import FaultPeerServer, closed_port
 
 
@@ -111,3 +113,15 @@ def test_serve_refuses_a_port_in_use_before_starting() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(MMEError, match=f"port {port} on 127.0.0.1 is already in use"):
             listening_socket("127.0.0.1", port)
+
+
+def test_doctor_names_the_release_the_node_switched_to(
+    data_dir: Path, upgrade_hpo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MME_HPO_DIR_OVERRIDE", str(upgrade_hpo_dir))
+    newer = ReleaseLibrary(upgrade_hpo_dir).find("2026-02-16")
+    changes = ChangeLog(data_dir / "mme-node.sqlite3")
+    asyncio.run(changes.append_release(newer.key, newer.version, "test"))
+    changes.close()
+
+    assert findings()["HPO release"].message.startswith("2026-02-16 (19389 terms)")
