@@ -5,7 +5,13 @@ holds the sorted, distinct term indices of the profile stored under
 ``keys[r]``. Adding appends a row (amortised O(profile size)); removing
 only marks the row dead (O(1)) and the matrix compacts itself once dead
 rows outnumber live ones, so row numbers may change after :meth:`remove`;
-keys never do.
+keys never do. An owner that keeps data aligned with the rows turns the
+automatic compaction off and calls :meth:`compact` itself, which says which
+rows were kept.
+
+The arrays may be memory maps (:meth:`from_arrays`): a saved matrix is
+served without being read into memory, and rows appended later go to the
+spare room at the end of the arrays (or to a private copy once it is full).
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ _INITIAL_ENTRIES = 8192
 class ProfileMatrix:
     """Profiles (sets of current term ids) of one ontology release, by key."""
 
-    def __init__(self, ontology: Ontology) -> None:
+    def __init__(self, ontology: Ontology, *, compact_automatically: bool = True) -> None:
         self.ontology = ontology
+        self.compact_automatically = compact_automatically
         self._indptr = np.zeros(_INITIAL_ROWS + 1, dtype=np.int64)
         self._indices = np.empty(_INITIAL_ENTRIES, dtype=np.int32)
         self._live = np.zeros(_INITIAL_ROWS, dtype=bool)
@@ -85,6 +92,40 @@ class ProfileMatrix:
         matrix._row_of = {key: row for row, key in enumerate(keys)}
         return matrix
 
+    @classmethod
+    def from_arrays(
+        cls,
+        ontology: Ontology,
+        keys: list[str | None],
+        indptr: npt.NDArray[np.int64],
+        indices: npt.NDArray[np.int32],
+        live: npt.NDArray[np.bool_],
+        *,
+        compact_automatically: bool = True,
+    ) -> ProfileMatrix:
+        """A matrix over arrays as they are (e.g. memory-mapped from a saved matrix).
+
+        Row ``r`` is ``indices[indptr[r]:indptr[r + 1]]`` for ``r < len(keys)``
+        and must already be sorted and distinct; ``keys[r]`` is None for a dead
+        row. The arrays may be longer than needed: the rest is room for rows
+        added later. Nothing is copied; term indices are checked against the
+        ontology.
+        """
+        rows = len(keys)
+        if len(indptr) < rows + 1 or len(live) < rows:
+            raise ValueError("indptr and live must cover every key")
+        used = indices[: int(indptr[rows])]
+        if len(used) and (int(used.min()) < 0 or int(used.max()) >= len(ontology)):
+            raise ValueError("term index out of range for this ontology")
+        matrix = cls(ontology, compact_automatically=compact_automatically)
+        matrix._indptr, matrix._indices, matrix._live = indptr, indices, live
+        matrix._rows = rows
+        matrix._keys = keys
+        matrix._row_of = {key: row for row, key in enumerate(keys) if key is not None}
+        if len(matrix._row_of) != int(np.count_nonzero(live[:rows])):
+            raise ValueError("keys must be distinct, one per live row")
+        return matrix
+
     def __len__(self) -> int:
         """The number of (live) profiles."""
         return len(self._row_of)
@@ -110,6 +151,10 @@ class ProfileMatrix:
     def key(self, row: int) -> str | None:
         """The key stored in ``row``, or None if its profile was removed."""
         return self._keys[row]
+
+    def keys(self) -> list[str | None]:
+        """The key of every row (None for dead rows), a copy."""
+        return list(self._keys)
 
     def row(self, key: str) -> int:
         """The current row of ``key`` (KeyError if absent; may change after :meth:`remove`)."""
@@ -154,12 +199,16 @@ class ProfileMatrix:
             return False
         self._live[row] = False
         self._keys[row] = None
-        if self._rows - len(self._row_of) > max(_INITIAL_ROWS, len(self._row_of)):
+        if self.compact_automatically and self.worth_compacting():
             self.compact()
         return True
 
-    def compact(self) -> None:
-        """Drop dead rows now (row numbers change; keys do not)."""
+    def worth_compacting(self) -> bool:
+        """True once dead rows outnumber live ones (and a thousand)."""
+        return self._rows - len(self._row_of) > max(_INITIAL_ROWS, len(self._row_of))
+
+    def compact(self) -> npt.NDArray[np.int64]:
+        """Drop dead rows now; returns the old row of each new row (keys do not change)."""
         live_rows = np.flatnonzero(self.live)
         csr = self.csr
         lengths = csr.lengths()[live_rows]
@@ -172,6 +221,7 @@ class ProfileMatrix:
         self._rows = len(live_rows)
         self._row_of = {key: row for row, key in enumerate(self._keys) if key is not None}
         self.generation += 1
+        return live_rows.astype(np.int64)
 
     def top(
         self, scores: npt.NDArray[np.floating], limit: int, min_score: float = 0.0

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from starlette.concurrency import run_in_threadpool
 
-from hpo import ProfileMatrix, Release
+from hpo import Release
 from mme_node.errors import MMEError
 from mme_node.matching.explain import explain
 from mme_node.matching.index import MatchIndex, Partition, PatientKey, matrix_key, patient_key
@@ -272,12 +272,11 @@ class Matcher:
         phenotype = np.zeros(rows)
         if observed and rows:
             phenotype = self.phenotype.score(release, partition, observed, excluded)
-        gene = _membership(matrix, partition.by_gene, query.gene_ids)
-        variant = _membership(matrix, partition.by_variant, query.variant_keys)
-        disorder = _membership(matrix, partition.by_disorder, (d.id for d in query.disorders))
+        gene = _membership(rows, partition.rows_with_genes(query.gene_ids))
+        variant = _membership(rows, partition.rows_with_alleles(query.variant_keys))
+        disorder = _membership(rows, partition.rows_with_disorders(d.id for d in query.disorders))
         score = combine(self.weights, parts, phenotype, gene, variant, disorder)
-        for row in self._own_rows(partition, query, exclude):
-            score[row] = -1.0
+        score[self._own_rows(partition, query, exclude)] = -1.0
         if allowed is not None:
             score[~partition.eligible(allowed)] = -1.0
         floor = max(min_score, reached_by_best(score, limit))
@@ -296,13 +295,13 @@ class Matcher:
 
     def _own_rows(
         self, partition: Partition, query: Patient, exclude: PatientKey | None
-    ) -> Iterable[int]:
+    ) -> npt.NDArray[np.int64]:
+        """Rows the query must not match: its own record, and ours that it echoes back."""
+        rows = partition.own_rows(query.id, query.contact.href)
         matrix = partition.observed
         if exclude is not None and matrix_key(exclude) in matrix:
-            yield matrix.row(matrix_key(exclude))
-        for key in partition.by_patient_id.get(query.id, ()):
-            if partition.facts[key].contact_href == query.contact.href:
-                yield matrix.row(key)
+            rows = np.append(rows, matrix.row(matrix_key(exclude)))
+        return rows
 
 
 _BLOCK = 1024
@@ -323,12 +322,8 @@ def reached_by_best(scores: Scores, limit: int) -> float:
     return float(np.partition(maxima, blocks - limit)[blocks - limit])
 
 
-def _membership(
-    matrix: ProfileMatrix, inverted: dict[str, set[str]], values: Iterable[str]
-) -> Scores:
-    """1.0 for each row whose patient shares at least one of ``values``, else 0.0."""
-    hits = np.zeros(matrix.rows)
-    for value in values:
-        for key in inverted.get(value, ()):
-            hits[matrix.row(key)] = 1.0
+def _membership(rows: int, sharing: npt.NDArray[np.int64]) -> Scores:
+    """1.0 for each of the ``sharing`` rows (they share a gene, allele...), else 0.0."""
+    hits = np.zeros(rows)
+    hits[sharing] = 1.0
     return hits

@@ -305,7 +305,7 @@ def contradictions(
     contradict the query (it excludes no term and no candidate excludes
     any), which spares a pass over every row.
     """
-    if not excluded and len(partition.excluded) == 0:
+    if not excluded and not partition.any_excluded:
         return None
     ontology = release.ontology
     matrix = partition.observed
@@ -313,15 +313,10 @@ def contradictions(
     if excluded:
         excluded_below = _term_mask(len(ontology), (ontology.descendants(t) for t in excluded))
         conflicts += matrix.count_in_rows(excluded_below)
-    if partition.excluded.rows:
-        counts = np.zeros(partition.excluded.rows, dtype=np.int64)
-        for term in observed:
-            above = _term_mask(len(ontology), [ontology.ancestors(term)])
-            counts += partition.excluded.count_in_rows(above) > 0
-        for row in np.flatnonzero(counts):
-            key = partition.excluded.key(int(row))
-            if key is not None:
-                conflicts[matrix.row(key)] += counts[row]
+    if partition.any_excluded:
+        conflicts += partition.excluding(
+            _term_mask(len(ontology), [ontology.ancestors(term)]) for term in observed
+        )
     return conflicts
 
 

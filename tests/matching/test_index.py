@@ -6,16 +6,22 @@ import random
 from typing import Any
 
 import pytest
-from matching_samples import patient_json, prepared, record_of, snv
+from matching_samples import CONTACT_HREF, patient_json, prepared, record_of, snv
 
 from hpo import Release
-from mme_node.matching.index import MatchIndex, matrix_key, patient_key
+from mme_node.matching.index import MatchIndex, Partition, matrix_key, patient_key
 from mme_node.model import Feature, Patient
 from mme_node.vocabulary.genes import GeneIndex
 
 AUTISM = "HP:0000717"
 GAIT_ATAXIA = "HP:0002066"
 VSD = "HP:0001629"
+
+
+def live_keys(partition: Partition, rows: Any) -> list[str]:
+    """The patient ids of the live rows among ``rows``."""
+    keys = (partition.observed.key(int(row)) for row in rows)
+    return sorted(patient_key(key)[1] for key in keys if key is not None)
 
 
 @pytest.fixture
@@ -74,9 +80,17 @@ def test_removing_a_patient_forgets_its_genes_variants_and_terms(
     index.add(record_of(patient("P2", VSD, genes=["PTEN"])))
     index.remove(("clinic-a", "P1"))
     real = index.real
-    assert set(real.by_gene) == {"HGNC:9588"}
-    assert dict(real.by_variant) == {}
-    assert set(real.by_patient_id) == {"P2"}
+    assert live_keys(real, real.rows_with_genes(["HGNC:10585", "HGNC:9588"])) == ["P2"]
+    assert (
+        live_keys(
+            real,
+            real.rows_with_alleles(
+                patient("Q", AUTISM, variants=[("SCN1A", snv(1000))]).allele_keys
+            ),
+        )
+        == []
+    )
+    assert live_keys(real, real.own_rows("P1", CONTACT_HREF)) == []
     counts = index.counts()
     assert (counts["numberOfCases"], counts["numberOfFeatures"]) == (1, 1)
 
@@ -88,7 +102,8 @@ def test_replacing_a_patient_keeps_one_entry_with_the_new_content(
     index.add(record_of(patient("P1", VSD, GAIT_ATAXIA, genes=["PTEN"])))
     key = matrix_key(("clinic-a", "P1"))
     assert set(index.real.observed.terms(key)) == {VSD, GAIT_ATAXIA}
-    assert set(index.real.by_gene) == {"HGNC:9588"}
+    assert live_keys(index.real, index.real.rows_with_genes(["HGNC:9588"])) == ["P1"]
+    assert live_keys(index.real, index.real.rows_with_genes(["HGNC:10585"])) == []
     assert len(index) == 1
 
 
@@ -97,11 +112,11 @@ def test_changing_the_test_flag_moves_a_patient_between_partitions(
 ) -> None:
     index.add(record_of(patient("P1", AUTISM)))
     index.add(record_of(patient("P1", AUTISM, test=True)))
-    assert len(index.real.facts) == 0
-    assert list(index.test.facts) == [matrix_key(("clinic-a", "P1"))]
+    assert len(index.real) == 0
+    assert matrix_key(("clinic-a", "P1")) in index.test
     index.add(record_of(patient("P1", AUTISM)))
-    assert len(index.test.facts) == 0
-    assert len(index.real.facts) == 1
+    assert len(index.test) == 0
+    assert len(index.real) == 1
 
 
 def test_patient_without_phenotype_gets_an_empty_row(index: MatchIndex, patient: Any) -> None:
@@ -111,7 +126,9 @@ def test_patient_without_phenotype_gets_an_empty_row(index: MatchIndex, patient:
     assert index.real.observed.terms(key) == ()
 
 
-def test_terms_unknown_to_the_active_release_are_left_out(index: MatchIndex, patient: Any) -> None:
+def test_terms_unknown_to_the_active_release_are_left_out(
+    index: MatchIndex, patient: Any, bundled_release: Release
+) -> None:
     """A patient normalised with another release may carry terms this one lacks."""
     old = patient("P1", AUTISM, excluded=[VSD])
     old = old.replace(
@@ -120,7 +137,8 @@ def test_terms_unknown_to_the_active_release_are_left_out(index: MatchIndex, pat
     index.add(record_of(old))
     key = matrix_key(("clinic-a", "P1"))
     assert index.real.observed.terms(key) == (AUTISM,)
-    assert index.real.facts[key].excluded == (VSD,)
+    excluded = index.real.excluded.row(index.real.observed.row(key))
+    assert [bundled_release.ontology.term_id(int(term)) for term in excluded] == [VSD]
 
 
 def test_clear_empties_both_partitions(index: MatchIndex, patient: Any) -> None:
@@ -191,11 +209,35 @@ def test_picture_rows_stay_aligned_with_observed_rows_through_removals_and_compa
         index.add(record_of(patient(key[1], *observed, excluded=negatives, genes=["PTEN"])))
     assert partition.observed.generation > generation
     observed_matrix, picture = partition.observed, partition.picture
+    ontology = bundled_release.ontology
     assert (picture.rows, picture.generation) == (observed_matrix.rows, observed_matrix.generation)
     for row in range(observed_matrix.rows):
         key = observed_matrix.key(row)
         assert picture.key(row) == key
         if key is not None:
-            facts = partition.facts[key]
-            expected = {*observed_matrix.terms(key), *facts.excluded}
-            assert set(picture.terms(key)) == expected
+            excluded = {ontology.term_id(int(term)) for term in partition.excluded.row(row)}
+            assert set(picture.terms(key)) == {*observed_matrix.terms(key), *excluded}
+
+
+def test_lookups_after_many_replacements_and_a_compaction_equal_a_fresh_index(
+    bundled_release: Release, patient: Any, annotated_terms: list[str]
+) -> None:
+    chance = random.Random(4)
+    index = MatchIndex(bundled_release.ontology)
+    genes = {"SCN1A": "HGNC:10585", "PTEN": "HGNC:9588", "KMT2D": "HGNC:7133"}
+    final: dict[str, list[str]] = {}
+    for _ in range(2600):  # past the postings' rebuild and the partition's compaction
+        patient_id = f"P{chance.randrange(300)}"
+        chosen = chance.sample(sorted(genes), chance.randint(1, 2))
+        excluded = [annotated_terms[chance.randrange(5)]] if chance.random() < 0.2 else []
+        index.add(
+            record_of(patient(patient_id, annotated_terms[0], genes=chosen, excluded=excluded))
+        )
+        final[patient_id] = chosen
+    real = index.real
+    assert real.observed.rows < 2600  # compacted on the way
+    for symbol, hgnc_id in genes.items():
+        expected = sorted(p for p, chosen in final.items() if symbol in chosen)
+        assert live_keys(real, real.rows_with_genes([hgnc_id])) == expected
+    assert live_keys(real, real.own_rows("P7", CONTACT_HREF)) == ["P7"]
+    assert live_keys(real, real.own_rows("P7", "https://other.example.org")) == []
