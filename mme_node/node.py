@@ -22,6 +22,7 @@ from mme_node.errors import MMEError
 from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
+from mme_node.matching.snapshot import IndexSnapshots
 from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Patient
@@ -169,7 +170,13 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         ScoringWeights.from_settings(settings),
         retrieval_depth=settings.match_retrieval_depth,
     )
-    follower = ChangeFollower(changes, matcher, library.release) if serving else None
+    follower = (
+        ChangeFollower(
+            changes, matcher, library.release, snapshots=IndexSnapshots(settings.index_dir)
+        )
+        if serving
+        else None
+    )
     history = MatchHistory(settings.database_path, audit)
     notices = OwnerNotices(settings.database_path)
     notifier = Notifier(settings)

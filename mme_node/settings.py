@@ -104,6 +104,11 @@ class Settings:
         return self.data_dir / "mme-node.sqlite3"
 
     @property
+    def index_dir(self) -> Path:
+        """Where the match index is saved between runs (derived data: safe to delete)."""
+        return self.data_dir / "match-index"
+
+    @property
     def hpo_dir(self) -> Path:
         """Where compiled HPO releases and the active-release pointer live.
 

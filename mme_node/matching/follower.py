@@ -23,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from hpo import HPOError, Release
 from mme_node.errors import MMEError
 from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher
+from mme_node.matching.snapshot import SAVE_INTERVAL, IndexSnapshots, SnapshotInfo
 from mme_node.matching.state import ServingState
 from mme_node.model import PatientRecord
 from mme_node.stores.changes import ChangeBatch, ChangeLog, PatientChange, ReleaseChange
@@ -62,11 +63,16 @@ class ChangeFollower:
         open_release: ReleaseOpener,
         *,
         interval: float = POLL_INTERVAL,
+        snapshots: IndexSnapshots | None = None,
+        save_interval: float = SAVE_INTERVAL,
     ) -> None:
         self.changes = changes
         self.matcher = matcher
         self.open_release = open_release
         self.interval = interval
+        self.snapshots = snapshots if matcher.retrieval is None else None
+        """Where the index is saved and loaded from; None: always built from the store."""
+        self.save_interval = save_interval
         self.applied = 0
         """The highest seq whose change this process has applied."""
         self._lock = asyncio.Lock()
@@ -74,18 +80,23 @@ class ChangeFollower:
         self._polling: asyncio.Task[None] | None = None
         self._switching: asyncio.Task[None] | None = None
         self._last_prune = 0.0
+        self._last_save = time.monotonic()
 
     async def start(self, initial: tuple[ServingState, int] | None = None) -> int:
         """Serve a state, catch up with the log, then follow it; the number of patients.
 
-        Without ``initial`` the state is built from the store, and the
-        position is taken *before* the store is read, so a write landing
-        during the read is applied again afterwards (harmless) rather than
-        lost. ``initial`` is a state valid at a seq (it applied every change up
-        to it, from records read at or after it: a persisted index): it is
-        served as is and the changes after that seq are applied (a full
-        rebuild if they were pruned meanwhile).
+        ``initial`` is a state valid at a seq (it applied every change up to
+        it, from records read at or after it): it is served as is and the
+        changes after that seq are applied (a full rebuild if they were pruned
+        meanwhile). Without it, the latest snapshot of the serving release is
+        that state when there is one (``snapshots``); otherwise the state is
+        built from the store (by one process at a time, which saves it for
+        the others), and the position is taken *before* the store is read, so
+        a write landing during the read is applied again afterwards
+        (harmless) rather than lost.
         """
+        if initial is None and self.snapshots is not None:
+            initial = await self._load_or_build(self.snapshots)
         if initial is None:
             self.applied = await self.changes.latest()
             indexed = await self.matcher.load()
@@ -99,12 +110,58 @@ class ChangeFollower:
         return indexed
 
     async def stop(self) -> None:
+        """Stop following; save the index if it holds changes no snapshot has."""
         for task in (self._polling, self._switching):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._polling = self._switching = None
+        if self.snapshots is not None:
+            try:
+                await self.save_snapshot()
+            except (OSError, MMEError) as error:
+                log.warning("match index not saved on stop: %s", error)
+
+    async def save_snapshot(self) -> SnapshotInfo | None:
+        """Save the serving index, unless the latest snapshot already holds as much.
+
+        Returns what was saved (None if nothing was). One process saves at a
+        time; the copy is taken under the state's lock (brief), the writing
+        is done without it.
+        """
+        if self.snapshots is None:
+            return None
+        snapshots = self.snapshots
+        async with _holding(snapshots):
+            self._last_save = time.monotonic()
+            state, seq = self.matcher.serving.state, self.applied  # the state holds at least seq
+            latest = await asyncio.to_thread(snapshots.latest)
+            if latest and latest.seq >= seq and latest.release_key == state.release.info.key:
+                return None
+            saved = await asyncio.to_thread(snapshots.copy, state, seq)
+            info = await asyncio.to_thread(snapshots.save, saved)
+        log.info("match index saved: %d patients through change %d", info.patients, info.seq)
+        return info
+
+    async def _load_or_build(self, snapshots: IndexSnapshots) -> tuple[ServingState, int] | None:
+        """The latest snapshot's state and seq, or None once this process built and saved one."""
+        release = self.matcher.serving.release
+        consent = self.matcher.serving.default_consent
+        loaded = await asyncio.to_thread(snapshots.load, release, consent)
+        if loaded is None:
+            async with _holding(snapshots):  # another process may be building it: wait
+                loaded = await asyncio.to_thread(snapshots.load, release, consent)
+                if loaded is None:
+                    self.applied = await self.changes.latest()
+                    await self.matcher.load()
+                    state = self.matcher.serving.state
+                    saved = await asyncio.to_thread(snapshots.copy, state, self.applied)
+                    await asyncio.to_thread(snapshots.save, saved)
+                    return state, self.applied
+        state, info = loaded
+        log.info("match index loaded: %d patients through change %d", info.patients, info.seq)
+        return state, info.seq
 
     async def patients_changed(self) -> None:
         """The patient service's hook after an acknowledged write: apply it now.
@@ -142,6 +199,7 @@ class ChangeFollower:
                 if await self.changes.latest() > self.applied:
                     await self.catch_up()
                 await self._prune_now_and_then()
+                await self._save_now_and_then()
             except (MMEError, HPOError) as error:
                 # The database is busy or failing, or a compiled release cannot be
                 # read: keep the state we have and try again at the next poll.
@@ -152,6 +210,13 @@ class ChangeFollower:
         if now - self._last_prune >= PRUNE_INTERVAL:
             self._last_prune = now
             await self.changes.prune()
+
+    async def _save_now_and_then(self) -> None:
+        if self.snapshots is not None and time.monotonic() - self._last_save >= self.save_interval:
+            try:
+                await self.save_snapshot()
+            except OSError as error:
+                log.warning("match index not saved: %s", error)
 
     async def _apply(self, batch: ChangeBatch) -> None:
         pending: Changes = {}
@@ -208,6 +273,16 @@ class ChangeFollower:
         await self.matcher.follow_release(release)
         self.matcher.serving.swap(state)
         self.applied = through
+
+
+@contextlib.asynccontextmanager
+async def _holding(snapshots: IndexSnapshots) -> AsyncIterator[None]:
+    """The snapshots' inter-process lock, waited for off the event loop."""
+    handle = await asyncio.to_thread(snapshots.acquire)
+    try:
+        yield
+    finally:
+        snapshots.release(handle)
 
 
 def _replay(state: ServingState, backlog: Iterable[Changes]) -> None:

@@ -150,13 +150,6 @@ class Partition:
         """Give every row of ``observed`` its reach number at once (a matrix built in bulk)."""
         if len(numbers) != self.observed.rows:
             raise ValueError("one reach number per row of the observed matrix")
-        self._reach_rows = np.asarray(numbers, dtype=np.int32).copy()
-        self._rows_generation = self.observed.generation
-
-    def set_reaches(self, numbers: npt.NDArray[np.integer]) -> None:
-        """Give every row of ``observed`` its reach number at once (a matrix built in bulk)."""
-        if len(numbers) != self.observed.rows:
-            raise ValueError("one reach number per row of the observed matrix")
         self.reaches = Column.from_array(np.asarray(numbers, dtype=np.int32).copy(), len(numbers))
 
     def eligible(self, allowed: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
