@@ -7,6 +7,7 @@ the web app's settings are checked here, before the node starts.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from mme_node.api.errors import EXCEPTION_HANDLERS
 from mme_node.api.routes import ROUTES
 from mme_node.node import Node, start_node
-from mme_node.settings import Settings
+from mme_node.settings import Settings, load_settings
 from mme_node.web import ROUTES as WEB_ROUTES
 from mme_node.web import WebContext
 
@@ -48,3 +49,15 @@ def create_app(
     )
     app.state.web = web
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app of one server worker process: settings from the ``MME_*`` variables.
+
+    ``mme-node serve --workers N`` puts its settings there
+    (:meth:`Settings.environment`) before starting the workers.
+    """
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
+    return create_app(load_settings())

@@ -43,6 +43,7 @@ class Settings:
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 0
     store: str = "sqlite"
     elasticsearch_url: str = ""
     elasticsearch_username: str = ""
@@ -116,6 +117,24 @@ class Settings:
         one machine share compiled releases; by default it is inside the data dir.
         """
         return self.hpo_dir_override or self.data_dir / "hpo"
+
+    def worker_count(self) -> int:
+        """Server processes to run: ``workers``, or one per CPU this process may use when 0."""
+        if self.workers < 0:
+            raise SettingsError(
+                f"setting 'workers' must be 0 (one per CPU) or more, not {self.workers}"
+            )
+        return self.workers or len(os.sched_getaffinity(0))
+
+    def environment(self) -> dict[str, str]:
+        """These settings as ``MME_*`` variables, which :func:`load_settings` reads back equal.
+
+        How settings reach server worker processes, which start afresh.
+        """
+        return {
+            ENV_PREFIX + field.name.upper(): _as_text(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -196,6 +215,16 @@ def _to_strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
     raise ValueError(value)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "\n".join(value)  # one item per line, as _to_strings reads it
+    return str(value)
 
 
 def _to_bool(value: Any) -> bool:

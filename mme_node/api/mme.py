@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -76,6 +77,7 @@ async def heartbeat(request: Request) -> Response:
                 "_store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
                 "_hpoRelease": node.release.version,
                 "_phenotypeModel": node.matcher.phenotype.tag,
+                "_worker": os.getpid(),
             },
             "disclaimer": node.settings.disclaimer,
         },

@@ -10,17 +10,20 @@ absolute data dir, store, HPO release, URL and the next step.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
 import logging
+import os
 import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from mme_node import __version__
 from mme_node.app import create_app
 from mme_node.commands._program import command_name
 from mme_node.errors import MMEError
-from mme_node.node import DEMO_OWNER, Node
+from mme_node.node import DEMO_OWNER, Node, start_node
 from mme_node.security.tokens import Role
 from mme_node.server import server_options
 from mme_node.settings import Settings
@@ -32,6 +35,12 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser = groups.add_parser("serve", help="run the node's HTTP server")
     parser.add_argument("--host", help="address to listen on (setting host, MME_HOST)")
     parser.add_argument("--port", type=int, help="port to listen on (setting port, MME_PORT)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (setting workers, MME_WORKERS; "
+        "default: one per CPU core)",
+    )
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -47,6 +56,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.replace(port=args.port)
     if args.demo:
         settings = settings.replace(demo=True)
+    if args.workers is not None:
+        settings = settings.replace(workers=args.workers)
+    workers = settings.worker_count()
     listener = listening_socket(settings.host, settings.port)
     url = f"http://{_url_host(settings.host)}:{listener.getsockname()[1]}"
     logging.basicConfig(
@@ -55,6 +67,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger(__name__).info(
         "mme-node %s starting on %s with data dir %s", __version__, url, settings.data_dir
     )
+
+    if workers > 1:
+        run_workers(settings, workers, listener, url)
+        return 0
 
     async def print_banner(node: Node) -> None:
         print(await startup_banner(node, url), flush=True)
@@ -69,6 +85,38 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def run_workers(settings: Settings, workers: int, listener: socket.socket, url: str) -> None:
+    """Serve with ``workers`` processes accepting on ``listener``, until stopped.
+
+    This process loads the demo patients (once, not once per worker) and
+    prints the banner, then supervises the workers: each starts afresh with
+    these settings (passed as ``MME_*`` variables), opens the store, loads or
+    builds the match index (:mod:`mme_node.matching.snapshot`: one process
+    builds it, the others load what it saved) and follows the change log.
+    """
+
+    async def prepare() -> str:
+        node = await start_node(settings, serving=False)
+        try:
+            banner = await startup_banner(node, url)
+        finally:
+            await node.stop()
+        return banner.replace("(Ctrl+C to stop)", f"with {workers} workers (Ctrl+C to stop)")
+
+    print(asyncio.run(prepare()), flush=True)
+    os.environ.update(settings.replace(demo=False).environment())
+    config = uvicorn.Config(
+        "mme_node.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

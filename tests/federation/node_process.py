@@ -38,11 +38,13 @@ class NodeProcess:
             "MME_DATA_DIR": str(root / "data"),
             "MME_PORT": "0",
             "MME_HPO_DIR_OVERRIDE": str(hpo_dir),
+            "MME_WORKERS": "1",  # one process unless a test asks for more
             **(extra_env or {}),
         }
         root.mkdir(parents=True, exist_ok=True)
         self.log_path = root / "server.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._logged_before = 0
         self._log: IO[bytes] | None = None
 
     @property
@@ -74,6 +76,9 @@ class NodeProcess:
         self.cli("peers", "add", name, "--url", url, "--token", token, "--timeout", f"{timeout:g}")
 
     def start(self) -> None:
+        """Start the server; again after :meth:`stop` (a new port, read from the new log lines)."""
+        self.url = ""
+        self._logged_before = len(self.log()) if self.log_path.exists() else 0
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             self._command("serve"),
@@ -88,7 +93,7 @@ class NodeProcess:
         deadline = time.monotonic() + START_TIMEOUT
         while not self.url:
             self._pause_while_starting(deadline)
-            if listening := LISTENING.search(self.log()):
+            if listening := LISTENING.search(self.log()[self._logged_before :]):
                 self.url = f"http://127.0.0.1:{listening[1]}"
         with httpx.Client(base_url=self.url, timeout=2.0) as http:
             while True:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,28 @@ def test_a_string_list_setting_refuses_other_values(tmp_path: Path) -> None:
     overlay.write_text("web_owners = [1, 2]\n")
     with pytest.raises(SettingsError, match="web_owners"):
         load_settings(environ={"MME_CONFIG": str(overlay)})
+
+
+def test_settings_survive_the_trip_through_environment_variables(tmp_path: Path) -> None:
+    # How `mme-node serve --workers N` hands its settings to worker processes.
+    chosen = load_settings({}).replace(
+        data_dir=tmp_path / "data",
+        port=9123,
+        workers=3,
+        min_score=0.125,
+        production=True,
+        disclaimer="line one, with a comma",
+        hpo_dir_override=None,
+        web_owners=("email:ada@example.org", "domain:example.org"),
+    )
+    assert load_settings(chosen.environment()) == chosen
+    assert load_settings(chosen.replace(hpo_dir_override=tmp_path).environment()) == chosen.replace(
+        hpo_dir_override=tmp_path
+    )
+
+
+def test_workers_zero_means_one_per_cpu_and_negative_is_refused() -> None:
+    assert load_settings({"MME_WORKERS": "0"}).worker_count() == len(os.sched_getaffinity(0))
+    assert load_settings({"MME_WORKERS": "3"}).worker_count() == 3
+    with pytest.raises(SettingsError, match="workers"):
+        load_settings({"MME_WORKERS": "-1"}).worker_count()

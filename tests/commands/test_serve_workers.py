@@ -1,0 +1,125 @@
+"""``mme-node serve --workers 2``: two real processes share the port, the index and every write."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.federation.node_process import NodeProcess
+
+MME_JSON = "application/vnd.ga4gh.matchmaker.v1.0+json"
+VISIBLE_WITHIN = 1.0
+"""The documented bound (docs/serving.md): a write acknowledged by one worker is matched by
+every worker once this many seconds have passed."""
+FRESH_CONNECTIONS = 24
+"""Matches sent each on a new connection: all on one worker by chance has odds of 2**-23."""
+CRANIOSYNOSTOSIS = "HP:0001363"
+ARACHNODACTYLY = "HP:0001166"
+
+
+def patient(patient_id: str) -> dict[str, Any]:
+    return {
+        "id": patient_id,
+        "contact": {"name": "Dr. Example", "href": "mailto:clinic@example.org"},
+        "features": [{"id": CRANIOSYNOSTOSIS}, {"id": ARACHNODACTYLY}],
+    }
+
+
+@dataclass(frozen=True)
+class Served:
+    process: NodeProcess
+    peer_token: str
+    submitter_token: str
+
+    def on_fresh_connections(self, send: Callable[[httpx.Client], httpx.Response]) -> list[Any]:
+        """``send(client)`` once per new connection (the kernel spreads them over the workers)."""
+        answers = []
+        for _ in range(FRESH_CONNECTIONS):
+            with self.process.client(self.peer_token) as client:
+                answer = send(client)
+                assert answer.status_code == 200, answer.text
+                answers.append(answer.json())
+        return answers
+
+    def matched(self) -> list[int]:
+        """For each of the fresh connections, how many patients a /match answered.
+
+        (Peers see per-peer pseudonyms, not our ids: the count tells which are there.)
+        """
+        query = patient("query") | {"contact": {"name": "Peer", "href": "https://p.example"}}
+        answers = self.on_fresh_connections(
+            lambda client: client.post(
+                "/match",
+                json={"patient": query},
+                headers={"Content-Type": MME_JSON, "Accept": MME_JSON},
+            )
+        )
+        return [len(answer["results"]) for answer in answers]
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iterator[Served]:
+    process = NodeProcess(
+        "workers", tmp_path_factory.mktemp("workers"), shared_hpo_dir, {"MME_WORKERS": "2"}
+    )
+    served = Served(
+        process,
+        peer_token=process.create_token("peer-a", "peer"),
+        submitter_token=process.create_token("clinic-a", "submitter"),
+    )
+    process.start()
+    try:
+        process.wait_until_up(served.peer_token)
+        yield served
+    finally:
+        process.stop()
+
+
+def wait_until(deadline: float) -> None:
+    time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def test_two_workers_answer_on_one_port(node: Served) -> None:
+    answers = node.on_fresh_connections(lambda client: client.get("/heartbeat"))
+    assert len({answer["heartbeat"]["_worker"] for answer in answers}) == 2
+
+
+def test_a_patient_submitted_to_one_worker_is_matched_by_every_worker_within_the_bound(
+    node: Served,
+) -> None:
+    with node.process.client(node.submitter_token) as client:
+        stored = client.post("/api/patients", json={"patient": patient("submitted-1")})
+    acknowledged = time.monotonic()
+    assert stored.status_code in (200, 201), stored.text
+
+    wait_until(acknowledged + VISIBLE_WITHIN)
+    assert node.matched() == [1] * FRESH_CONNECTIONS
+
+
+def test_a_cli_import_is_matched_by_every_worker_within_the_bound(
+    node: Served, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps([patient("imported-1")]))
+    node.process.cli("patients", "import", str(cases), "--owner", "clinic-a")
+    acknowledged = time.monotonic()
+
+    wait_until(acknowledged + VISIBLE_WITHIN)
+    assert node.matched() == [2] * FRESH_CONNECTIONS
+
+
+def test_restarted_workers_serve_the_saved_index(node: Served) -> None:
+    node.process.stop()
+    node.process.start()
+    node.process.wait_until_up(node.peer_token)
+    assert node.matched() == [2] * FRESH_CONNECTIONS
+    loaded = re.findall(r"match index loaded: (\d+) patients", node.process.log())
+    assert loaded[-2:] == ["2", "2"]  # both workers of the restart, from the snapshot
