@@ -34,46 +34,50 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import datetime
-import gzip
 import json
 import os
-import platform
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import numpy.typing as npt
+from synthetic import (
+    CONTACT,
+    GENE_POOL,
+    MME_V1_0,
+    OWNERS,
+    Pools,
+    annotated_terms,
+    free_port,
+    gene_pool,
+    load_average,
+    machine,
+    milliseconds,
+    query_json,
+    synthetic_records,
+)
 
 from hpo import ProfileMatrix, Release, ReleaseLibrary
-from mme_node.matching.index import MatchIndex, matrix_key
+from mme_node.matching.columns import value_hash
+from mme_node.matching.index import MatchIndex, Partition, matrix_key
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving, ServingState
-from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
+from mme_node.model import Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.security import Role, TokenRegistry
 from mme_node.stores import SQLitePatientStore
 
-MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
-PHENOTYPIC_ABNORMALITY = "HP:0000118"
-OWNERS = ("clinic-a", "clinic-b", "clinic-c")
-CONTACT = Contact(name="Dr Bench", href="mailto:bench@example.org")
-GENE_POOL = 2_000
-TEST_SHARE = 0.05
 PEER_TOKEN = "bench-peer"
 TOKEN_FILE = "bench-peer.token"
 """Where ``--fill`` leaves the peer's token for the benchmark to send."""
@@ -84,90 +88,6 @@ CONSENTS_BY_LAST_DIGIT = {
     9: '{"sharing":"local","disclosure":"variants"}',
 }
 """Consents set on patients by the last digit of their row number (the rest: the default)."""
-
-
-@dataclass(frozen=True)
-class GenePick:
-    hgnc_id: str
-    symbol: str
-
-
-@dataclass(frozen=True)
-class Pools:
-    """What synthetic patients and queries are drawn from."""
-
-    terms: list[str]
-    genes: list[GenePick]
-
-
-def annotated_terms(release: Release) -> list[str]:
-    """Phenotype terms diseases are annotated to (IC below that of unannotated terms)."""
-    ontology = release.ontology
-    ic = release.information_content.values
-    return [
-        ontology.term_id(int(index))
-        for index in ontology.descendants(PHENOTYPIC_ABNORMALITY)
-        if 0 < ic[index] < ic.max()
-    ]
-
-
-def gene_pool(size: int, seed: int) -> list[GenePick]:
-    """Approved protein-coding genes of the bundled HGNC table."""
-    table = resources.files("mme_node") / "data" / "hgnc_genes.tsv.gz"
-    with resources.as_file(table) as path, gzip.open(path, "rt", encoding="utf-8") as lines:
-        genes = [
-            GenePick(row["hgnc_id"], row["symbol"])
-            for row in csv.DictReader(lines, delimiter="\t")
-            if row["locus_group"] == "protein-coding gene"
-        ]
-    return random.Random(seed).sample(genes, size)
-
-
-def synthetic_records(pools: Pools, count: int, seed: int) -> Iterator[PatientRecord]:
-    chance = random.Random(seed)
-    for number in range(count):
-        gene = chance.choice(pools.genes)
-        patient = Patient(
-            id=f"P{number:08d}",
-            contact=CONTACT,
-            features=tuple(Feature(t) for t in chance.sample(pools.terms, chance.randint(6, 10))),
-            genomic_features=(
-                GenomicFeature(Gene(id=gene.symbol, hgnc_id=gene.hgnc_id, symbol=gene.symbol)),
-            ),
-            test=chance.random() < TEST_SHARE,
-        )
-        yield PatientRecord(
-            owner=OWNERS[number % len(OWNERS)],
-            patient=patient,
-            hpo_release="2025-01-16",
-            submitted_json="{}",
-        )
-
-
-def query_json(pools: Pools, chance: random.Random, number: int) -> dict[str, Any]:
-    return {
-        "patient": {
-            "id": f"Q{number}",
-            "contact": {"name": "Dr Peer", "href": "https://peer.example.org/contact"},
-            "features": [{"id": t} for t in chance.sample(pools.terms, chance.randint(8, 12))],
-            "genomicFeatures": [{"gene": {"id": chance.choice(pools.genes).symbol}}],
-        }
-    }
-
-
-def milliseconds(samples: list[float]) -> str:
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return (
-        f"p50 {cuts[49] * 1e3:6.1f} ms  p95 {cuts[94] * 1e3:6.1f} ms  "
-        f"p99 {cuts[98] * 1e3:6.1f} ms  max {max(samples) * 1e3:6.1f} ms"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def resident_mb(pid: int) -> float:
@@ -441,30 +361,46 @@ def synthetic_state(release: Release, pools: Pools, size: int, negatives: int) -
         else np.zeros(size, dtype=np.int64)
     )
     excluded = random_csr(chance, term_indices, excluded_lengths)
-    index = MatchIndex(ontology)
-    partition = index.real
-    partition.observed = ProfileMatrix.from_csr(ontology, keys, *observed)
-    with_excluded = np.flatnonzero(excluded_lengths)
-    partition.excluded = ProfileMatrix.from_csr(  # only patients who exclude something
-        ontology,
-        [keys[n] for n in with_excluded],
-        np.concatenate([[0], np.cumsum(excluded_lengths[with_excluded])]),
-        excluded[1],
+    with_excluded = [
+        (observed[1], np.repeat(np.arange(size), np.diff(observed[0]))),
+        (excluded[1], np.repeat(np.arange(size), excluded_lengths)),
+    ]
+    picture_terms = np.concatenate([terms for terms, _ in with_excluded])
+    picture_owner = np.concatenate([owner for _, owner in with_excluded])
+    order = np.argsort(picture_owner, kind="stable")
+    picture = (
+        np.concatenate([[0], np.cumsum(np.bincount(picture_owner, minlength=size))]),
+        picture_terms[order],
     )
-    rows = np.arange(size)
-    owner = np.concatenate(
-        [np.repeat(rows, np.diff(observed[0])), np.repeat(rows, excluded_lengths)]
-    )
-    partition.picture = ProfileMatrix.from_csr(
-        ontology,
-        keys,
-        np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=size))]),
-        np.concatenate([observed[1], excluded[1]])[np.argsort(owner, kind="stable")],
-    )
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, (indptr, terms) in (("observed", observed), ("picture", picture)):
+        matrix = ProfileMatrix.from_csr(ontology, keys, indptr, terms)  # sorted, distinct
+        arrays[f"{name}.indptr"], arrays[f"{name}.values"] = matrix.csr
+    excluded_matrix = ProfileMatrix.from_csr(ontology, keys, *excluded).csr
+    arrays["excluded.indptr"] = excluded_matrix.indptr
+    arrays["excluded.values"] = excluded_matrix.indices
+    one_each = np.arange(size + 1, dtype=np.int64)
     genes = chance.integers(0, len(pools.genes), size=size)
-    for key, gene in zip(keys, genes, strict=True):
-        partition.by_gene[pools.genes[gene].hgnc_id].add(key)
-    partition.set_reaches(consent_reaches(index, size))
+    gene_hashes = np.array([value_hash(g.hgnc_id) for g in pools.genes], dtype=np.int64)
+    nothing = np.zeros(size + 1, dtype=np.int64)
+    arrays |= {
+        "genes.indptr": one_each,
+        "genes.values": gene_hashes[genes],
+        "alleles.indptr": nothing,
+        "alleles.values": np.zeros(0, dtype=np.int64),
+        "disorders.indptr": nothing,
+        "disorders.values": np.zeros(0, dtype=np.int64),
+        "patient_ids.indptr": one_each,
+        "patient_ids.values": np.array(
+            [value_hash(f"P{n:08d}") for n in range(size)], dtype=np.int64
+        ),
+        "contacts": np.full(size, value_hash(CONTACT.href), dtype=np.int64),
+        "owners": (np.arange(size) % len(OWNERS)).astype(np.int32),
+        "reaches": np.zeros(size, dtype=np.int32),
+    }
+    index = MatchIndex(ontology)
+    index.real = Partition.from_saved(ontology, arrays, keys, list(OWNERS))
+    index.real.set_reaches(consent_reaches(index, size))
     return ServingState(release, index)
 
 
@@ -535,24 +471,6 @@ def bench_in_process(
             f"  {name:<36} median {statistics.median(samples) * 1e3:.0f} ms, "
             f"min {min(samples) * 1e3:.0f} ms, max {max(samples) * 1e3:.0f} ms"
         )
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return (
-        f"{datetime.date.today()}  {os.cpu_count()} CPUs ({model}), python "
-        f"{platform.python_version()}, numpy {np.__version__}; {load_average()}"
-    )
-
-
-def load_average() -> str:
-    """Other processes share the CPUs with the node and the load generator: say how many."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def main() -> None:

@@ -13,8 +13,11 @@ import argparse
 import asyncio
 import errno
 import logging
+import multiprocessing
 import os
 import socket
+import sys
+from concurrent.futures import ProcessPoolExecutor
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -90,22 +93,18 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 def run_workers(settings: Settings, workers: int, listener: socket.socket, url: str) -> None:
     """Serve with ``workers`` processes accepting on ``listener``, until stopped.
 
-    This process loads the demo patients (once, not once per worker) and
-    prints the banner, then supervises the workers: each starts afresh with
-    these settings (passed as ``MME_*`` variables), opens the store, loads or
-    builds the match index (:mod:`mme_node.matching.snapshot`: one process
-    builds it, the others load what it saved) and follows the change log.
+    A short-lived process loads the demo patients (once, not once per
+    worker) and composes the banner, so that this one, which only supervises
+    the workers, stays small. Each worker starts afresh with these settings
+    (passed as ``MME_*`` variables), opens the store, loads or builds the
+    match index (:mod:`mme_node.matching.snapshot`: one process builds it,
+    the others load what it saved) and follows the change log.
     """
-
-    async def prepare() -> str:
-        node = await start_node(settings, serving=False)
-        try:
-            banner = await startup_banner(node, url)
-        finally:
-            await node.stop()
-        return banner.replace("(Ctrl+C to stop)", f"with {workers} workers (Ctrl+C to stop)")
-
-    print(asyncio.run(prepare()), flush=True)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as preparing:
+        banner = preparing.submit(prepared_banner, settings, url).result()
+    print(banner.replace("(Ctrl+C to stop)", f"with {workers} workers (Ctrl+C to stop)"))
+    sys.stdout.flush()
     os.environ.update(settings.replace(demo=False).environment())
     config = uvicorn.Config(
         "mme_node.app:app_from_environment",
@@ -117,6 +116,19 @@ def run_workers(settings: Settings, workers: int, listener: socket.socket, url: 
         access_log=settings.access_log,
     )
     Multiprocess(config, sockets=[listener]).run()
+
+
+def prepared_banner(settings: Settings, url: str) -> str:
+    """Open the node without serving (demo patients loaded if asked); its start-up banner."""
+
+    async def prepare() -> str:
+        node = await start_node(settings, serving=False)
+        try:
+            return await startup_banner(node, url)
+        finally:
+            await node.stop()
+
+    return asyncio.run(prepare())
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

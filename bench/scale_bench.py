@@ -1,0 +1,364 @@
+"""Serving at scale, end to end: import, start, /match over HTTP, memory per worker, disk.
+
+    python bench/scale_bench.py [--sizes 10000 100000 1000000] [--workers 2]
+        [--baseline b305dab | --no-baseline] [--requests 200] [--seconds 20]
+        [--connections 16] [--throughput-up-to 100000] [--out results.json]
+
+For every size, this checkout and the ``--baseline`` commit (unpacked with
+``git archive``, run through ``PYTHONPATH``: see :mod:`baseline`) each get
+their own data dir and compiled HPO release, then in turn:
+
+1. **import**: that many synthetic patients (about 8 annotated terms and one
+   gene each, 5 % test patients) through the store's bulk import
+   (``PatientStore.import_many``, what ``mme-node patients import`` calls);
+2. **first start** of ``mme-node serve`` (this checkout: ``--workers``
+   processes; the baseline runs one), timed until every worker says
+   "Application startup complete" and ``/heartbeat`` answers;
+3. ``/match`` answering **5 results**: ``--requests`` sequential queries on one
+   keep-alive connection (p50/p95/p99), then, up to ``--throughput-up-to``
+   patients, ``wrk`` with ``--connections`` connections for ``--seconds``;
+4. memory of every server process: RSS, PSS (shared pages divided among the
+   processes sharing them, so summing PSS counts them once) and USS (pages
+   of that process alone), from ``/proc/PID/smaps_rollup``;
+5. **restart** (SIGTERM, then start again) answering **50 results**: start-up
+   time, sequential latencies, memory;
+6. disk: the SQLite file with its WAL, and the saved match index.
+
+The load generator runs on the same machine: queries from Python for
+latencies, ``wrk`` (Debian package ``wrk``) for throughput. The load average
+is printed beside every figure. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from baseline import BEFORE_SCALING, interpreter_for, unpacked
+from synthetic import (
+    GENE_POOL,
+    MME_V1_0,
+    Pools,
+    annotated_terms,
+    free_port,
+    gene_pool,
+    load_average,
+    machine,
+    milliseconds,
+    query_json,
+    synthetic_records,
+)
+
+STARTED = "Application startup complete"
+WRK_SCRIPT = """
+local bodies = {}
+for line in io.lines(os.getenv("MME_BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local next_body = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/vnd.ga4gh.matchmaker.v1.0+json"
+wrk.headers["Accept"] = "application/vnd.ga4gh.matchmaker.v1.0+json"
+wrk.headers["X-Auth-Token"] = os.getenv("MME_BENCH_TOKEN")
+request = function()
+  next_body = next_body % #bodies + 1
+  return wrk.format(nil, "/match", nil, bodies[next_body])
+end
+"""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What is measured: this checkout (``tree`` None) or an unpacked older commit."""
+
+    label: str
+    tree: Path | None
+    workers: int
+
+
+@dataclass
+class Figures:
+    """Everything measured for one version at one size, with the load average at the time."""
+
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, name: str, value: Any) -> None:
+        self.figures[name] = {"value": value, "load": round(os.getloadavg()[0], 2)}
+        print(f"    {name}: {value}  (load {os.getloadavg()[0]:.2f})", flush=True)
+
+
+# -- in a child process, against one version ------------------------------------
+
+
+def fill(data_dir: Path, hpo_dir: Path, size: int) -> None:
+    """Import ``size`` patients into a fresh store; print the seconds and a peer token."""
+    from hpo import ReleaseLibrary
+    from mme_node.security import Role, TokenRegistry
+    from mme_node.stores import SQLitePatientStore
+
+    release = ReleaseLibrary(hpo_dir).active()
+    pools = Pools(terms=annotated_terms(release), genes=gene_pool(GENE_POOL, seed=1))
+    store = SQLitePatientStore(data_dir / "mme-node.sqlite3")
+
+    async def run() -> float:
+        await store.open()
+        try:
+            started = time.perf_counter()
+            report = await store.import_many(synthetic_records(pools, size, seed=size))
+            if report.rejected:
+                raise SystemExit(f"{len(report.rejected)} synthetic patients rejected")
+            return time.perf_counter() - started
+        finally:
+            await store.close()
+
+    seconds = asyncio.run(run())
+    with TokenRegistry(data_dir / "mme-node.sqlite3") as registry:
+        token = registry.create("bench-peer", Role.PEER)
+    print(json.dumps({"seconds": seconds, "token": token}))
+
+
+# -- the served node --------------------------------------------------------------
+
+
+class Server:
+    """``mme-node serve`` of one version on 127.0.0.1, its log in the data dir."""
+
+    def __init__(self, version: Version, data_dir: Path, hpo_dir: Path, results: int) -> None:
+        self.version = version
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command, environment = interpreter_for(version.tree)
+        environment |= {
+            "MME_DATA_DIR": str(data_dir),
+            "MME_HPO_DIR_OVERRIDE": str(hpo_dir),
+            "MME_HOST": "127.0.0.1",
+            "MME_PORT": str(self.port),
+            "MME_MAX_RESULTS": str(results),
+            "MME_WORKERS": str(version.workers),
+            "MME_RATE_LIMIT_MATCH": "0",  # one peer token sends everything here
+        }
+        self.log = data_dir / f"serve-{time.time_ns()}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "-m", "mme_node.cli", "serve"],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=data_dir,
+            )
+        self.started = time.perf_counter()
+
+    def wait_ready(self, token: str, timeout: float = 1800) -> float:
+        """Seconds from launch until every worker started and the node answers."""
+        while time.perf_counter() - self.started < timeout:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the node exited; see {self.log}")
+            if self.log.read_text(errors="replace").count(STARTED) >= self.version.workers:
+                try:
+                    answer = httpx.get(
+                        f"{self.url}/heartbeat", headers={"X-Auth-Token": token}, timeout=5
+                    )
+                    if answer.status_code == 200:
+                        return time.perf_counter() - self.started
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.1)
+        raise SystemExit(f"the node did not start within {timeout} s; see {self.log}")
+
+    def processes(self) -> list[int]:
+        """The server's process and its children (the workers), parent first."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return [self.process.pid, *sorted(children)]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def memory(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS of one process in MB (``smaps_rollup``)."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, amount, *_ = line.split()
+        values[name.rstrip(":")] = int(amount) / 1024
+    return {
+        "rss_mb": round(values["Rss"], 1),
+        "pss_mb": round(values["Pss"], 1),
+        "uss_mb": round(values["Private_Clean"] + values["Private_Dirty"], 1),
+    }
+
+
+def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[str, Any]:
+    chance = random.Random(requests)
+    headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
+    samples, results = [], 0
+    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+        for number in range(10):  # warm-up: connection, caches
+            client.post("/match", content=json.dumps(query_json(pools, chance, number)))
+        for number in range(requests):
+            body = json.dumps(query_json(pools, chance, number))
+            started = time.perf_counter()
+            answer = client.post("/match", content=body)
+            samples.append(time.perf_counter() - started)
+            answer.raise_for_status()
+            results += len(answer.json()["results"])
+    cuts = sorted(samples)
+    return {
+        "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
+        "p95_ms": round(cuts[int(len(cuts) * 0.95)] * 1e3, 1),
+        "p99_ms": round(cuts[int(len(cuts) * 0.99)] * 1e3, 1),
+        "results_each": round(results / requests, 1),
+        "summary": milliseconds(samples),
+    }
+
+
+def throughput(
+    server: Server, token: str, bodies: Path, connections: int, seconds: float
+) -> dict[str, Any]:
+    """``wrk`` against ``/match``: requests per second and failed answers."""
+    script = bodies.with_suffix(".lua")
+    script.write_text(WRK_SCRIPT)
+    environment = os.environ | {"MME_BENCH_BODIES": str(bodies), "MME_BENCH_TOKEN": token}
+    arguments = [f"-c{connections}", "-t2", f"-d{seconds:g}s", "--latency", "-s", str(script)]
+    output = subprocess.run(
+        ["wrk", *arguments, server.url],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    p99 = re.search(r"\s99%\s+([\d.]+)(\w+)", output)
+    return {
+        "requests_per_s": float(rate[1]) if rate else None,
+        "failed": int(failed[1]) if failed else 0,
+        "p99": f"{p99[1]} {p99[2]}" if p99 else None,
+    }
+
+
+def disk(data_dir: Path) -> dict[str, float]:
+    database = sum(p.stat().st_size for p in data_dir.glob("mme-node.sqlite3*"))
+    index = sum(p.stat().st_size for p in (data_dir / "match-index").rglob("*") if p.is_file())
+    return {"database_mb": round(database / 2**20, 1), "saved_index_mb": round(index / 2**20, 1)}
+
+
+def measure(
+    version: Version, size: int, work: Path, pools: Pools, bodies: Path, args: Any
+) -> Figures:
+    print(f"\n  {version.label} ({version.workers} server process(es)), {size:,} patients")
+    figures = Figures()
+    data_dir = work / f"{version.label}-{size}"
+    hpo_dir = work / f"hpo-{version.label}"
+    data_dir.mkdir(parents=True)
+    command, environment = interpreter_for(version.tree)
+    filled = subprocess.run(
+        [*command, __file__, "--fill", str(data_dir), str(hpo_dir), str(size)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = json.loads(filled.stdout.splitlines()[-1])
+    token = imported["token"]
+    figures.note("import", f"{imported['seconds']:.1f} s ({size / imported['seconds']:,.0f}/s)")
+
+    server = Server(version, data_dir, hpo_dir, results=5)
+    try:
+        figures.note("first start", f"{server.wait_ready(token):.1f} s")
+        figures.note("match 5 results", sequential(server, token, pools, args.requests))
+        if size <= args.throughput_up_to and args.seconds > 0:
+            figures.note(
+                "throughput 5 results",
+                throughput(server, token, bodies, args.connections, args.seconds),
+            )
+        figures.note("memory after 5-result matches", [memory(p) for p in server.processes()])
+    finally:
+        server.stop()
+
+    server = Server(version, data_dir, hpo_dir, results=50)
+    try:
+        figures.note("restart", f"{server.wait_ready(token):.1f} s")
+        figures.note("match 50 results", sequential(server, token, pools, args.requests))
+        figures.note("memory after 50-result matches", [memory(p) for p in server.processes()])
+    finally:
+        server.stop()
+    figures.note("disk", disk(data_dir))
+    if not args.keep:
+        shutil.rmtree(data_dir)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", default=BEFORE_SCALING, help="commit to compare with")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--throughput-up-to", type=int, default=100_000)
+    parser.add_argument("--work", type=Path, help="where data dirs go (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument("--out", type=Path, help="write every figure as JSON here")
+    parser.add_argument("--fill", nargs=3, metavar=("DATA_DIR", "HPO_DIR", "SIZE"))
+    args = parser.parse_args()
+    if args.fill:
+        fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]))
+        return
+    if shutil.which("wrk") is None and args.seconds > 0:
+        raise SystemExit("wrk is needed for throughput (apt-get install wrk), or --seconds 0")
+    print(machine())
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="scale-bench-", dir=args.work) as directory:
+        work = Path(directory)
+        from hpo import ReleaseLibrary
+
+        release = ReleaseLibrary(work / "hpo-queries").active()
+        pools = Pools(terms=annotated_terms(release), genes=gene_pool(GENE_POOL, seed=1))
+        bodies = work / "bodies.jsonl"
+        chance = random.Random(5)
+        bodies.write_text(
+            "\n".join(json.dumps(query_json(pools, chance, n)) for n in range(2000)) + "\n"
+        )
+        with unpacked(args.baseline) if not args.no_baseline else contextlib.nullcontext() as tree:
+            versions = [Version("this", None, args.workers)]
+            if tree is not None:
+                versions.append(Version(args.baseline, tree, 1))
+            for size in args.sizes:
+                print(f"\n{size:,} patients")
+                for version in versions:
+                    figures = measure(version, size, work, pools, bodies, args)
+                    results[f"{version.label}/{size}"] = figures.figures
+    print(f"\nat the end: {load_average()}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

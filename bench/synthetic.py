@@ -1,0 +1,137 @@
+"""Synthetic patients and queries, and the machine's description, shared by the benchmarks.
+
+It imports only what every version of ``mme_node`` since the first landing
+offers (the patient model, the store, the token registry), so that a
+benchmark can run the same code against an older commit side by side
+(:mod:`baseline`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import gzip
+import os
+import platform
+import random
+import socket
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpo import Release
+from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
+
+MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
+PHENOTYPIC_ABNORMALITY = "HP:0000118"
+OWNERS = ("clinic-a", "clinic-b", "clinic-c")
+CONTACT = Contact(name="Dr Bench", href="mailto:bench@example.org")
+GENE_POOL = 2_000
+TEST_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class GenePick:
+    hgnc_id: str
+    symbol: str
+
+
+@dataclass(frozen=True)
+class Pools:
+    """What synthetic patients and queries are drawn from."""
+
+    terms: list[str]
+    genes: list[GenePick]
+
+
+def annotated_terms(release: Release) -> list[str]:
+    """Phenotype terms diseases are annotated to (IC below that of unannotated terms)."""
+    ontology = release.ontology
+    ic = release.information_content.values
+    return [
+        ontology.term_id(int(index))
+        for index in ontology.descendants(PHENOTYPIC_ABNORMALITY)
+        if 0 < ic[index] < ic.max()
+    ]
+
+
+def gene_pool(size: int, seed: int) -> list[GenePick]:
+    """Approved protein-coding genes of the bundled HGNC table."""
+    table = resources.files("mme_node") / "data" / "hgnc_genes.tsv.gz"
+    with resources.as_file(table) as path, gzip.open(path, "rt", encoding="utf-8") as lines:
+        genes = [
+            GenePick(row["hgnc_id"], row["symbol"])
+            for row in csv.DictReader(lines, delimiter="\t")
+            if row["locus_group"] == "protein-coding gene"
+        ]
+    return random.Random(seed).sample(genes, size)
+
+
+def synthetic_records(pools: Pools, count: int, seed: int) -> Iterator[PatientRecord]:
+    chance = random.Random(seed)
+    for number in range(count):
+        gene = chance.choice(pools.genes)
+        patient = Patient(
+            id=f"P{number:08d}",
+            contact=CONTACT,
+            features=tuple(Feature(t) for t in chance.sample(pools.terms, chance.randint(6, 10))),
+            genomic_features=(
+                GenomicFeature(Gene(id=gene.symbol, hgnc_id=gene.hgnc_id, symbol=gene.symbol)),
+            ),
+            test=chance.random() < TEST_SHARE,
+        )
+        yield PatientRecord(
+            owner=OWNERS[number % len(OWNERS)],
+            patient=patient,
+            hpo_release="2025-01-16",
+            submitted_json="{}",
+        )
+
+
+def query_json(pools: Pools, chance: random.Random, number: int) -> dict[str, Any]:
+    return {
+        "patient": {
+            "id": f"Q{number}",
+            "contact": {"name": "Dr Peer", "href": "https://peer.example.org/contact"},
+            "features": [{"id": t} for t in chance.sample(pools.terms, chance.randint(8, 12))],
+            "genomicFeatures": [{"gene": {"id": chance.choice(pools.genes).symbol}}],
+        }
+    }
+
+
+def milliseconds(samples: list[float]) -> str:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return (
+        f"p50 {cuts[49] * 1e3:6.1f} ms  p95 {cuts[94] * 1e3:6.1f} ms  "
+        f"p99 {cuts[98] * 1e3:6.1f} ms  max {max(samples) * 1e3:6.1f} ms"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return (
+        f"{datetime.date.today()}  {os.cpu_count()} CPUs ({model}), python "
+        f"{platform.python_version()}, numpy {np.__version__}; {load_average()}"
+    )
+
+
+def load_average() -> str:
+    """Other processes share the CPUs with the node and the load generator: say how many."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
