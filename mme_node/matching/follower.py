@@ -81,6 +81,7 @@ class ChangeFollower:
         self._switching: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._last_save = time.monotonic()
+        self._deleted_since_save = False
 
     async def start(self, initial: tuple[ServingState, int] | None = None) -> int:
         """Serve a state, catch up with the log, then follow it; the number of patients.
@@ -135,6 +136,7 @@ class ChangeFollower:
         snapshots = self.snapshots
         async with _holding(snapshots):
             self._last_save = time.monotonic()
+            self._deleted_since_save = False
             state, seq = self.matcher.serving.state, self.applied  # the state holds at least seq
             latest = await asyncio.to_thread(snapshots.latest)
             if latest and latest.seq >= seq and latest.release_key == state.release.info.key:
@@ -212,7 +214,12 @@ class ChangeFollower:
             await self.changes.prune()
 
     async def _save_now_and_then(self) -> None:
-        if self.snapshots is not None and time.monotonic() - self._last_save >= self.save_interval:
+        """Save every ``save_interval`` while changes arrive, at once after a deletion.
+
+        A deleted patient's key must not outlive it in the saved index for long.
+        """
+        due = time.monotonic() - self._last_save >= self.save_interval
+        if self.snapshots is not None and (due or self._deleted_since_save):
             try:
                 await self.save_snapshot()
             except OSError as error:
@@ -233,6 +240,7 @@ class ChangeFollower:
         if not changes or self.matcher.retrieval is not None:
             return  # a store that is searched on every match keeps nothing in memory
         await asyncio.to_thread(self.matcher.serving.state.apply, changes)
+        self._deleted_since_save |= any(record is None for record in changes.values())
         for backlog in self._backlogs:
             backlog.append(changes)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -213,7 +215,9 @@ async def restartable_node(
     matcher = Matcher(serving, store, ScoringWeights())
     changes = ChangeLog(path)
     snapshots = IndexSnapshots(path.parent / "match-index")
-    follower = ChangeFollower(changes, matcher, lambda key: release, snapshots=snapshots)
+    follower = ChangeFollower(
+        changes, matcher, lambda key: release, interval=0.02, snapshots=snapshots
+    )
     patients = PatientService(store=store, serving=serving, genes=genes, listeners=[follower])
     try:
         yield MatchingNode(store=store, patients=patients, matcher=matcher, follower=follower)
@@ -263,3 +267,22 @@ async def test_the_first_start_builds_and_saves_the_index(
     snapshots = IndexSnapshots(tmp_path / "match-index")
     loaded = snapshots.load(bundled_release, SHIPPED_DEFAULT_CONSENT)
     assert loaded is not None and len(loaded[0].index) == 1
+
+
+async def test_a_deleted_patient_leaves_the_saved_index_at_the_next_poll(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex
+) -> None:
+    path = tmp_path / "mme-node.sqlite3"
+    snapshots = IndexSnapshots(tmp_path / "match-index")
+    async with restartable_node(path, bundled_release, gene_index) as node:
+        await node.follower.start()
+        for patient_id in ("P1", "P2"):
+            await node.patients.submit(OWNER, patient_json(patient_id, [AUTISM]))
+        await node.follower.save_snapshot()
+        await node.patients.delete(OWNER, "P1")
+        deadline = time.monotonic() + 10  # liveness only: it happens within a poll or two
+        while (latest := snapshots.latest()) is None or latest.patients != 1:
+            assert time.monotonic() < deadline, "the deletion never reached the saved index"
+            await asyncio.sleep(0.02)
+        saved = (tmp_path / "match-index" / latest.name / "keys-real.txt").read_text()
+        assert "P2" in saved and "P1" not in saved
