@@ -162,6 +162,7 @@ class ChangeFollower:
                     await asyncio.to_thread(snapshots.save, saved)
                     return state, self.applied
         state, info = loaded
+        await asyncio.to_thread(self.matcher.warm, state)
         log.info("match index loaded: %d patients through change %d", info.patients, info.seq)
         return state, info.seq
 

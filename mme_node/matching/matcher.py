@@ -102,7 +102,7 @@ class Matcher:
             return state
         async for chunk in record_chunks(self.store, BUILD_CHUNK):
             await asyncio.to_thread(state.add, chunk)
-        await asyncio.to_thread(self._warm, state)
+        await asyncio.to_thread(self.warm, state)
         return state
 
     async def follow_release(self, release: Release) -> None:
@@ -120,7 +120,7 @@ class Matcher:
         except MMEError as error:
             log.error("store not switched to HPO release %s: %s", release.version, error)
 
-    def _warm(self, state: ServingState) -> None:
+    def warm(self, state: ServingState) -> None:
         """Fill the scorer's per-patient caches before the state serves its first query."""
         with state.lock:
             for partition in (state.index.real, state.index.test):
