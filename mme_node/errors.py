@@ -79,6 +79,10 @@ class Conflict(MMEError):
     status = 409
 
 
+class AlreadyExists(Conflict):
+    """A create-only write of something that exists already (nothing was changed)."""
+
+
 class PayloadTooLarge(MMEError):
     status = 413
 

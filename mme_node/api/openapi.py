@@ -40,7 +40,7 @@ def _errors(*statuses: int, media_types: tuple[str, ...] = ("application/json",)
         403: "the token's role may not call this endpoint",
         404: "no such patient",
         406: "unsupported MME API version",
-        409: "stale version (If-Match) or conflict",
+        409: "stale version (If-Match), patient exists (If-None-Match: *) or conflict",
         413: "request body over the size limit",
         415: "wrong Content-Type",
         422: "invalid patient; the message names the field",
@@ -121,6 +121,13 @@ IF_MATCH = {
     "description": 'Replace only if the stored version is this one, e.g. "3".',
     "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,18}"?$'},
 }
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "description": "* creates the patient only if its id is free (409 if it exists); "
+    "not with If-Match.",
+    "schema": {"type": "string", "enum": ["*"]},
+}
 
 PATHS: dict[str, dict[str, Any]] = {
     "/heartbeat": {
@@ -164,7 +171,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 **_errors(400, 401, 403, 409, 413, 415, 422),
             },
             body=_json(_ref("Submission")),
-            parameters=[IF_MATCH],
+            parameters=[IF_MATCH, IF_NONE_MATCH],
         ),
         "get": _operation(
             "Your patients, a page at a time, ordered by id",

@@ -3,7 +3,9 @@
 Every endpoint needs a ``submitter`` (or ``admin``) token; the token's client
 name is the patient's owner, so a submitter only ever sees its own cases.
 Replacing takes an optional ``If-Match: "<version>"`` header for optimistic
-concurrency; every answer about one patient carries its version as ``ETag``.
+concurrency, and ``If-None-Match: *`` makes a submission create-only (409 if
+the patient exists); every answer about one patient carries its version as
+``ETag``.
 """
 
 from __future__ import annotations
@@ -72,8 +74,11 @@ async def submit_patient(request: Request) -> Response:
         # A misspelt "consent" must not leave the patient under the default consent unnoticed.
         raise InvalidPatient(f"{unknown[0]}: is not a field of a submission (patient, consent)")
     expected = _expected_version(request)
+    create_only = _create_only(request)
+    if create_only and expected is not None:
+        raise InvalidRequest("send If-Match (replace a version) or If-None-Match: * (create)")
     record, created = await node.patients.submit(
-        client.name, body["patient"], expected, body.get("consent")
+        client.name, body["patient"], expected, body.get("consent"), create_only=create_only
     )
     return record_response(record, node, 201 if created else 200)
 
@@ -144,6 +149,18 @@ def _expected_version(request: Request) -> int | None:
             f'If-Match header must be a patient version such as "3", not {header!r}'
         )
     return int(version[1])
+
+
+def _create_only(request: Request) -> bool:
+    """``If-None-Match: *``: create the patient, never replace one (RFC 9110, 13.1.2)."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    if header.strip() != "*":
+        raise InvalidRequest(
+            f"If-None-Match header must be * (create only, never replace), not {header!r}"
+        )
+    return True
 
 
 def int_parameter(

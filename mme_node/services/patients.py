@@ -200,17 +200,22 @@ class PatientService:
         patient_json: object,
         expected_version: int | None = None,
         consent_json: object = None,
+        *,
+        create_only: bool = False,
     ) -> tuple[PatientRecord, bool]:
         """Create or replace a patient of ``owner``; return it and whether it was created.
 
         A replace is a whole new version: its consent is ``consent_json``
-        (None: the node default), not the one stored before. Validation and
-        normalisation run in a worker thread: a patient of hundreds of terms
-        is milliseconds of CPU that must not stall the event loop.
+        (None: the node default), not the one stored before. ``create_only``
+        refuses to replace (``AlreadyExists``), decided by the store in one
+        step so that of two concurrent creations of one id exactly one wins.
+        Validation and normalisation run in a worker thread: a patient of
+        hundreds of terms is milliseconds of CPU that must not stall the
+        event loop.
         """
         submission = await run_cpu_bound(lambda: self.prepare(patient_json, consent_json))
         record = self.record_of(owner, submission)
-        stored, created = await self.store.save(record, expected_version)
+        stored, created = await self.store.save(record, expected_version, create_only=create_only)
         await self._changed()
         return stored, created
 

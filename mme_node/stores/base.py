@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from mme_node.errors import AlreadyExists
 from mme_node.model import Patient, PatientRecord
 from mme_node.stores.elastic_mapping import TermWeights
 
@@ -52,6 +53,20 @@ ProgressCallback = Callable[[int], None]
 """Called with the number of records handled since the previous call."""
 
 
+def check_save_condition(expected_version: int | None, create_only: bool) -> None:
+    """Refuse a save asked both to create only and to replace a version (a caller's bug)."""
+    if create_only and expected_version is not None:
+        raise ValueError("a save is either create-only or expects a stored version, not both")
+
+
+def already_exists(record: PatientRecord) -> AlreadyExists:
+    """The refusal of a create-only save of ``record``, the same from every store."""
+    return AlreadyExists(
+        f"patient {record.patient.id!r} already exists: "
+        "choose another id, or replace it with its current version"
+    )
+
+
 async def record_chunks(store: PatientStore, size: int) -> AsyncIterator[list[PatientRecord]]:
     """Every stored record, ``size`` at a time (for work done in a worker thread per chunk)."""
     chunk: list[PatientRecord] = []
@@ -80,14 +95,22 @@ class PatientStore(Protocol):
     async def close(self) -> None: ...
 
     async def save(
-        self, record: PatientRecord, expected_version: int | None = None
+        self,
+        record: PatientRecord,
+        expected_version: int | None = None,
+        *,
+        create_only: bool = False,
     ) -> tuple[PatientRecord, bool]:
         """Create or replace ``record``; return the stored record and whether it was created.
 
         On create the version is 1; on replace it is the old version plus one.
         ``expected_version`` (if given) must equal the stored version, else
         ``Conflict``; given for a patient that does not exist, also ``Conflict``.
-        ``created`` is kept from the first write; ``updated`` is set now.
+        ``create_only`` refuses to replace: if the owner already has a patient
+        of that id, ``AlreadyExists`` and nothing changes; of two concurrent
+        creations of one id, exactly one wins. It excludes ``expected_version``
+        (``ValueError``). ``created`` is kept from the first write; ``updated``
+        is set now.
         """
         ...
 

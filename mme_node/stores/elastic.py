@@ -36,7 +36,15 @@ from mme_node.errors import (
 )
 from mme_node.model import Patient, PatientRecord
 from mme_node.settings import Settings
-from mme_node.stores.base import ImportReport, Page, ProgressCallback, Rejection, StoreHealth
+from mme_node.stores.base import (
+    ImportReport,
+    Page,
+    ProgressCallback,
+    Rejection,
+    StoreHealth,
+    already_exists,
+    check_save_condition,
+)
 from mme_node.stores.codec import CodecError, decode_record
 from mme_node.stores.elastic_mapping import (
     Document,
@@ -266,19 +274,29 @@ class ElasticsearchPatientStore:
     # -- single records ----------------------------------------------------
 
     async def save(
-        self, record: PatientRecord, expected_version: int | None = None
+        self,
+        record: PatientRecord,
+        expected_version: int | None = None,
+        *,
+        create_only: bool = False,
     ) -> tuple[PatientRecord, bool]:
+        check_save_condition(expected_version, create_only)
         doc_id = document_id(*record.key)
         with self._answers():
             for _ in range(_SAVE_ATTEMPTS):
                 current = await self._documents.read(doc_id)
                 if expected_version is not None:
                     _check_version(record, current, expected_version)
+                if create_only and current is not None:
+                    raise already_exists(record)
+                # A plan without a current document is written with op_type=create.
                 plan = self._plan(doc_id, record, current, datetime.now(UTC))
                 if await self._documents.write(plan):
                     return plan.record, current is None
                 if expected_version is not None:
                     _raise_changed(record, expected_version)
+                if create_only:
+                    raise already_exists(record)  # another writer created it first
                 # Another writer won the race: build on its version.
         raise Conflict(
             f"patient {record.patient.id!r} is being changed by other writers: try again"

@@ -24,7 +24,15 @@ from typing import Any, ParamSpec, TypeVar
 
 from mme_node.errors import Conflict, InvalidPatient, InvalidRequest, NotFound, ServiceUnavailable
 from mme_node.model import Patient, PatientRecord
-from mme_node.stores.base import ImportReport, Page, ProgressCallback, Rejection, StoreHealth
+from mme_node.stores.base import (
+    ImportReport,
+    Page,
+    ProgressCallback,
+    Rejection,
+    StoreHealth,
+    already_exists,
+    check_save_condition,
+)
 from mme_node.stores.codec import (
     CodecError,
     decode_consent,
@@ -123,9 +131,14 @@ class SQLitePatientStore:
         await self._run(self._close)
 
     async def save(
-        self, record: PatientRecord, expected_version: int | None = None
+        self,
+        record: PatientRecord,
+        expected_version: int | None = None,
+        *,
+        create_only: bool = False,
     ) -> tuple[PatientRecord, bool]:
-        return await self._run(self._save, record, expected_version)
+        check_save_condition(expected_version, create_only)
+        return await self._run(self._save, record, expected_version, create_only)
 
     async def get(self, owner: str, patient_id: str) -> PatientRecord:
         return await self._run(self._get, owner, patient_id)
@@ -223,14 +236,18 @@ class SQLitePatientStore:
                 connection.execute("COMMIT")
 
     def _save(
-        self, record: PatientRecord, expected_version: int | None
+        self, record: PatientRecord, expected_version: int | None, create_only: bool
     ) -> tuple[PatientRecord, bool]:
         now = datetime.now(UTC)
         try:
             row = _row(record, now)
+            # The check and the write share one immediate transaction: no other
+            # writer, in this process or another, comes in between.
             with self._writing() as connection:
                 if expected_version is not None:
                     _check_version(connection, record, expected_version)
+                if create_only and _stored_version(connection, record) is not None:
+                    raise already_exists(record)
                 version, created = connection.execute(_UPSERT, row).fetchone()
                 connection.execute(_LOG_CHANGE, (now.isoformat(), *record.key))
         except _ROW_ERRORS as error:
@@ -347,19 +364,24 @@ def _require_open(connection: sqlite3.Connection | None) -> sqlite3.Connection:
 def _check_version(
     connection: sqlite3.Connection, record: PatientRecord, expected_version: int
 ) -> None:
-    found = connection.execute(
-        "SELECT version FROM patients WHERE owner = ? AND patient_id = ?", record.key
-    ).fetchone()
+    found = _stored_version(connection, record)
     if found is None:
         raise Conflict(
             f"patient {record.patient.id!r} does not exist, "
             f"so it cannot be at the expected version {expected_version}"
         )
-    if found[0] != expected_version:
+    if found != expected_version:
         raise Conflict(
-            f"patient {record.patient.id!r} is at version {found[0]}, "
+            f"patient {record.patient.id!r} is at version {found}, "
             f"not the expected version {expected_version}: fetch it again and retry"
         )
+
+
+def _stored_version(connection: sqlite3.Connection, record: PatientRecord) -> int | None:
+    found = connection.execute(
+        "SELECT version FROM patients WHERE owner = ? AND patient_id = ?", record.key
+    ).fetchone()
+    return None if found is None else int(found[0])
 
 
 def _row(record: PatientRecord, now: datetime) -> Row:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 
-from mme_node.errors import Conflict, InvalidPatient, InvalidRequest, NotFound
+from mme_node.errors import AlreadyExists, Conflict, InvalidPatient, InvalidRequest
 from mme_node.model import PatientRecord
 from mme_node.web.case_form import DISCLOSURE_CHOICES, SEX_CHOICES, SHARING_CHOICES, CaseForm
 from mme_node.web.context import node_of
@@ -108,17 +108,7 @@ async def new_patient_form(call: Call) -> Response:
 @signed_in()
 async def create_patient(call: Call) -> Response:
     owner = call.visitor.patients_owner()
-    case = CaseForm.from_form(call.form)
-    try:
-        await call.node.patients.get(owner, case.id)
-    except NotFound:
-        pass
-    else:
-        case = case.with_problems(
-            [("patient.id", "you already have a patient with this id: edit that one instead")]
-        )
-        return await _render_form(call, case, editing=None, status=409)
-    return await _save(call, owner, case, stored=None)
+    return await _save(call, owner, CaseForm.from_form(call.form), stored=None)
 
 
 @signed_in()
@@ -162,10 +152,19 @@ async def _save(call: Call, owner: str, case: CaseForm, stored: PatientRecord | 
     expected = None if stored is None else case.version
     consent = case.consent_json(None if stored is None else stored.consent)
     try:
-        record, _ = await call.node.patients.submit(owner, patient, expected, consent)
+        # A new case never replaces one: the store refuses an id in use, even
+        # one another tab or colleague saved a moment ago.
+        record, _ = await call.node.patients.submit(
+            owner, patient, expected, consent, create_only=stored is None
+        )
     except InvalidPatient as error:
         problems = list(error.problems) or [("form", error.message)]
         return await _render_form(call, case.with_problems(problems), stored, status=422)
+    except AlreadyExists:
+        taken = case.with_problems(
+            [("patient.id", "you already have a patient with this id: edit that one instead")]
+        )
+        return await _render_form(call, taken, stored, status=409)
     except Conflict:
         current = await call.node.patients.get(owner, case.id)
         changed = current.updated.strftime("%d %b %Y %H:%M UTC") if current.updated else ""

@@ -50,6 +50,38 @@ def test_stale_if_match_is_409_and_changes_nothing(client: TestClient, tokens: T
     assert stored["patient"]["label"] == "second"
 
 
+def test_if_none_match_star_creates_a_new_patient(client: TestClient, tokens: Tokens) -> None:
+    answer = submit(client, tokens.submitter, patient_json(), **{"If-None-Match": "*"})
+    assert answer.status_code == 201
+    assert answer.json()["version"] == 1
+
+
+def test_if_none_match_star_on_an_existing_patient_is_409_and_changes_nothing(
+    client: TestClient, tokens: Tokens
+) -> None:
+    submit(client, tokens.submitter, patient_json(label="first"))
+    again = submit(client, tokens.submitter, patient_json(label="second"), **{"If-None-Match": "*"})
+    assert again.status_code == 409
+    assert "already exists" in again.json()["message"]
+    stored = client.get("/api/patients/P1", headers={"X-Auth-Token": tokens.submitter}).json()
+    assert (stored["patient"]["label"], stored["version"]) == ("first", 1)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"If-None-Match": '"1"'}, "If-None-Match header must be *"),
+        ({"If-None-Match": "*", "If-Match": '"1"'}, "If-None-Match: * (create)"),
+    ],
+)
+def test_if_none_match_other_than_star_alone_is_400(
+    client: TestClient, tokens: Tokens, headers: dict[str, str], message: str
+) -> None:
+    answer = submit(client, tokens.submitter, patient_json(), **headers)
+    assert answer.status_code == 400
+    assert message in answer.json()["message"]
+
+
 def test_alt_id_is_normalised_and_submitted_id_kept(client: TestClient, tokens: Tokens) -> None:
     # HP:0004715 is an alt_id of HP:0000003 (Multicystic kidney dysplasia) in HPO 2025-01-16.
     answer = submit(client, tokens.submitter, patient_json(features=[{"id": "HP:0004715"}]))

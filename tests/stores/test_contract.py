@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from store_samples import sample_record
 
-from mme_node.errors import Conflict, NotFound
+from mme_node.errors import AlreadyExists, Conflict, NotFound
 from mme_node.model import PatientRecord
 from mme_node.stores import PatientStore
 
@@ -119,6 +119,62 @@ async def test_replace_with_future_expected_version_is_conflict(store: PatientSt
 async def test_expected_version_for_missing_patient_is_conflict(store: PatientStore) -> None:
     with pytest.raises(Conflict, match="case-000001"):
         await store.save(sample_record(1), expected_version=1)
+
+    assert await store.count() == 0
+
+
+async def test_create_only_creates_a_new_patient_at_version_one(store: PatientStore) -> None:
+    stored, created = await store.save(sample_record(1), create_only=True)
+
+    assert created and stored.version == 1
+    assert await store.get("clinic-a", "case-000001") == stored
+
+
+async def test_create_only_of_an_existing_patient_is_refused_and_changes_nothing(
+    store: PatientStore,
+) -> None:
+    first, _ = await store.save(sample_record(1))
+    other = dataclasses.replace(sample_record(1), hpo_release="2025-01-16")
+
+    with pytest.raises(AlreadyExists, match="case-000001"):
+        await store.save(other, create_only=True)
+
+    assert await store.get("clinic-a", "case-000001") == first
+
+
+async def test_create_only_of_an_id_another_owner_uses_creates_a_separate_patient(
+    store: PatientStore,
+) -> None:
+    await store.save(sample_record(1))
+    theirs = dataclasses.replace(sample_record(1), owner="clinic-b")
+
+    _, created = await store.save(theirs, create_only=True)
+
+    assert created
+    assert (await store.get("clinic-a", "case-000001")).version == 1
+
+
+async def test_concurrent_creations_of_one_id_let_exactly_one_win(store: PatientStore) -> None:
+    releases = ["2024-04-26", "2025-01-16", "2025-03-03", "2025-05-05"]
+    attempts = [dataclasses.replace(sample_record(1), hpo_release=r) for r in releases]
+
+    outcomes = await asyncio.gather(
+        *(store.save(attempt, create_only=True) for attempt in attempts),
+        return_exceptions=True,
+    )
+
+    winners = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+    assert len(winners) == 1
+    assert sum(isinstance(outcome, AlreadyExists) for outcome in outcomes) == 3
+    (winner, created), *_ = winners
+    assert created and await store.get("clinic-a", "case-000001") == winner
+
+
+async def test_create_only_with_an_expected_version_is_a_callers_error(
+    store: PatientStore,
+) -> None:
+    with pytest.raises(ValueError):
+        await store.save(sample_record(1), expected_version=1, create_only=True)
 
     assert await store.count() == 0
 

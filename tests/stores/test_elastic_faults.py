@@ -28,7 +28,7 @@ from elastic_cluster import FakeCluster, Faults, faulty_node
 from elasticsearch import AsyncElasticsearch, NotFoundError
 from store_samples import sample_record
 
-from mme_node.errors import Conflict, MMEError, NotFound, ServiceUnavailable
+from mme_node.errors import AlreadyExists, Conflict, MMEError, NotFound, ServiceUnavailable
 from mme_node.model import PatientRecord
 from mme_node.stores.codec import decode_record, encode_record
 from mme_node.stores.elastic import ElasticsearchPatientStore
@@ -404,6 +404,37 @@ async def test_replace_whose_answer_is_lost_is_not_a_false_conflict(rig: Rig, ki
 
     assert not created and stored.version == 2
     assert await rig.store.get("clinic-a", first.patient.id) == stored
+
+
+@pytest.mark.parametrize("kind", ["lost_after", "dropped_after"])
+async def test_create_only_whose_answer_is_lost_is_not_a_false_already_exists(
+    rig: Rig, kind: str
+) -> None:
+    rig.faults.add("PUT", f"/{rig.names.write_alias}/_doc/.*", kind)
+
+    stored, created = await rig.store.save(sample_record(1), create_only=True)
+
+    assert created and stored.version == 1
+    assert await rig.store.get("clinic-a", stored.patient.id) == stored
+
+
+async def test_create_only_that_another_node_beats_is_refused_and_keeps_theirs(rig: Rig) -> None:
+    theirs = replace(sample_record(1), hpo_release=NEW)
+    won: list[PatientRecord] = []
+
+    async def create_meanwhile() -> None:
+        stored, _ = await rig.another_node().save(theirs, create_only=True)
+        won.append(stored)
+
+    # Between our read (nothing there) and our op_type=create write.
+    rig.faults.add(
+        "PUT", f"/{rig.names.write_alias}/_doc/.*", "run_before", action=create_meanwhile
+    )
+
+    with pytest.raises(AlreadyExists, match="case-000001"):
+        await rig.store.save(sample_record(1), create_only=True)
+
+    assert await rig.store.get("clinic-a", "case-000001") == won[0]
 
 
 async def test_save_lost_before_it_arrived_is_sent_again(rig: Rig) -> None:

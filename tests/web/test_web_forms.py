@@ -5,8 +5,13 @@ The same in-process node and cookie-keeping client as ``test_web_security``.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import pytest
 from starlette.testclient import TestClient
 
+from mme_node.model import PatientRecord
 from mme_node.security.audit import AuditEvent
 from tests.web.conftest import WebTokens, case, sign_in
 
@@ -61,6 +66,31 @@ def test_a_new_case_with_an_id_already_taken_is_refused_at_the_id(
     )
     assert again.status_code == 409
     assert 'id="id-error"' in again.text
+
+
+def test_of_two_new_cases_saved_at_once_with_one_id_the_second_is_refused_not_saved_over(
+    browser_client: TestClient, web_tokens: WebTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other tab's save lands after the form was read and checked, just before ours."""
+    csrf = sign_in(browser_client, web_tokens.clinic_a)
+    store = browser_client.app.state.node.store  # type: ignore[attr-defined]
+    save = store.save
+
+    async def other_tab_first(record: PatientRecord, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(store, "save", save)
+        theirs = dataclasses.replace(record.patient, label="other tab")
+        await save(dataclasses.replace(record, patient=theirs))
+        return await save(record, *args, **kwargs)
+
+    monkeypatch.setattr(store, "save", other_tab_first)
+    refused = browser_client.post(
+        "/app/patients/new", data=case("raced", csrf_token=csrf, label="this tab")
+    )
+
+    assert refused.status_code == 409
+    assert 'id="id-error"' in refused.text and "already have a patient" in refused.text
+    stored = api_record(browser_client, web_tokens.clinic_a, "raced")
+    assert (stored["patient"]["label"], stored["version"]) == ("other tab", 1)  # type: ignore[index]
 
 
 def test_a_case_given_a_consent_in_the_form_is_stored_with_it(
