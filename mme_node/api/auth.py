@@ -30,10 +30,7 @@ def authenticate(request: Request, *allowed: Role) -> Client:
             raise Unauthorized(f"missing {TOKEN_HEADER} header")
         client: Client = node.tokens.authenticate(token)
     except Unauthorized as error:
-        node.limits.authentication_failed(
-            address, token, request.method, request.url.path, error.message
-        )
-        node.audit.record_later(_failed(request, address, error.message))
+        authentication_failed(request, address, token, error.message)
         raise
     if client.role not in allowed:
         roles = " or ".join(role.value for role in allowed)
@@ -48,6 +45,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _failed(request: Request, address: str, reason: str) -> AuditEntry:
+def authentication_failed(request: Request, address: str, token: str | None, reason: str) -> None:
+    """Count a failed authentication against the address and the token, and audit it.
+
+    The JSON API and the web app's token sign-in both report failures here,
+    so each is throttled and in the audit log the same way (never with the
+    token). The audit entry is written in the background: the answer does
+    not wait for it.
+    """
+    node = request.app.state.node
+    node.limits.authentication_failed(address, token, request.method, request.url.path, reason)
     details = {"reason": reason, "method": request.method, "path": request.url.path}
-    return AuditEntry(AuditEvent.AUTHENTICATION_FAILED, actor=address, details=details)
+    node.audit.record_later(
+        AuditEntry(AuditEvent.AUTHENTICATION_FAILED, actor=address, details=details)
+    )

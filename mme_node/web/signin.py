@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mme_node.api.auth import client_address
+from mme_node.api.auth import authentication_failed, client_address
 from mme_node.errors import MMEError, NotFound, TooManyRequests, Unauthorized
 from mme_node.node import Node
 from mme_node.security.sessions import Session, SessionPurpose
@@ -83,9 +83,7 @@ async def sign_in_with_token(request: Request) -> Response:
         node.limits.check_caller(address, token)
         client = node.tokens.authenticate(token)
     except Unauthorized as error:
-        node.limits.authentication_failed(
-            address, token, request.method, request.url.path, error.message
-        )
+        authentication_failed(request, address, token, error.message)
         return await _sign_in_form(
             request, session, token_error="This token is not known to this node.", status=401
         )

@@ -7,6 +7,8 @@ real OpenID Connect provider on 127.0.0.1.
 
 from __future__ import annotations
 
+import time
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,6 +17,7 @@ from starlette.testclient import TestClient
 
 from mme_node.app import create_app
 from mme_node.security import Role, TokenRegistry
+from mme_node.security.audit import AuditEvent
 from mme_node.settings import Settings
 from tests.web.conftest import WebTokens, case, csrf_of, sign_in
 
@@ -185,6 +188,28 @@ def test_an_unknown_token_is_refused_beside_its_field(browser_client: TestClient
     answer = token_sign_in_answer(browser_client, "not-a-token")
     assert answer.status_code == 401
     assert 'id="token-error"' in answer.text and 'aria-invalid="true"' in answer.text
+
+
+def test_a_failed_token_sign_in_is_in_the_audit_log_without_the_token(
+    browser_client: TestClient,
+) -> None:
+    audit = browser_client.app.state.node.audit  # type: ignore[attr-defined]
+
+    def failures() -> list[dict[str, Any]]:
+        found = browser_client.portal.call(  # type: ignore[union-attr]
+            lambda: audit.newest(event=AuditEvent.AUTHENTICATION_FAILED)
+        )
+        return [entry.document for entry in found]
+
+    before = len(failures())
+    token_sign_in_answer(browser_client, "wrong-token-in-the-audit")
+
+    deadline = time.monotonic() + 10
+    while len(failures()) == before and time.monotonic() < deadline:  # written in the background
+        time.sleep(0.05)
+    newest = failures()[0]
+    assert (newest["actor"], newest["details"]["path"]) == ("testclient", "/app/sign-in")
+    assert "wrong-token-in-the-audit" not in str(newest)
 
 
 def test_a_page_asked_for_signed_out_is_where_sign_in_returns(
