@@ -46,14 +46,14 @@ def _node(request: Request) -> Node:
 async def list_releases(request: Request) -> Response:
     authenticate(request, Role.ADMIN)
     node = _node(request)
-    active = await node.releases.active()
+    active = await node.releases.active_info()
     compiled = await node.releases.compiled()
     history = await node.releases.history()
     return JSONResponse(
         {
-            "active": release_json(active.info, active=True),
+            "active": release_json(active, active=True),
             "serving": node.release.version,
-            "compiled": [release_json(info, info.key == active.info.key) for info in compiled],
+            "compiled": [release_json(info, info.key == active.key) for info in compiled],
             "history": [switch_json(change) for change in history],
         }
     )

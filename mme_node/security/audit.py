@@ -44,6 +44,7 @@ GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
 
 _PAGE = 1000
+_MAX_SEQ = 2**63 - 1
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,23 @@ class AuditEvent(StrEnum):
 
 EXPOSURES = (AuditEvent.DISCLOSURE, AuditEvent.OUTBOUND_REQUEST)
 """The events that show a patient to someone."""
+
+EVENT_MEANINGS: Mapping[AuditEvent, str] = {
+    AuditEvent.DISCLOSURE: "one of this node's patients was shown in a match result: to a peer "
+    "answering its query, or to another submitter of this node in a local match",
+    AuditEvent.OUTBOUND_REQUEST: "one of this node's patients was sent to a peer in a match "
+    "request (written before the request leaves)",
+    AuditEvent.AUTHENTICATION_FAILED: "a request came with a missing, unknown or revoked token "
+    "(the actor is the caller's address; the token is never written)",
+    AuditEvent.ERASURE: "a patient was erased, with the recipients it had been shown to",
+    AuditEvent.TOKEN_CREATED: "a client's token was created",
+    AuditEvent.TOKEN_REVOKED: "a client's token was revoked",
+    AuditEvent.PEER_ADDED: "a peer node was registered",
+    AuditEvent.PEER_CHANGED: "a peer node's address, country, disclosure limit or state changed",
+    AuditEvent.PEER_REMOVED: "a peer node was removed",
+    AuditEvent.RETENTION: "match history older than the retention period was erased",
+}
+"""What an entry of each event records, in a sentence for the people who read the log."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +249,27 @@ class AuditLog:
             lambda: list(self.iter_entries(after, limit, since, subject, event))
         )
 
+    async def newest(
+        self, *, before: int | None = None, limit: int = 50, event: AuditEvent | None = None
+    ) -> list[StoredEntry]:
+        """Entries before sequence number ``before`` (None: the latest), newest first.
+
+        A page costs the same wherever it is in the log (an index range on
+        ``seq``), however long the log has grown.
+        """
+        where, parameters = _filters(event=event)
+        query = (
+            f"SELECT seq, entry, hash FROM audit_log WHERE seq < ?{where} ORDER BY seq DESC LIMIT ?"
+        )
+        first = _MAX_SEQ if before is None else before
+
+        def read() -> list[StoredEntry]:
+            with self._database() as db:
+                rows = db.execute(query, [first, *parameters, limit]).fetchall()
+            return [StoredEntry(seq, json.loads(text), digest) for seq, text, digest in rows]
+
+        return await asyncio.to_thread(read)
+
     def iter_entries(
         self,
         after: int = 0,
@@ -240,21 +279,8 @@ class AuditLog:
         event: AuditEvent | None = None,
     ) -> Iterator[StoredEntry]:
         """:meth:`entries`, blocking, read a page at a time (``limit`` None: all of them)."""
-        where = ["seq > ?"]
-        parameters: list[Any] = []
-        if since is not None:
-            where.append("json_extract(entry, '$.time') >= ?")
-            parameters.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
-        if subject is not None:
-            where.append("json_extract(entry, '$.subject') = ?")
-            parameters.append(subject)
-        if event is not None:
-            where.append("json_extract(entry, '$.event') = ?")
-            parameters.append(event.value)
-        query = (
-            f"SELECT seq, entry, hash FROM audit_log WHERE {' AND '.join(where)}"
-            " ORDER BY seq LIMIT ?"
-        )
+        where, parameters = _filters(since, subject, event)
+        query = f"SELECT seq, entry, hash FROM audit_log WHERE seq > ?{where} ORDER BY seq LIMIT ?"
         left = limit
         while left is None or left > 0:
             page = _PAGE if left is None else min(left, _PAGE)
@@ -357,6 +383,24 @@ def peer_changed(event: AuditEvent, peer: Peer, actor: str) -> AuditEntry:
 def token_changed(event: AuditEvent, client: str, role: str, actor: str) -> AuditEntry:
     """The entry of a client token created or revoked (the token itself never)."""
     return AuditEntry(event, actor=actor, details={"client": client, "role": role})
+
+
+def _filters(
+    since: datetime | None = None, subject: str | None = None, event: AuditEvent | None = None
+) -> tuple[str, list[Any]]:
+    """SQL conditions (each starting with `` AND``) selecting entries, and their parameters."""
+    where = ""
+    parameters: list[Any] = []
+    if since is not None:
+        where += " AND json_extract(entry, '$.time') >= ?"
+        parameters.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+    if subject is not None:
+        where += " AND json_extract(entry, '$.subject') = ?"
+        parameters.append(subject)
+    if event is not None:
+        where += " AND json_extract(entry, '$.event') = ?"
+        parameters.append(event.value)
+    return where, parameters
 
 
 def _entry_text(seq: int, entry: AuditEntry) -> str:

@@ -67,6 +67,10 @@ class OwnerNotices:
         """Mark the owner's notices ``ids`` as seen (others' are left alone); how many changed."""
         return await self._database.run(self._mark_seen, owner, list(ids))
 
+    async def mark_all_seen(self, owner: str) -> int:
+        """Mark every unseen notice of the owner as seen; how many changed."""
+        return await self._database.run(self._mark_all_seen, owner)
+
     async def forget_patient(self, owner: str, patient_id: str) -> None:
         """Erase every notice about the patient (it was deleted)."""
         await self._database.run(self._forget_patient, owner, patient_id)
@@ -117,6 +121,14 @@ class OwnerNotices:
                 ).rowcount
                 for pk in ids
             )
+        return changed
+
+    def _mark_all_seen(self, owner: str) -> int:
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        with self._database.transaction("IMMEDIATE") as connection:
+            changed: int = connection.execute(
+                "UPDATE notices SET seen_at = ? WHERE owner = ? AND seen_at IS NULL", (now, owner)
+            ).rowcount
         return changed
 
     def _forget_patient(self, owner: str, patient_id: str) -> None:

@@ -82,6 +82,21 @@ class ReleaseService:
         """The release the node uses (the latest activation in its database)."""
         return await active_release(self.library, self.changes)
 
+    async def active_info(self) -> ReleaseInfo:
+        """What :meth:`active` is made of, read from its manifest without opening it.
+
+        Opening a release reads its whole ontology and IC table (seconds); a
+        page or listing that only names the release needs none of that.
+        """
+        recorded = await self.changes.active_release()
+        key = recorded.release_key if recorded else await asyncio.to_thread(self.library.active_key)
+        if key is None:
+            return (await self.active()).info
+        try:
+            return await asyncio.to_thread(self.library.find, key)
+        except ReleaseError as error:
+            raise UnknownRelease(str(error)) from error
+
     async def compiled(self) -> list[ReleaseInfo]:
         """Every compiled release, oldest version first."""
         return await asyncio.to_thread(self.library.list)
@@ -148,7 +163,7 @@ class ReleaseService:
             report.changed,
             len([p for p in report.patients if p.unresolved]),
         )
-        await self._tell_owners(report, patients)
+        await self._tell_owners(report, patients, current)
         return report
 
     async def report(self, seq: int | None = None) -> ReleaseReport:
@@ -190,8 +205,13 @@ class ReleaseService:
         return report, left_behind
 
     async def _tell_owners(
-        self, report: ReleaseReport, patients: dict[tuple[str, str], Patient]
+        self, report: ReleaseReport, patients: dict[tuple[str, str], Patient], before: Release
     ) -> None:
+        """A notice (and an email) per patient whose terms were not carried over.
+
+        The terms are named as the release ``before`` named them: the new
+        release no longer can, and an id alone means little to a clinician.
+        """
         notices = []
         for changes in report.patients:
             if not changes.not_carried_over:
@@ -213,6 +233,11 @@ class ReleaseService:
                             term: report.suggestions.get(term, [])
                             for term in changes.not_carried_over
                         },
+                        "names": {
+                            term: before.ontology.name(term)
+                            for term in changes.not_carried_over
+                            if term in before.ontology
+                        },
                     },
                 )
             )
@@ -231,9 +256,11 @@ def _derived_with(release: Release, record: PatientRecord) -> PatientRecord:
 
 def _email_lines(notice: Notice) -> list[str]:
     lines = [notice.message + ".", ""]
+    names = notice.details.get("names", {})
     for term, consider in notice.details["terms"].items():
+        named = f"{term} ({names[term]})" if term in names else term
         hint = f" HPO suggests {', '.join(consider)}." if consider else ""
-        lines.append(f"- {term}: not a current term of HPO {notice.details['release']}.{hint}")
+        lines.append(f"- {named}: not a current term of HPO {notice.details['release']}.{hint}")
     lines += [
         "",
         "The patient is still matched on its other terms. Submit it again with current terms "

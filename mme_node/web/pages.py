@@ -73,12 +73,15 @@ async def render(
     context: Mapping[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    """A page of the app: the layout knows the visitor and counts their inbox."""
+    """A page of the app: the layout knows the visitor and counts their inbox.
+
+    The count is what the inbox lists: unseen matches and unseen notices.
+    """
     node = node_of(request)
     inbox_count = 0
     if visitor is not None and visitor.owner is not None:
         counts = await node.history.unseen_counts(visitor.owner)
-        inbox_count = sum(counts.values())
+        inbox_count = sum(counts.values()) + await node.notices.unseen_count(visitor.owner)
     shared = {"visitor": visitor, "inbox_count": inbox_count, "hpo_version": node.release.version}
     return TEMPLATES.TemplateResponse(
         request, template, {**shared, **(context or {})}, status_code=status

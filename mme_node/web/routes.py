@@ -43,6 +43,7 @@ WEB_ROUTES: list[BaseRoute] = [
     Route("/inbox", inbox.show_inbox, methods=["GET"]),
     Route("/inbox/seen", inbox.mark_seen, methods=["POST"]),
     Route("/admin", admin.show_admin, methods=["GET"]),
+    Route("/admin/audit", admin.show_audit, methods=["GET"]),
     Route("/terms", lookups.suggest_terms, methods=["GET"]),
     Route("/genes", lookups.check_gene, methods=["GET"]),
     Mount("/static", StaticFiles(packages=[("mme_node.web", "static")]), name="static"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import ServiceUnavailable
-from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
+from mme_node.security.audit import EVENT_MEANINGS, AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
 from mme_node.stores.database import open_database
 
@@ -153,6 +154,26 @@ def test_entries_are_read_a_page_at_a_time_with_filters(audit: AuditLog) -> None
     assert len(list(audit.iter_entries(subject="s1"))) == 1250
     since = T0 + timedelta(minutes=2490)
     assert [e.seq for e in audit.iter_entries(since=since)] == list(range(2491, 2501))
+
+
+def test_the_newest_entries_come_first_a_page_at_a_time_by_event(audit: AuditLog) -> None:
+    audit.record_now(*(disclosure(n) for n in range(5)))
+    audit.record_now(AuditEntry(AuditEvent.ERASURE, T0, actor="cli", subject="s1"))
+    audit.record_now(*(disclosure(n) for n in range(5, 8)))
+
+    newest = asyncio.run(audit.newest(limit=3))
+    older = asyncio.run(audit.newest(before=newest[-1].seq, limit=3))
+    erasures = asyncio.run(audit.newest(event=AuditEvent.ERASURE))
+
+    assert [e.seq for e in newest] == [9, 8, 7]
+    assert [e.seq for e in older] == [6, 5, 4]
+    assert [(e.seq, e.document["event"]) for e in erasures] == [(6, "erasure")]
+    assert asyncio.run(audit.newest(before=1)) == []
+
+
+def test_every_event_has_a_meaning_for_readers_of_the_log() -> None:
+    assert set(EVENT_MEANINGS) == set(AuditEvent)
+    assert all(meaning.strip() for meaning in EVENT_MEANINGS.values())
 
 
 def test_exposures_say_who_was_shown_a_subject(audit: AuditLog) -> None:

@@ -118,10 +118,11 @@ async def test_owners_hear_of_terms_not_carried_over_in_the_inbox_and_by_email(
     [notice] = await node.notices.for_owner(OWNER)
     assert (notice.kind, notice.patient_id) == (TERMS_NOT_CARRIED_OVER, "P3")
     assert notice.details["terms"] == {WITHOUT_SUCCESSOR: report.suggestions[WITHOUT_SUCCESSOR]}
+    assert notice.details["names"] == {WITHOUT_SUCCESSOR: "Confusional arousal"}  # as 2025 named it
     assert WITHOUT_SUCCESSOR in notice.message
     [email] = mail.sent_to("p3@clinic.example.org")
     assert "HPO terms not carried over" in email["Subject"]
-    assert WITHOUT_SUCCESSOR in email.get_content()
+    assert f"{WITHOUT_SUCCESSOR} (Confusional arousal)" in email.get_content()
 
 
 async def test_the_report_is_kept_and_a_deleted_patient_leaves_no_trace_in_it(node: Node) -> None:
@@ -137,6 +138,23 @@ async def test_the_report_is_kept_and_a_deleted_patient_leaves_no_trace_in_it(no
     await node.patients.delete(OWNER, "P3")
     assert "P3" not in {p.patient_id for p in (await node.releases.report()).patients}
     assert await node.notices.for_owner(OWNER) == []
+
+
+async def test_active_info_names_the_release_in_use_from_its_manifest_alone(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = await node.releases.active_info()
+    await switch(node, "2026-02-16")
+
+    def no_opening(key: str) -> None:
+        raise AssertionError(f"release {key} was opened")
+
+    monkeypatch.setattr(node.releases.library, "release", no_opening)
+    after = await node.releases.active_info()
+
+    assert before.version == "2025-01-16" and before.annotation_count > 0
+    assert (after.key, after.version) == (node.release.info.key, "2026-02-16")
+    assert after.annotations_from == "2025-01-16"  # ontology only: borrowed annotations
 
 
 async def test_activating_the_active_or_an_unknown_release_is_refused(node: Node) -> None:

@@ -4,8 +4,11 @@ Node A serves the clinicians (institutional sign-in through a real OpenID
 Connect provider on 127.0.0.1, or a submitter token); node B is a real peer
 with patients of its own, and a third peer address answers nothing. The
 module's fixtures start everything once and seed each node through its API
-(including one match each way, for the inbox); each test then drives its
-own fresh browser context through one thing a clinician does.
+(including one match each way, for the inbox), then switch node A from HPO
+2025-01-16 to 2026-02-16 through the admin API, which leaves one of clinic
+A's terms behind (a notice in the inbox, a report on the admin page); each
+test then drives its own fresh browser context through one thing a
+clinician does.
 
 Screenshots of the main pages go to ``SCREENSHOTS_DIR`` when it is set
 (``docs/screenshots`` is made that way), else to a temporary directory.
@@ -59,6 +62,14 @@ COLLEAGUE = [
     real_case("P0001025", "C-201", "neonate, Pierre-Robin", "Dr Carl Colleague", "carl@c.org"),
     real_case("P0001049", "C-202", "infant, cleft palate", "Dr Carl Colleague", "carl@c.org"),
 ]
+NOT_CARRIED_OVER = "HP:0025237"
+"""Confusional arousal: obsolete in HPO 2026-02-16 without a successor."""
+LEFT_BEHIND = {
+    "id": "A-103",
+    "label": "boy, 9 y, night episodes",
+    "contact": {"name": "Dr Ada Lovelace", "href": f"mailto:{ADA_EMAIL}"},
+    "features": [{"id": NOT_CARRIED_OVER}, {"id": "HP:0001250"}],
+}
 NODE_B = [
     real_case("P0001026", "B-301", "sibling pair, case 1", "Dr Bea Peer", "bea@clinic-b.org"),
     real_case("P0001029", "B-302", "adolescent", "Dr Bea Peer", "bea@clinic-b.org"),
@@ -74,13 +85,16 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(
-    tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path, oidc_issuer: str
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_hpo_dir: Path,
+    upgrade_hpo_dir: Path,
+    oidc_issuer: str,
 ) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web-site")
     a = NodeProcess(
         "node-a",
         root / "node-a",
-        shared_hpo_dir,
+        upgrade_hpo_dir,
         {
             "MME_OIDC_ISSUER": oidc_issuer,
             "MME_OIDC_CLIENT_ID": "node-a-test",
@@ -96,6 +110,7 @@ def site(
     b_calls_a = a.create_token("node-b", "peer")
     a_calls_b = b.create_token("node-a", "peer")
     clinic_b = b.create_token("clinic-b", "submitter")
+    curator = a.create_token("curator", "admin")
     try:
         a.start()
         b.start()
@@ -120,6 +135,13 @@ def site(
         with a.client(site.clinic_a_token) as client:
             sent = client.post("/api/patients/A-102/match/external", json={"peers": ["node-b"]})
             assert sent.status_code == 200, sent.text
+        # Then a case the switch leaves a term of behind (after the matches: it is no SNRPB case).
+        with a.client(site.clinic_a_token) as client:
+            left = client.post("/api/patients", json={"patient": LEFT_BEHIND})
+            assert left.status_code == 201, left.text
+        with a.client(curator) as client:
+            switched = client.post("/api/admin/hpo/releases/2026-02-16/activate")
+            assert switched.json()["serving"] == "2026-02-16", switched.text
         yield site
     finally:
         a.stop()
@@ -373,7 +395,7 @@ def test_the_inbox_shows_new_matches_in_and_out_and_marks_them_seen(
     outbound = page.locator("li.inbox-entry", has_text=re.compile(r"node-b found .* for A-102"))
     expect(inbound).to_be_visible()
     expect(inbound.get_by_role("link", name="A-101")).to_be_visible()
-    expect(inbound).to_contain_text("node-b asked about their patient")
+    expect(inbound).to_contain_text("node-b asked about one of their patients")  # a pseudonym
     expect(inbound.locator(".asker")).to_contain_text("Asked by Dr Bea Peer, Test Hospital")
     expect(outbound).to_contain_text("Dr Bea Peer")
     shoot(page, screenshots, "inbox")
@@ -383,7 +405,29 @@ def test_the_inbox_shows_new_matches_in_and_out_and_marks_them_seen(
     expect(outbound).to_be_visible()
 
 
-def test_the_admin_page_shows_peers_clients_and_the_hpo_release(
+def test_the_inbox_tells_of_a_term_the_new_release_left_behind_until_seen(
+    page: Page, site: Site
+) -> None:
+    sign_in_with_token(page, site)
+    badge = page.get_by_role("link", name=re.compile("^Inbox")).locator(".count")
+    before = int(badge.inner_text().split()[0])
+    page.get_by_role("link", name=re.compile("^Inbox")).click()
+    notice = page.locator("li.inbox-entry.notice", has_text="A-103")
+    expect(notice.get_by_role("heading")).to_have_text(
+        "1 term of A-103 no longer used for matching"
+    )
+    expect(notice).to_contain_text(
+        f"Confusional arousal {NOT_CARRIED_OVER} is not a current term of HPO 2026-02-16"
+    )
+    expect(notice.get_by_role("link", name="Edit A-103")).to_have_attribute(
+        "href", "/app/patients/A-103/edit"
+    )
+    notice.get_by_role("button", name="Mark as seen").click()
+    expect(page.locator("li.inbox-entry.notice", has_text="A-103")).to_have_count(0)
+    expect(badge).to_have_text(re.compile(rf"^{before - 1}\b"))  # matches are still unseen
+
+
+def test_the_admin_page_shows_the_release_in_use_its_switch_and_the_audit_trail(
     page: Page, site: Site, screenshots: Path
 ) -> None:
     page.goto(f"{site.a.url}/app/admin")
@@ -394,8 +438,24 @@ def test_the_admin_page_shows_peers_clients_and_the_hpo_release(
     expect(peers.get_by_role("row", name=re.compile("^node-b"))).to_contain_text("enabled")
     clients = page.locator("section", has=page.get_by_role("heading", name="Clients"))
     expect(clients.get_by_role("row", name=re.compile("^clinic-c"))).to_contain_text("submitter")
-    expect(page.get_by_text("Active: 2025-01-16")).to_be_visible()
+    hpo = page.locator("section", has=page.get_by_role("heading", name="HPO release"))
+    expect(hpo.locator("dd").first).to_contain_text("2026-02-16")
+    expect(hpo).to_contain_text("borrowed from release 2025-01-16")
+    expect(hpo).to_contain_text("From 2025-01-16 to 2026-02-16")
+    expect(hpo.locator("ul.report-counts")).to_contain_text("5 patients compared")
+    expect(hpo).to_contain_text(f"{NOT_CARRIED_OVER}: 1 patient")
+    expect(hpo).to_contain_text("Owners told in their inbox: clinic-a (1 patient).")
     shoot(page, screenshots, "admin")
+    page.get_by_role("link", name="Verify its chain").click()
+    expect(page.get_by_role("heading", name="Audit trail", exact=True)).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("The chain is intact")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows.first).to_be_visible()
+    numbers = [int(n) for n in rows.locator("td.num").all_inner_texts()]
+    assert numbers == sorted(numbers, reverse=True)
+    expect(page.locator("table.audit")).to_contain_text("outbound-request")
+    expect(page.locator("table.audit")).not_to_contain_text("A-10")  # no patient ids
+    shoot(page, screenshots, "audit")
 
 
 # ---------------------------------------------------------------- laptop and tablet
