@@ -461,7 +461,9 @@ def test_the_admin_page_shows_the_release_in_use_its_switch_and_the_audit_trail(
 # ---------------------------------------------------------------- laptop and tablet
 
 
-@pytest.mark.parametrize("path", ["/app/patients", "/app/patients/A-101", "/app/patients/new"])
+@pytest.mark.parametrize(
+    "path", ["/app/patients", "/app/patients/A-101", "/app/patients/new", "/app/inbox"]
+)
 def test_pages_fit_a_tablet_without_sideways_scrolling(
     browser: Browser, site: Site, screenshots: Path, path: str
 ) -> None:
