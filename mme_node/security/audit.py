@@ -254,8 +254,9 @@ class AuditLog:
     ) -> list[StoredEntry]:
         """Entries before sequence number ``before`` (None: the latest), newest first.
 
-        A page costs the same wherever it is in the log (an index range on
-        ``seq``), however long the log has grown.
+        Without ``event`` a page costs the same wherever it is in the log (an
+        index range on ``seq``), however long the log has grown; with it, the
+        read walks back until it has found ``limit`` entries of that kind.
         """
         where, parameters = _filters(event=event)
         query = (
