@@ -65,6 +65,7 @@ from synthetic import (
     milliseconds,
     query_json,
     synthetic_records,
+    timed_matches,
 )
 
 from hpo import ProfileMatrix, Release, ReleaseLibrary
@@ -164,21 +165,7 @@ class ServedNode:
 def sequential_latencies(
     node: ServedNode, token: str, pools: Pools, requests: int, seed: int = 0
 ) -> tuple[list[float], int]:
-    chance = random.Random(seed)
-    headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
-    samples = []
-    results = 0
-    with httpx.Client(base_url=node.url, headers=headers, timeout=30) as client:
-        for number in range(5):  # warm-up: connection, caches
-            client.post("/match", content=json.dumps(query_json(pools, random.Random(-1), number)))
-        for number in range(requests):
-            body = json.dumps(query_json(pools, chance, number))
-            started = time.perf_counter()
-            answer = client.post("/match", content=body)
-            samples.append(time.perf_counter() - started)
-            answer.raise_for_status()
-            results += len(answer.json()["results"])
-    return samples, results
+    return timed_matches(node.url, token, pools, requests, seed)
 
 
 async def throughput(

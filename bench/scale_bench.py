@@ -1,6 +1,6 @@
 """Serving at scale, end to end: import, start, /match over HTTP, memory per worker, disk.
 
-    python bench/scale_bench.py [--sizes 10000 100000 1000000] [--workers 2]
+    python bench/scale_bench.py [--sizes 10000 100000 1000000] [--workers 2] [--results 5 50]
         [--baseline b305dab | --no-baseline] [--requests 200] [--seconds 20]
         [--connections 16] [--throughput-up-to 100000] [--out results.json]
 
@@ -14,14 +14,16 @@ their own data dir and compiled HPO release, then in turn:
 2. **first start** of ``mme-node serve`` (this checkout: ``--workers``
    processes; the baseline runs one), timed until every worker says
    "Application startup complete" and ``/heartbeat`` answers;
-3. ``/match`` answering **5 results**: ``--requests`` sequential queries on one
-   keep-alive connection (p50/p95/p99), then, up to ``--throughput-up-to``
-   patients, ``wrk`` with ``--connections`` connections for ``--seconds``;
+3. ``/match`` answering the first of ``--results`` (5): ``--requests``
+   sequential queries on one keep-alive connection (p50/p95/p99), then, up to
+   ``--throughput-up-to`` patients, ``wrk`` with ``--connections`` connections
+   for ``--seconds``;
 4. memory of every server process: RSS, PSS (shared pages divided among the
    processes sharing them, so summing PSS counts them once) and USS (pages
    of that process alone), from ``/proc/PID/smaps_rollup``;
-5. **restart** (SIGTERM, then start again) answering **50 results**: start-up
-   time, sequential latencies, memory;
+5. for each further count of ``--results`` (50): a **restart** (SIGTERM, then
+   start again) answering that many: start-up time, sequential latencies,
+   memory;
 6. disk: the SQLite file with its WAL, and the saved match index.
 
 The load generator runs on the same machine: queries from Python for
@@ -52,7 +54,6 @@ import httpx
 from baseline import BEFORE_SCALING, interpreter_for, unpacked
 from synthetic import (
     GENE_POOL,
-    MME_V1_0,
     Pools,
     annotated_terms,
     free_port,
@@ -62,6 +63,7 @@ from synthetic import (
     milliseconds,
     query_json,
     synthetic_records,
+    timed_matches,
 )
 
 STARTED = "Application startup complete"
@@ -213,19 +215,7 @@ def memory(pid: int) -> dict[str, float]:
 
 
 def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[str, Any]:
-    chance = random.Random(requests)
-    headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
-    samples, results = [], 0
-    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
-        for number in range(10):  # warm-up: connection, caches
-            client.post("/match", content=json.dumps(query_json(pools, chance, number)))
-        for number in range(requests):
-            body = json.dumps(query_json(pools, chance, number))
-            started = time.perf_counter()
-            answer = client.post("/match", content=body)
-            samples.append(time.perf_counter() - started)
-            answer.raise_for_status()
-            results += len(answer.json()["results"])
+    samples, results = timed_matches(server.url, token, pools, requests, seed=requests)
     cuts = sorted(samples)
     return {
         "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
@@ -287,26 +277,22 @@ def measure(
     token = imported["token"]
     figures.note("import", f"{imported['seconds']:.1f} s ({size / imported['seconds']:,.0f}/s)")
 
-    server = Server(version, data_dir, hpo_dir, results=5)
-    try:
-        figures.note("first start", f"{server.wait_ready(token):.1f} s")
-        figures.note("match 5 results", sequential(server, token, pools, args.requests))
-        if size <= args.throughput_up_to and args.seconds > 0:
-            figures.note(
-                "throughput 5 results",
-                throughput(server, token, bodies, args.connections, args.seconds),
-            )
-        figures.note("memory after 5-result matches", [memory(p) for p in server.processes()])
-    finally:
-        server.stop()
-
-    server = Server(version, data_dir, hpo_dir, results=50)
-    try:
-        figures.note("restart", f"{server.wait_ready(token):.1f} s")
-        figures.note("match 50 results", sequential(server, token, pools, args.requests))
-        figures.note("memory after 50-result matches", [memory(p) for p in server.processes()])
-    finally:
-        server.stop()
+    for run, results in enumerate(args.results):
+        server = Server(version, data_dir, hpo_dir, results=results)
+        try:
+            started = server.wait_ready(token)
+            figures.note("first start" if run == 0 else f"restart {run}", f"{started:.1f} s")
+            answers = sequential(server, token, pools, args.requests)
+            figures.note(f"match {results} results", answers)
+            if run == 0 and size <= args.throughput_up_to and args.seconds > 0:
+                figures.note(
+                    f"throughput {results} results",
+                    throughput(server, token, bodies, args.connections, args.seconds),
+                )
+            processes = [memory(p) for p in server.processes()]
+            figures.note(f"memory after {results}-result matches", processes)
+        finally:
+            server.stop()
     figures.note("disk", disk(data_dir))
     if not args.keep:
         shutil.rmtree(data_dir)
@@ -320,6 +306,13 @@ def main() -> None:
     parser.add_argument("--baseline", default=BEFORE_SCALING, help="commit to compare with")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--results",
+        type=int,
+        nargs="+",
+        default=[5, 50],
+        help="results per answer (max_results), one start each: the first one, then restarts",
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--throughput-up-to", type=int, default=100_000)

@@ -11,17 +11,20 @@ from __future__ import annotations
 import csv
 import datetime
 import gzip
+import json
 import os
 import platform
 import random
 import socket
 import statistics
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from hpo import Release
@@ -135,3 +138,25 @@ def load_average() -> str:
     """Other processes share the CPUs with the node and the load generator: say how many."""
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def timed_matches(
+    url: str, token: str, pools: Pools, requests: int, seed: int = 0
+) -> tuple[list[float], int]:
+    """Seconds of each of ``requests`` sequential ``/match`` on one keep-alive connection,
+    after a few warm-up requests; and the number of results they returned in all."""
+    chance = random.Random(seed)
+    headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
+    samples = []
+    results = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+        for number in range(5):  # warm-up: connection, caches
+            client.post("/match", content=json.dumps(query_json(pools, random.Random(-1), number)))
+        for number in range(requests):
+            body = json.dumps(query_json(pools, chance, number))
+            started = time.perf_counter()
+            answer = client.post("/match", content=body)
+            samples.append(time.perf_counter() - started)
+            answer.raise_for_status()
+            results += len(answer.json()["results"])
+    return samples, results

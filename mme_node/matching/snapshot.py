@@ -37,6 +37,7 @@ from typing import IO, Any
 import numpy as np
 
 from hpo import Release
+from mme_node.durable import sync_directory
 from mme_node.matching.index import MatchIndex, Partition, SavedArrays
 from mme_node.matching.state import ServingState
 from mme_node.model import Consent
@@ -162,12 +163,12 @@ class IndexSnapshots:
             patients += len(keys)
         meta |= {"patients": patients, "saved": datetime.now(UTC).isoformat()}
         _write_text(building / "meta.json", json.dumps(meta))
-        _sync_directory(building)
+        sync_directory(building)
         building.rename(self.directory / name)
         pointer = self.directory / ".current.tmp"
         _write_text(pointer, name)
         pointer.rename(self.directory / "current")
-        _sync_directory(self.directory)
+        sync_directory(self.directory)
         self._delete_all_but(name)
         return _info(meta, name)
 
@@ -244,11 +245,3 @@ def _write_text(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _sync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mme_node.durable import sync_directory
 from mme_node.errors import Conflict, InvalidRequest, MMEError, NotFound
 from mme_node.model import DisclosureLevel
 
@@ -289,16 +290,7 @@ class PeerRegistry:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        _fsync_directory(self.path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable: the directory entry must reach the disk too."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        sync_directory(self.path.parent)
 
 
 _FILE_FIELDS = {
