@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
+from mme_node.api.answers import AnswerTexts
 from mme_node.api.auth import authenticate, client_address
 from mme_node.api.bodies import read_json
 from mme_node.api.errors import error_response
@@ -29,11 +30,10 @@ from mme_node.api.versions import (
 )
 from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import MMEError
-from mme_node.formats.schemas import SUPPORTED_VERSIONS, dump_patient, load_match_request
+from mme_node.formats.schemas import SUPPORTED_VERSIONS, load_match_request
 from mme_node.model import Patient
 from mme_node.node import Node
 from mme_node.security import Role
-from mme_node.security.disclosure import Disclosure
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -51,6 +51,10 @@ def mme_endpoint(endpoint: Endpoint) -> Endpoint:
             return response
 
     return wrapped
+
+
+ANSWERS = AnswerTexts()
+"""This process's serialised patients of recent answers (see :mod:`.answers`)."""
 
 
 def mme_response(content: dict[str, Any], version: str) -> Response:
@@ -95,31 +99,14 @@ async def match(request: Request) -> Response:
     # Validating and normalising up to MAX_FEATURES terms is CPU work: off the event loop.
     query = await run_cpu_bound(lambda: _query_from(body, node))
     results = await node.inbound_match(client.name, query)
-    return mme_response(match_response(results, node, version), version)
+    answer = ANSWERS.answer(results, node.settings.disclaimer, node.settings.terms, version)
+    return Response(answer, media_type=media_type(version))
 
 
 def _query_from(body: object, node: Node) -> Patient:
     submitted, _warnings = load_match_request(body)
     query, _warnings = node.patients.normalise_query(submitted)
     return query
-
-
-def match_response(results: list[Disclosure], node: Node, version: str) -> dict[str, Any]:
-    """The MME answer: results best first, each with ``score.patient`` in [0, 1].
-
-    Each patient is the one disclosed to the caller (its pseudonym, its level).
-    """
-    return {
-        "results": [
-            {
-                "score": {"patient": round(shown.result.score, 6)},
-                "patient": dump_patient(shown.patient, version),
-            }
-            for shown in results
-        ],
-        "disclaimer": node.settings.disclaimer,
-        "terms": node.settings.terms,
-    }
 
 
 @mme_endpoint

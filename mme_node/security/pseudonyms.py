@@ -12,11 +12,16 @@ patient?" for someone who knows the id.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from mme_node.security.keys import NodeKey
 
 _HEX_DIGITS = 32
+
+DIGESTS_KEPT = 65_536
+"""Pseudonyms and subjects remembered per process (about 10 MB at most)."""
 
 
 class Pseudonyms:
@@ -24,6 +29,9 @@ class Pseudonyms:
 
     def __init__(self, key: NodeKey) -> None:
         self.key = key
+        # A match answer takes two digests per result, and peers are shown the same
+        # good matches again and again: recent ones are remembered (deterministic values).
+        self._digest: Callable[..., str] = functools.lru_cache(maxsize=DIGESTS_KEPT)(self._compute)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Pseudonyms:
@@ -31,8 +39,11 @@ class Pseudonyms:
 
     def pseudonym(self, recipient: str, owner: str, patient_id: str) -> str:
         """The id ``recipient`` sees for ``owner``'s patient ``patient_id``: 32 hex digits."""
-        return self.key.digest("pseudonym", recipient, owner, patient_id, hex_digits=_HEX_DIGITS)
+        return self._digest("pseudonym", recipient, owner, patient_id)
 
     def subject(self, owner: str, patient_id: str) -> str:
         """How the audit log names ``owner``'s patient ``patient_id``: 32 hex digits."""
-        return self.key.digest("subject", owner, patient_id, hex_digits=_HEX_DIGITS)
+        return self._digest("subject", owner, patient_id)
+
+    def _compute(self, purpose: str, *parts: str) -> str:
+        return self.key.digest(purpose, *parts, hex_digits=_HEX_DIGITS)
