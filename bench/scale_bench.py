@@ -54,6 +54,7 @@ import httpx
 from baseline import BEFORE_SCALING, interpreter_for, unpacked
 from synthetic import (
     GENE_POOL,
+    WARM_UP,
     Pools,
     annotated_terms,
     free_port,
@@ -214,14 +215,32 @@ def memory(pid: int) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of these processes so far (``/proc/PID/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[str, Any]:
+    """Latencies of sequential queries, and the server's CPU time per query (all processes).
+
+    CPU time is what a query costs the machine whatever else runs on it, so it
+    compares versions more steadily than latency on a shared machine.
+    """
+    processes = server.processes()
+    used = cpu_seconds(processes)
     samples, results = timed_matches(server.url, token, pools, requests, seed=requests)
+    cpu_ms = (cpu_seconds(processes) - used) / (WARM_UP + requests) * 1e3
     cuts = sorted(samples)
     return {
         "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
         "p95_ms": round(cuts[int(len(cuts) * 0.95)] * 1e3, 1),
         "p99_ms": round(cuts[int(len(cuts) * 0.99)] * 1e3, 1),
         "results_each": round(results / requests, 1),
+        "server_cpu_ms": round(cpu_ms, 2),
         "summary": milliseconds(samples),
     }
 

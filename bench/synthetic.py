@@ -140,6 +140,10 @@ def load_average() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
+WARM_UP = 5
+"""Queries :func:`timed_matches` sends before it starts timing."""
+
+
 def timed_matches(
     url: str, token: str, pools: Pools, requests: int, seed: int = 0
 ) -> tuple[list[float], int]:
@@ -150,7 +154,7 @@ def timed_matches(
     samples = []
     results = 0
     with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
-        for number in range(5):  # warm-up: connection, caches
+        for number in range(WARM_UP):  # connection, caches
             client.post("/match", content=json.dumps(query_json(pools, random.Random(-1), number)))
         for number in range(requests):
             body = json.dumps(query_json(pools, chance, number))
