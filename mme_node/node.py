@@ -37,6 +37,7 @@ from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.security.ratelimit import AccessLimits
 from mme_node.security.sessions import SessionStore
 from mme_node.security.tokens import TokenRegistry
+from mme_node.services.activation_lock import ActivationLock
 from mme_node.services.erasure import ErasureService
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
@@ -187,6 +188,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         reports=ReleaseReports(settings.database_path),
         notices=notices,
         notifier=notifier,
+        lock=ActivationLock.in_data_dir(settings.data_dir),
     )
     patients = PatientService(
         store=store,

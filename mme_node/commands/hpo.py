@@ -19,6 +19,7 @@ from pathlib import Path
 from hpo import HPOError, ReleaseInfo, ReleaseLibrary
 from mme_node.node import running_node
 from mme_node.progress import ProgressBar
+from mme_node.services.activation_lock import ActivationInProgress
 from mme_node.services.release_report import ReleaseReport
 from mme_node.services.releases import (
     AlreadyActive,
@@ -138,7 +139,7 @@ async def _activate(releases: ReleaseService, name: str) -> int:
         progress.close()
         print(f"{error.message}; nothing to do.")
         return 0
-    except UnknownRelease as error:
+    except (UnknownRelease, ActivationInProgress) as error:
         progress.close()
         print(f"error: {error.message}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ from hpo import Progress, Release, ReleaseError, ReleaseInfo, ReleaseLibrary
 from mme_node.errors import Conflict, NotFound
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Patient, PatientRecord
+from mme_node.services.activation_lock import ActivationLock
 from mme_node.services.notices import TERMS_NOT_CARRIED_OVER, Notice, OwnerNotices
 from mme_node.services.notifications import Notifier
 from mme_node.services.release_report import (
@@ -77,6 +78,8 @@ class ReleaseService:
     reports: ReleaseReports
     notices: OwnerNotices
     notifier: Notifier
+    lock: ActivationLock
+    """Held from reading the release in use to recording the new one (one activation at a time)."""
 
     async def active(self) -> Release:
         """The release the node uses (the latest activation in its database)."""
@@ -129,17 +132,31 @@ class ReleaseService:
         and its report in one transaction, then tells the owners of patients
         whose terms were not carried over (notice, and email when
         notifications are on). ``AlreadyActive`` if ``name`` is in use,
-        ``UnknownRelease`` if it is not compiled.
+        ``UnknownRelease`` if it is not compiled, ``ActivationInProgress`` if
+        another activation of this node (any process) has not finished.
         """
         try:
             target_info = await asyncio.to_thread(self.library.find, name)
         except ReleaseError as error:
             raise UnknownRelease(str(error)) from error
-        current = await self.active()
-        if target_info.key == current.info.key:
-            raise AlreadyActive(
-                f"HPO release {target_info.version} ({target_info.key}) is already active"
-            )
+        with self.lock.held(f"HPO release {target_info.version} by {actor}"):
+            current = await self.active()
+            if target_info.key == current.info.key:
+                raise AlreadyActive(
+                    f"HPO release {target_info.version} ({target_info.key}) is already active"
+                )
+            report, patients = await self._switch(current, target_info, actor, progress)
+        await self._tell_owners(report, patients, current)
+        return report
+
+    async def _switch(
+        self,
+        current: Release,
+        target_info: ReleaseInfo,
+        actor: str,
+        progress: ActivationProgress | None,
+    ) -> tuple[ReleaseReport, dict[tuple[str, str], Patient]]:
+        """Compare, rebuild the Elasticsearch index if any, record (the activation lock held)."""
         target = await asyncio.to_thread(self.library.release, target_info.key)
         report, patients = await self._compare(current, target, progress)
         if isinstance(self.store, ReleaseIndexed):
@@ -163,8 +180,7 @@ class ReleaseService:
             report.changed,
             len([p for p in report.patients if p.unresolved]),
         )
-        await self._tell_owners(report, patients, current)
-        return report
+        return report, patients
 
     async def report(self, seq: int | None = None) -> ReleaseReport:
         """The report of activation ``seq`` (the latest if None), or ``NotFound``."""

@@ -9,7 +9,12 @@ single successor.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ import pytest
 
 from mme_node.errors import NotFound
 from mme_node.node import Node, start_node
+from mme_node.services.activation_lock import ActivationInProgress
 from mme_node.services.notices import TERMS_NOT_CARRIED_OVER
 from mme_node.services.releases import AlreadyActive, UnknownRelease
 from mme_node.settings import Settings
@@ -164,3 +170,56 @@ async def test_activating_the_active_or_an_unknown_release_is_refused(node: Node
         await node.releases.activate("2031-01-01", "test")
     with pytest.raises(NotFound):
         await node.releases.report()
+
+
+def activate_in_another_process(
+    settings: Settings, release: str
+) -> subprocess.CompletedProcess[str]:
+    """``mme-node hpo activate RELEASE`` on the node's data dir, as a curator would run it."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MME_")} | {
+        "MME_DATA_DIR": str(settings.data_dir),
+        "MME_HPO_DIR_OVERRIDE": str(settings.hpo_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-P", "-m", "mme_node.cli", "hpo", "activate", release],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_a_second_activation_while_one_runs_is_refused_and_changes_nothing(
+    node: Node,
+) -> None:
+    refused: list[subprocess.CompletedProcess[str]] = []
+
+    def meanwhile(stage: str, handled: int) -> None:
+        # The first activation is comparing patients, its lock held: another
+        # process (the command line) and this one (the admin API) try too.
+        if not refused:
+            refused.append(activate_in_another_process(node.settings, "2026-02-16"))
+            second = node.releases.activate("2026-02-16", "second")
+            with (
+                ThreadPoolExecutor(1) as thread,
+                pytest.raises(ActivationInProgress, match="HPO release 2026-02-16 by first"),
+            ):
+                thread.submit(asyncio.run, second).result()
+
+    report = await node.releases.activate("2026-02-16", "first", meanwhile)
+
+    [other] = refused
+    assert other.returncode == 1, other.stdout
+    assert "another HPO release activation is in progress (HPO release 2026-02-16 by first" in (
+        other.stderr
+    )
+    assert f"process {os.getpid()}" in other.stderr
+    history = await node.releases.history()
+    assert [(change.release_version, change.actor) for change in history] == [
+        ("2026-02-16", "first")
+    ]
+    assert (report.from_version, report.seq) == ("2025-01-16", history[0].seq)
+
+    # the lock went with the activation: the next one (a rollback) goes through
+    back = await node.releases.activate("2025-01-16", "third")
+    assert (back.from_version, back.to_version) == ("2026-02-16", "2025-01-16")

@@ -19,6 +19,7 @@ from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
+from mme_node.services.activation_lock import ActivationLock
 from mme_node.services.notices import OwnerNotices
 from mme_node.services.notifications import Notifier
 from mme_node.services.patients import PatientService
@@ -76,7 +77,15 @@ async def switch(
     patients = PatientService(store=store, serving=Serving.of(old), genes=bundled_gene_index())
     for patient in (patient_json("P1", CEREBELLAR_MALFORMATION), patient_json("P2", NEWER_TERM)):
         await patients.submit(OWNER, patient)
-    service = ReleaseService(library, changes, store, reports, notices, Notifier(node_settings))
+    service = ReleaseService(
+        library,
+        changes,
+        store,
+        reports,
+        notices,
+        Notifier(node_settings),
+        ActivationLock.in_data_dir(node_settings.data_dir),
+    )
     try:
         yield service, store, cluster, library
     finally:
