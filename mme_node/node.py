@@ -173,7 +173,11 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     )
     follower = (
         ChangeFollower(
-            changes, matcher, library.release, snapshots=IndexSnapshots(settings.index_dir)
+            changes,
+            matcher,
+            library.release,
+            pseudonyms=sharing.pseudonyms,
+            snapshots=IndexSnapshots(settings.index_dir),
         )
         if serving
         else None

@@ -8,6 +8,10 @@ that grew, reads the new changes and applies them:
 - a patient write (from this process, another worker, or ``mme-node patients
   import`` on the same data dir) goes into the match index of the current
   serving state;
+- an erasure (announced by the patient's audit subject only, see
+  :mod:`mme_node.stores.changes`) is matched against this process's own keys
+  of that owner; the one patient found is brought to what the store holds
+  (gone, normally): one row, not a rebuild;
 - a release activation starts building the new release's serving state in
   the background; the old state keeps serving and keeps receiving writes,
   which are also queued and replayed on the new state before it is swapped in.
@@ -32,7 +36,14 @@ from mme_node.matching.matcher import Matcher
 from mme_node.matching.snapshot import SAVE_INTERVAL, IndexSnapshots, SnapshotInfo
 from mme_node.matching.state import ServingState
 from mme_node.model import PatientRecord
-from mme_node.stores.changes import ChangeBatch, ChangeLog, PatientChange, ReleaseChange
+from mme_node.security.pseudonyms import Pseudonyms
+from mme_node.stores.changes import (
+    ChangeBatch,
+    ChangeLog,
+    ErasureChange,
+    PatientChange,
+    ReleaseChange,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +73,7 @@ class ChangeFollower:
         matcher: Matcher,
         open_release: ReleaseOpener,
         *,
+        pseudonyms: Pseudonyms,
         interval: float = POLL_INTERVAL,
         snapshots: IndexSnapshots | None = None,
         save_interval: float = SAVE_INTERVAL,
@@ -69,12 +81,17 @@ class ChangeFollower:
         self.changes = changes
         self.matcher = matcher
         self.open_release = open_release
+        self.pseudonyms = pseudonyms
+        """Finds an erased patient among this process's keys by its audit subject."""
         self.interval = interval
         self.snapshots = snapshots if matcher.retrieval is None else None
         """Where the index is saved and loaded from; None: always built from the store."""
         self.save_interval = save_interval
         self.applied = 0
         """The highest seq whose change this process has applied."""
+        self.reloads = 0
+        """Rebuilds from the store after falling behind the pruned changes (each costs
+        seconds per 10,000 patients; an erasure no longer causes one)."""
         self._lock = asyncio.Lock()
         self._backlogs: list[list[Changes]] = []
         self._polling: asyncio.Task[None] | None = None
@@ -231,11 +248,37 @@ class ChangeFollower:
         for change in batch.changes:
             if isinstance(change, PatientChange):
                 pending[change.key] = change.record
-                continue
-            await self._apply_patients(pending)
-            pending = {}
-            self._start_switch(change)
+            elif isinstance(change, ErasureChange):
+                pending.update(await self._erased(change))
+            else:
+                await self._apply_patients(pending)
+                pending = {}
+                self._start_switch(change)
         await self._apply_patients(pending)
+
+    async def _erased(self, change: ErasureChange) -> Changes:
+        """The erased patient's key, if this process indexed it, with what the store holds.
+
+        The store normally holds nothing any more; a patient stored again
+        under the same id since is applied as stored.
+        """
+        if self.matcher.retrieval is not None:
+            return {}
+        state = self.matcher.serving.state
+
+        def find() -> str | None:
+            with state.lock:
+                patient_ids = state.index.patient_ids(change.owner)
+            return self.pseudonyms.find_subject(change.subject, change.owner, patient_ids)
+
+        patient_id = await asyncio.to_thread(find)
+        if patient_id is None:  # never indexed here, or already removed by its deletion
+            log.info("change feed: erasure %d applied (the patient was not indexed)", change.seq)
+            return {}
+        key = (change.owner, patient_id)
+        [record] = await self.matcher.store.get_many([key])
+        log.info("change feed: erasure %d applied (the patient left the match index)", change.seq)
+        return {key: record}
 
     async def _apply_patients(self, changes: Changes) -> None:
         if not changes or self.matcher.retrieval is not None:
@@ -273,6 +316,7 @@ class ChangeFollower:
     async def _reload(self, batch: ChangeBatch) -> None:
         """Changes this process never saw were pruned: rebuild from the store (lock held)."""
         log.warning("change feed: fell behind the pruned changes; reloading every patient")
+        self.reloads += 1
         through = await self.changes.latest()
         active = await self.changes.active_release()
         release = self.matcher.serving.release

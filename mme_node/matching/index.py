@@ -340,6 +340,15 @@ class MatchIndex:
             self._allowed.clear()
         return number
 
+    def patient_ids(self, owner: str) -> list[str]:
+        """The ids of ``owner``'s indexed patients (a scan of every key: for erasures only)."""
+        prefix = matrix_key((owner, ""))[: -len('""]')]  # '["owner", '
+        found = []
+        for partition in (self.real, self.test):
+            rows = partition.observed.keys()  # None for the rows of removed patients
+            found += [patient_key(text)[1] for text in rows if text and text.startswith(prefix)]
+        return found
+
     def remove(self, key: PatientKey) -> None:
         text = matrix_key(key)
         self.real.remove(text)

@@ -17,6 +17,7 @@ import secrets
 import stat
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mme_node.errors import ServiceUnavailable
@@ -45,8 +46,24 @@ class NodeKey:
         Parts are NUL-separated after the purpose, so no two different inputs
         (nor two purposes) share a message.
         """
-        message = b"\0".join(p.encode("utf-8", "surrogatepass") for p in (purpose, *parts))
+        message = b"\0".join(_encoded(p) for p in (purpose, *parts))
         return hmac.new(self._secret(), message, hashlib.sha256).hexdigest()[:hex_digits]
+
+    def digests_ending(
+        self, purpose: str, parts: Sequence[str], lasts: Iterable[str], hex_digits: int = 64
+    ) -> Iterator[tuple[str, str]]:
+        """``(last, digest(purpose, *parts, last))`` for each of ``lasts``.
+
+        The common start of the messages is hashed once: about twice as fast
+        as :meth:`digest` per value when scanning many (an erasure's subject
+        looked for among an owner's patients).
+        """
+        start = hmac.new(self._secret(), digestmod=hashlib.sha256)
+        start.update(b"".join(_encoded(p) + b"\0" for p in (purpose, *parts)))
+        for last in lasts:
+            digest = start.copy()
+            digest.update(_encoded(last))
+            yield last, digest.hexdigest()[:hex_digits]
 
     def _secret(self) -> bytes:
         if self._key is None:
@@ -54,6 +71,10 @@ class NodeKey:
                 if self._key is None:
                     self._key = _read_or_create(self.path)
         return self._key
+
+
+def _encoded(part: str) -> bytes:
+    return part.encode("utf-8", "surrogatepass")
 
 
 def _read_or_create(path: Path) -> bytes:

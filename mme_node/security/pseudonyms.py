@@ -13,7 +13,7 @@ patient?" for someone who knows the id.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mme_node.security.keys import NodeKey
@@ -44,6 +44,16 @@ class Pseudonyms:
     def subject(self, owner: str, patient_id: str) -> str:
         """How the audit log names ``owner``'s patient ``patient_id``: 32 hex digits."""
         return self._digest("subject", owner, patient_id)
+
+    def find_subject(self, subject: str, owner: str, patient_ids: Iterable[str]) -> str | None:
+        """The one of ``owner``'s ``patient_ids`` whose audit subject is ``subject``, if any.
+
+        For an erasure announced by subject (the change feed): the candidates'
+        digests are computed afresh (a few microseconds each), so a scan of a
+        whole index does not push the remembered answers' digests out.
+        """
+        digests = self.key.digests_ending("subject", [owner], patient_ids, _HEX_DIGITS)
+        return next((patient_id for patient_id, digest in digests if digest == subject), None)
 
     def _compute(self, purpose: str, *parts: str) -> str:
         return self.key.digest(purpose, *parts, hex_digits=_HEX_DIGITS)

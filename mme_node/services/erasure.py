@@ -72,7 +72,7 @@ class ErasureService:
             if not await self.history.mentions(owner, patient_id):
                 raise
             await self.patients.forget_mentions(owner, patient_id)
-        await self.changes.forget_patient(owner, patient_id)
+        await self.changes.forget_patient(owner, patient_id, subject)
         shown_to = tuple(await self.audit.exposures(subject))
         erased_at = datetime.now(UTC)
         entry = AuditEntry(

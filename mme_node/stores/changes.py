@@ -9,11 +9,17 @@ asks for everything after it and never misses a change, whichever process
 (server worker, command line) made it. ``docs/storage.md`` ("Change feed")
 describes how running processes use it.
 
-Patient rows are pruned after :data:`PATIENT_CHANGE_RETENTION` (they name a
-deleted patient's id, and a follower applies them within a second); release
-rows are kept forever, as the history of activations. A reader that fell
-behind the pruning horizon is told so (:attr:`ChangeBatch.missed`) and must
-rebuild its state from the store.
+An erasure (:meth:`ChangeLog.forget_patient`) deletes every change naming
+the patient and, in the same transaction, appends an *erasure* row naming it
+only by its audit subject (the keyed digest the audit log already uses):
+a follower that holds the patient finds it by that digest among its own
+keys and drops that one row, instead of rebuilding everything.
+
+Patient and erasure rows are pruned after :data:`PATIENT_CHANGE_RETENTION`
+(a follower applies them within a second); release rows are kept forever,
+as the history of activations. A reader that fell behind the pruning
+horizon is told so (:attr:`ChangeBatch.missed`) and must rebuild its state
+from the store.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ PATIENT_CHANGE_RETENTION = timedelta(minutes=10)
 """How long a patient change stays readable; a follower more than this far behind reloads."""
 
 _CHANGE_COLUMNS = "c.seq, c.kind, c.created, c.owner, c.patient_id, c.release_key, \
-c.release_version, c.actor"
+c.release_version, c.actor, c.subject"
 
 _READ = f"""
     SELECT {_CHANGE_COLUMNS}, {", ".join("p." + column for column in RECORD_COLUMNS)}
@@ -73,7 +79,21 @@ class ReleaseChange:
     actor: str | None = None
 
 
-Change = PatientChange | ReleaseChange
+@dataclass(frozen=True, slots=True)
+class ErasureChange:
+    """``owner``'s patient with the audit subject ``subject`` was erased before ``seq``.
+
+    Every change naming the patient is gone from the log; this one names it
+    only by the keyed digest, which the processes holding the patient can
+    match against their own keys (:meth:`Pseudonyms.find_subject`).
+    """
+
+    seq: int
+    owner: str
+    subject: str
+
+
+Change = PatientChange | ReleaseChange | ErasureChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +111,7 @@ class ChangeBatch:
 
 
 class ChangeLog:
-    """Reads the feed of the node's database file, and appends release activations."""
+    """Reads the feed of the node's database file; appends release activations and erasures."""
 
     def __init__(self, database_path: Path) -> None:
         self._database = SerialConnection(database_path, "change log")
@@ -132,17 +152,18 @@ class ChangeLog:
         """The latest ``limit`` release activations, newest first."""
         return await self._database.run(self._releases, limit)
 
-    async def forget_patient(self, owner: str, patient_id: str) -> int:
+    async def forget_patient(self, owner: str, patient_id: str, subject: str) -> int:
         """Erase every change naming the patient (erasure); returns how many went.
 
-        The pruning horizon moves past them, so a process that had not applied
-        them yet rebuilds its state from the store (which no longer holds the
-        patient) instead of missing the deletion.
+        In the same transaction an erasure change naming the patient only by
+        its audit ``subject`` is appended, so that a process that had not
+        applied the deletion yet still drops the patient, by that digest,
+        without a rebuild.
         """
-        return await self._database.run(self._forget_patient, owner, patient_id)
+        return await self._database.run(self._forget_patient, owner, patient_id, subject)
 
     async def prune(self, now: datetime | None = None) -> int:
-        """Drop patient changes older than the retention; returns how many went."""
+        """Drop patient and erasure changes older than the retention; returns how many went."""
         return await self._database.run(self._prune, now or datetime.now(UTC))
 
     def _latest(self) -> int:
@@ -192,21 +213,15 @@ class ChangeLog:
             for seq, key, version, created, actor in rows
         ]
 
-    def _forget_patient(self, owner: str, patient_id: str) -> int:
+    def _forget_patient(self, owner: str, patient_id: str, subject: str) -> int:
         with self._database.transaction("IMMEDIATE") as connection:
-            (through,) = connection.execute(
-                "SELECT max(seq) FROM changes"
-                " WHERE kind = 'patient' AND owner = ? AND patient_id = ?",
-                (owner, patient_id),
-            ).fetchone()
-            if through is None:
-                return 0
             forgotten = connection.execute(
                 "DELETE FROM changes WHERE kind = 'patient' AND owner = ? AND patient_id = ?",
                 (owner, patient_id),
             ).rowcount
             connection.execute(
-                "UPDATE change_horizon SET pruned_through = max(pruned_through, ?)", (through,)
+                "INSERT INTO changes (created, kind, owner, subject) VALUES (?, 'erasure', ?, ?)",
+                (datetime.now(UTC).isoformat(), owner, subject),
             )
         return int(forgotten)
 
@@ -214,12 +229,12 @@ class ChangeLog:
         cutoff = (now - PATIENT_CHANGE_RETENTION).isoformat()
         with self._database.transaction("IMMEDIATE") as connection:
             (through,) = connection.execute(
-                "SELECT max(seq) FROM changes WHERE kind = 'patient' AND created < ?", (cutoff,)
+                "SELECT max(seq) FROM changes WHERE kind != 'release' AND created < ?", (cutoff,)
             ).fetchone()
             if through is None:
                 return 0
             pruned = connection.execute(
-                "DELETE FROM changes WHERE kind = 'patient' AND seq <= ?", (through,)
+                "DELETE FROM changes WHERE kind != 'release' AND seq <= ?", (through,)
             ).rowcount
             connection.execute(
                 "UPDATE change_horizon SET pruned_through = max(pruned_through, ?)", (through,)
@@ -228,11 +243,13 @@ class ChangeLog:
 
 
 def _change(row: tuple[Any, ...]) -> Change:
-    seq, kind, created, owner, patient_id, release_key, release_version, actor = row[:8]
+    seq, kind, created, owner, patient_id, release_key, release_version, actor, subject = row[:9]
     if kind == "release":
         return ReleaseChange(
             seq, release_key, release_version, datetime.fromisoformat(created), actor
         )
-    stored = row[8:]
+    if kind == "erasure":
+        return ErasureChange(seq, owner, subject)
+    stored = row[9:]
     record = record_from_row(stored) if stored[0] is not None else None
     return PatientChange(seq, owner, patient_id, record)

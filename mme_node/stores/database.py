@@ -307,6 +307,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX audit_by_subject ON audit_log (json_extract(entry, '$.subject'))",
         "CREATE INDEX audit_by_time ON audit_log (json_extract(entry, '$.time'))",
     ),
+    (
+        # Erasure announcements in the change feed (docs/storage.md, "Change
+        # feed"): an erasure deletes every change naming the patient and appends
+        # an 'erasure' row naming it only by its audit subject (a keyed digest),
+        # so that other processes drop that one patient instead of rebuilding.
+        # SQLite cannot change a CHECK in place: the table is copied, and its
+        # AUTOINCREMENT counter carried over (seqs are never reused).
+        """
+        CREATE TABLE changes_v2 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            created TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('patient', 'release', 'erasure')),
+            owner TEXT,
+            patient_id TEXT,
+            release_key TEXT,
+            release_version TEXT,
+            actor TEXT,
+            subject TEXT,
+            CHECK ((kind = 'patient') = (owner IS NOT NULL AND patient_id IS NOT NULL)),
+            CHECK ((kind = 'release') = (release_key IS NOT NULL AND release_version IS NOT NULL)),
+            CHECK ((kind = 'erasure') = (subject IS NOT NULL)),
+            CHECK (kind != 'erasure' OR (owner IS NOT NULL AND patient_id IS NULL))
+        ) STRICT
+        """,
+        """
+        INSERT INTO changes_v2
+            (seq, created, kind, owner, patient_id, release_key, release_version, actor)
+        SELECT seq, created, kind, owner, patient_id, release_key, release_version, actor
+        FROM changes
+        """,
+        "DELETE FROM sqlite_sequence WHERE name = 'changes_v2'",
+        "UPDATE sqlite_sequence SET name = 'changes_v2' WHERE name = 'changes'",
+        "DROP TABLE changes",
+        "ALTER TABLE changes_v2 RENAME TO changes",
+        "CREATE INDEX changes_of_releases ON changes (seq) WHERE kind = 'release'",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

@@ -15,6 +15,7 @@ from mme_node.matching.matcher import Matcher
 from mme_node.matching.phenotype import BLEND
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
+from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.services.patients import PatientService
 from mme_node.stores.changes import ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
@@ -55,7 +56,9 @@ async def matching_node(
     serving = Serving.of(release)
     matcher = Matcher(serving, store, weights)
     changes = ChangeLog(store.path)
-    follower = ChangeFollower(changes, matcher, lambda key: release)
+    follower = ChangeFollower(
+        changes, matcher, lambda key: release, pseudonyms=Pseudonyms.in_data_dir(path)
+    )
     patients = PatientService(store=store, serving=serving, genes=genes, listeners=[follower])
     try:
         yield MatchingNode(store=store, patients=patients, matcher=matcher, follower=follower)

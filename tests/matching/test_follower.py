@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mme_node.matching.matcher import Matcher
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import PatientRecord
+from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.services.patients import PatientService
 from mme_node.stores.changes import PATIENT_CHANGE_RETENTION, ChangeBatch, ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
@@ -51,7 +53,13 @@ async def follower_node(
     serving = Serving.of(release)
     matcher = Matcher(serving, store, ScoringWeights())
     changes = ChangeLog(store.path)
-    follower = ChangeFollower(changes, matcher, by_key.__getitem__, interval=interval)
+    follower = ChangeFollower(
+        changes,
+        matcher,
+        by_key.__getitem__,
+        pseudonyms=Pseudonyms.in_data_dir(store.path.parent),
+        interval=interval,
+    )
     patients = PatientService(store=store, serving=serving, genes=genes, listeners=[follower])
     try:
         yield MatchingNode(store=store, patients=patients, matcher=matcher, follower=follower)
@@ -136,6 +144,64 @@ async def test_a_follower_behind_the_pruned_changes_reloads_from_the_store(
     assert await matched_ids(node, AUTISM) == ["P1"]
     assert node.follower.applied == await changes.latest()
     changes.close()
+
+
+def change_rows(path: Path) -> list[tuple[object, ...]]:
+    """Every row of the change table, as the database file holds it."""
+    with closing(sqlite3.connect(path)) as database:
+        return database.execute("SELECT * FROM changes").fetchall()
+
+
+async def erase_in_other_process(
+    other: SQLitePatientStore, pid: str, stored_again: PatientRecord | None = None
+) -> int:
+    """What the erasure service of another process does to the store and the change log.
+
+    ``stored_again`` is saved between the deletion and the erasure of the changes (a
+    submitter storing the id again meanwhile). Returns how many changes were erased.
+    """
+    await other.delete(OWNER, pid)
+    if stored_again is not None:
+        await other.save(stored_again)
+    subject = Pseudonyms.in_data_dir(other.path.parent).subject(OWNER, pid)
+    changes = ChangeLog(other.path)
+    try:
+        return await changes.forget_patient(OWNER, pid, subject)
+    finally:
+        changes.close()
+
+
+async def test_an_erasure_elsewhere_removes_one_patient_without_a_rebuild(
+    node: MatchingNode, other_process: SQLitePatientStore
+) -> None:
+    await node.patients.submit(OWNER, patient_json("P1", [AUTISM]))
+    await node.patients.submit(OWNER, patient_json("P2", [AUTISM]))
+    await node.patients.submit("clinic-b", patient_json("P1", [AUTISM]))  # same id, other owner
+    assert len(await matched_ids(node, AUTISM)) == 3
+
+    assert await erase_in_other_process(other_process, "P1") == 2  # creation, deletion
+    await node.follower.catch_up()
+
+    remaining = await node.matcher.match(node.query(patient_json("Q", [AUTISM])), limit=10)
+    assert sorted(r.record.key for r in remaining) == [("clinic-a", "P2"), ("clinic-b", "P1")]
+    assert node.follower.reloads == 0
+    rows = change_rows(node.store.path)
+    assert not [row for row in rows if "P1" in row and "clinic-a" in row]
+    assert [row[2] for row in rows].count("erasure") == 1
+
+
+async def test_a_patient_stored_again_during_its_erasure_stays_matched_as_stored(
+    node: MatchingNode, other_process: SQLitePatientStore
+) -> None:
+    await node.patients.submit(OWNER, patient_json("P1", [AUTISM]))
+    again = record_of(node, "P1", HEARING_LOSS)
+    assert await erase_in_other_process(other_process, "P1", stored_again=again) == 3
+
+    await node.follower.catch_up()
+
+    [result] = await node.matcher.match(node.query(patient_json("Q", [HEARING_LOSS])), limit=10)
+    assert [term.id for term in result.record.patient.features] == [HEARING_LOSS]  # as stored now
+    assert node.follower.reloads == 0
 
 
 async def test_a_release_activation_swaps_in_a_state_of_the_new_release(

@@ -10,9 +10,12 @@ request fails.
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +96,32 @@ def test_a_cli_import_into_the_data_dir_is_matched_without_restart(
         lambda: shown in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY),
         "the running server matches the imported patient",
     )
+
+
+def test_an_erasure_on_the_command_line_reaches_the_server_without_a_rebuild(
+    server: LiveNode,
+) -> None:
+    node, client = server.process, server.peer
+    patient = patient_json("erased-9c", [CRANIOSYNOSTOSIS, ARACHNODACTYLY])
+    assert server.submitter.post("/api/patients", json={"patient": patient}).status_code == 201
+    shown = shown_to_peer(server, "erased-9c")
+    assert shown in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY)
+    logged_before = len(node.log())
+
+    node.cli("patients", "delete", "erased-9c", "--owner", "clinic-a")  # another process
+
+    wait_for(
+        lambda: shown not in matched(client, CRANIOSYNOSTOSIS, ARACHNODACTYLY),
+        "the running server stops matching the erased patient",
+    )
+    wait_for(lambda: "erasure" in node.log()[logged_before:], "the server applies the erasure")
+    logged = node.log()[logged_before:]
+    assert re.search(r"change feed: erasure \d+ applied", logged), logged
+    assert "reloading every patient" not in logged  # one row removed, no rebuild
+    with closing(sqlite3.connect(node.database_path)) as database:
+        rows = database.execute("SELECT * FROM changes").fetchall()
+    assert not [row for row in rows if "erased-9c" in row]
+    assert ("erasure", "clinic-a") in [(row[2], row[3]) for row in rows]
 
 
 # -- HPO releases, live ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mme_node.matching.snapshot import IndexSnapshots
 from mme_node.matching.state import Serving, ServingState
 from mme_node.model import Consent, DisclosureLevel, Patient, PatientRecord, Sharing
 from mme_node.security.consent import SHIPPED_DEFAULT_CONSENT, PeerScope
+from mme_node.security.pseudonyms import Pseudonyms
 from mme_node.services.patients import PatientService
 from mme_node.stores.changes import ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
@@ -216,7 +217,12 @@ async def restartable_node(
     changes = ChangeLog(path)
     snapshots = IndexSnapshots(path.parent / "match-index")
     follower = ChangeFollower(
-        changes, matcher, lambda key: release, interval=0.02, snapshots=snapshots
+        changes,
+        matcher,
+        lambda key: release,
+        pseudonyms=Pseudonyms.in_data_dir(path.parent),
+        interval=0.02,
+        snapshots=snapshots,
     )
     patients = PatientService(store=store, serving=serving, genes=genes, listeners=[follower])
     try:

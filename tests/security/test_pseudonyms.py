@@ -54,3 +54,13 @@ def test_a_damaged_key_stops_with_a_message_instead_of_new_pseudonyms(tmp_path: 
 
     with pytest.raises(ServiceUnavailable, match="node key"):
         Pseudonyms.in_data_dir(tmp_path).pseudonym("node-b", "clinic-a", "P1")
+
+
+def test_an_audit_subject_is_found_among_the_owners_ids_and_nowhere_else(tmp_path: Path) -> None:
+    pseudonyms = Pseudonyms.in_data_dir(tmp_path)
+    ids = [f"P{n}" for n in range(50)] + ["é/ü"]
+    for patient_id in ("P0", "P37", "é/ü"):
+        subject = pseudonyms.subject("clinic-a", patient_id)
+        assert pseudonyms.find_subject(subject, "clinic-a", ids) == patient_id
+    assert pseudonyms.find_subject(pseudonyms.subject("clinic-b", "P3"), "clinic-a", ids) is None
+    assert pseudonyms.find_subject(pseudonyms.subject("clinic-a", "P99"), "clinic-a", ids) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,42 @@ def test_opening_another_connection_keeps_this_process_locks_on_the_file(tmp_pat
         assert path.with_name(path.name + "-shm").exists()
     finally:
         held.close()
+
+
+def test_the_change_table_keeps_its_rows_and_its_counter_through_the_erasure_migration(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "node.sqlite3"
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        for statements in MIGRATIONS[:-1]:  # the schema before erasure announcements
+            for statement in statements:
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        for patient_id in ("P1", "P2", "P3"):
+            old.execute(
+                "INSERT INTO changes (created, kind, owner, patient_id)"
+                " VALUES ('t', 'patient', 'a', ?)",
+                (patient_id,),
+            )
+        old.execute(
+            "INSERT INTO changes (created, kind, release_key, release_version)"
+            " VALUES ('t', 'release', 'k', 'v')"
+        )
+        old.execute("DELETE FROM changes WHERE seq >= 3")  # the newest ones pruned
+
+    connection = open_database(path)
+
+    assert connection.execute("SELECT seq, patient_id FROM changes").fetchall() == [
+        (1, "P1"),
+        (2, "P2"),
+    ]
+    (seq,) = connection.execute(
+        "INSERT INTO changes (created, kind, owner, subject) VALUES ('t', 'erasure', 'a', 'ab12')"
+        " RETURNING seq"
+    ).fetchone()
+    assert seq == 5  # never a seq used before
+    with pytest.raises(sqlite3.IntegrityError):  # an erasure never names the patient
+        connection.execute(
+            "INSERT INTO changes (created, kind, owner, patient_id, subject)"
+            " VALUES ('t', 'erasure', 'a', 'P1', 'ab12')"
+        )
