@@ -24,6 +24,11 @@ class MMEError(Exception):
         """HTTP headers the answer must carry (``Retry-After`` for a 429)."""
         return {}
 
+    @property
+    def fields(self) -> dict[str, object]:
+        """Fields the JSON answer carries beside ``message`` (``supportedVersions`` for a 406)."""
+        return {}
+
 
 class InvalidRequest(MMEError):
     """The request is syntactically wrong (malformed JSON, bad parameter)."""
@@ -68,9 +73,22 @@ class NotFound(MMEError):
 
 
 class NotAcceptable(MMEError):
-    """The client asked for an API version the node does not speak."""
+    """The client asked for an API version the node does not speak.
+
+    The answer lists the versions the node speaks (``"supportedVersions":
+    ["1.0", "1.1"]``, search-api "Error handling"), so that a client can
+    re-submit in one of them without parsing the message.
+    """
 
     status = 406
+
+    def __init__(self, message: str, supported_versions: Sequence[str]) -> None:
+        super().__init__(message)
+        self.supported_versions = tuple(supported_versions)
+
+    @property
+    def fields(self) -> dict[str, object]:
+        return {"supportedVersions": list(self.supported_versions)}
 
 
 class Conflict(MMEError):

@@ -18,9 +18,18 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
+def mme_error_response(error: MMEError) -> Response:
+    """An :class:`MMEError` as its status, headers and ``{"message", ...its fields}``."""
+    return JSONResponse(
+        {"message": error.message, **error.fields},
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
 async def handle_mme_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, MMEError)
-    return error_response(error.status, error.message, error.headers)
+    return mme_error_response(error)
 
 
 async def handle_http_exception(request: Request, error: Exception) -> Response:

@@ -21,7 +21,7 @@ from mme_node import __version__
 from mme_node.api.answers import AnswerTexts
 from mme_node.api.auth import authenticate, client_address
 from mme_node.api.bodies import read_json
-from mme_node.api.errors import error_response
+from mme_node.api.errors import mme_error_response
 from mme_node.api.versions import (
     LATEST_VERSION,
     accepted_request_types,
@@ -39,14 +39,14 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def mme_endpoint(endpoint: Endpoint) -> Endpoint:
-    """Errors of an MME endpoint as ``{"message"}`` with the latest MME media type."""
+    """Errors of an MME endpoint as ``{"message", ...}`` with the latest MME media type."""
 
     @functools.wraps(endpoint)
     async def wrapped(request: Request) -> Response:
         try:
             return await endpoint(request)
         except MMEError as error:
-            response = error_response(error.status, error.message, error.headers)
+            response = mme_error_response(error)
             response.headers["content-type"] = media_type(LATEST_VERSION)
             return response
 

@@ -49,7 +49,10 @@ def _errors(*statuses: int, media_types: tuple[str, ...] = ("application/json",)
         503: "the store is not answering",
     }
     return {
-        str(status): {"description": reasons[status], **_json(_ref("Error"), media_types)}
+        str(status): {
+            "description": reasons[status],
+            **_json(_ref("VersionError" if status == 406 else "Error"), media_types),
+        }
         for status in statuses
     }
 
@@ -658,6 +661,18 @@ def _components() -> dict[str, Any]:
                 "type": "object",
                 "properties": {"message": {"type": "string"}},
                 "required": ["message"],
+            },
+            "VersionError": {
+                "type": "object",
+                "properties": {
+                    "message": {"type": "string"},
+                    "supportedVersions": {
+                        "type": "array",
+                        "items": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
+                        "description": "the versions this node speaks, as in 1.0",
+                    },
+                },
+                "required": ["message", "supportedVersions"],
             },
         },
     }

@@ -6,9 +6,10 @@ has every request name its version there, and many clients send a default
 ``Accept: */*``). The spec makes minor versions compatible: a request in any
 v1.x is read, and answered in the named version when the node speaks it,
 else in the node's latest v1 version. A major version the node does not
-speak is refused with 406 listing the versions it speaks, whether named in
-``Accept`` or in ``Content-Type`` (the answer's ``Content-Type`` then names
-the latest).
+speak is refused with 406 listing the versions it speaks, in the message and
+as ``"supportedVersions": ["1.0", "1.1"]`` (the spec's example), whether
+named in ``Accept`` or in ``Content-Type`` (the answer's ``Content-Type``
+then names the latest).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _unsupported(named: list[str] | str) -> NotAcceptable:
     return NotAcceptable(
         f"unsupported version number {shown}; this node supports: "
         + ", ".join(media_type(v) for v in SUPPORTED_VERSIONS)
-        + " (and reads any v1.x request)"
+        + " (and reads any v1.x request)",
+        SUPPORTED_VERSIONS,
     )
 
 

@@ -158,6 +158,20 @@ ERROR_SCHEMA: Schema = {
 }
 """search-api "Error handling": a human-readable message; other fields may be added."""
 
+VERSION_ERROR_SCHEMA: Schema = {
+    "type": "object",
+    "properties": {
+        "message": {"type": "string", "minLength": 1},
+        "supportedVersions": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": r"^\d+\.\d+$"},
+        },
+    },
+    "required": ["message", "supportedVersions"],
+}
+"""search-api "Error handling": a 406 names the supported versions (``["0.1", "1.0", "1.1"]``)."""
+
 HEARTBEAT_SCHEMA: Schema = strict_object(
     {
         "heartbeat": strict_object(

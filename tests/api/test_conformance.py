@@ -29,6 +29,7 @@ from mme_api_schema import (
     ERROR_SCHEMA,
     HEARTBEAT_SCHEMA,
     METRICS_SCHEMA,
+    VERSION_ERROR_SCHEMA,
     Schema,
     match_request_schema,
     match_response_schema,
@@ -292,7 +293,7 @@ def test_match_errors_conform_and_name_the_latest_version(
     answer = client.post("/match", content=content, headers=headers)
     assert answer.status_code == status, answer.text
     assert answered_version(answer) == "1.1"
-    conforms(answer.json(), ERROR_SCHEMA)
+    conforms(answer.json(), VERSION_ERROR_SCHEMA if status == 406 else ERROR_SCHEMA)
 
 
 def test_heartbeat_and_metrics_conform(node: tuple[TestClient, Tokens]) -> None:

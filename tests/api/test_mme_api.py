@@ -145,6 +145,19 @@ def test_unsupported_accept_version_is_406_listing_supported_versions(
     message = answer.json()["message"]
     assert MME_V1_0 in message and MME_V1_1 in message
     assert version in message
+    assert answer.json()["supportedVersions"] == ["1.0", "1.1"]
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/png, text/plain"])
+def test_an_unsupported_accept_media_type_is_406_listing_supported_versions(
+    cohort: TestClient, tokens: Tokens, accept: str
+) -> None:
+    """search-api "Error handling": the 406 body lists the versions, as ``["1.0", "1.1"]``."""
+    answer = match(cohort, tokens.peer, query(), MME_V1_0, Accept=accept)
+    assert answer.status_code == 406
+    assert answer.headers["content-type"] == LATEST
+    assert answer.json()["supportedVersions"] == ["1.0", "1.1"]
+    assert accept in answer.json()["message"]
 
 
 def test_unsupported_request_version_is_406(cohort: TestClient, tokens: Tokens) -> None:
@@ -153,6 +166,7 @@ def test_unsupported_request_version_is_406(cohort: TestClient, tokens: Tokens) 
     )
     assert answer.status_code == 406
     assert answer.headers["content-type"] == LATEST
+    assert answer.json()["supportedVersions"] == ["1.0", "1.1"]
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.9", "1.10"])
