@@ -114,6 +114,7 @@ def run_workers(settings: Settings, workers: int, listener: socket.socket, url: 
         port=settings.port,
         log_level="info",
         access_log=settings.access_log,
+        **server_options(settings, in_workers=True),
     )
     Multiprocess(config, sockets=[listener]).run()
 

@@ -49,8 +49,16 @@ def raise_descriptor_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: deadlines, limits, proxies."""
+WORKER_PROTOCOL = "mme_node.server.worker_protocol:WorkerProtocol"
+"""The guarded protocol by import path, for worker processes (see :mod:`.worker_protocol`)."""
+
+
+def server_options(settings: Settings, *, in_workers: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: deadlines, limits, proxies.
+
+    ``in_workers``: for uvicorn's worker processes, which import the protocol
+    by name and build its limits from the ``MME_*`` variables themselves.
+    """
     from mme_node.server.protocol import guarded_protocol  # imports uvicorn's internals
 
     limits = ConnectionLimits.from_settings(settings, raise_descriptor_limit())
@@ -60,7 +68,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
             limits.max_connections,
         )
     return {
-        "http": guarded_protocol(limits),
+        "http": WORKER_PROTOCOL if in_workers else guarded_protocol(limits),
         "timeout_keep_alive": settings.keep_alive_timeout,
         "timeout_graceful_shutdown": settings.shutdown_timeout,
         "proxy_headers": True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ VISIBLE_WITHIN = 1.0
 every worker once this many seconds have passed."""
 FRESH_CONNECTIONS = 24
 """Matches sent each on a new connection: all on one worker by chance has odds of 2**-23."""
+HEADER_TIMEOUT = 1.0
+"""The workers' header deadline (``MME_HEADER_TIMEOUT``): short, so a slow client is cut fast."""
 CRANIOSYNOSTOSIS = "HP:0001363"
 ARACHNODACTYLY = "HP:0001166"
 
@@ -68,7 +71,10 @@ class Served:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iterator[Served]:
     process = NodeProcess(
-        "workers", tmp_path_factory.mktemp("workers"), shared_hpo_dir, {"MME_WORKERS": "2"}
+        "workers",
+        tmp_path_factory.mktemp("workers"),
+        shared_hpo_dir,
+        {"MME_WORKERS": "2", "MME_HEADER_TIMEOUT": f"{HEADER_TIMEOUT:g}"},
     )
     served = Served(
         process,
@@ -90,6 +96,20 @@ def wait_until(deadline: float) -> None:
 def test_two_workers_answer_on_one_port(node: Served) -> None:
     answers = node.on_fresh_connections(lambda client: client.get("/heartbeat"))
     assert len({answer["heartbeat"]["_worker"] for answer in answers}) == 2
+
+
+def test_every_worker_cuts_a_client_that_never_finishes_its_headers(node: Served) -> None:
+    """The guarded protocol and its settings reach the worker processes, not only one process."""
+    host, port = node.process.url.removeprefix("http://").split(":")
+    answers = []
+    for _ in range(FRESH_CONNECTIONS):
+        with socket.create_connection((host, int(port)), timeout=10 * HEADER_TIMEOUT) as slow:
+            slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no blank line: never ends
+            received = b""
+            while chunk := slow.recv(65536):
+                received += chunk
+        answers.append(received.split(b"\r\n")[0])
+    assert answers == [b"HTTP/1.1 408 Request Timeout"] * FRESH_CONNECTIONS
 
 
 def test_a_patient_submitted_to_one_worker_is_matched_by_every_worker_within_the_bound(
