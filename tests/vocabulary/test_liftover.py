@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from mme_node.model import Variant
-from mme_node.vocabulary.liftover import VariantLifter
+from mme_node.vocabulary.liftover import VariantLifter, bundled_chain_file
+
+SHARED_LIFTOVER = Path(__file__).resolve().parents[2].parent / "shared" / "liftover"
+"""The UCSC chain files the team keeps beside the project root (``../shared``)."""
 
 # Published positions (1-based, as dbSNP/ClinVar give them) of well-known
 # variants on both assemblies: not computed with the chain under test.
@@ -130,11 +133,125 @@ def test_a_position_inside_a_gap_is_not_lifted(small_lifter: VariantLifter) -> N
     assert small_lifter.lifted(Variant("GRCh37", "1", 105, 106, "A", "G")) is None
 
 
-def test_a_minus_strand_mapping_is_not_lifted(small_lifter: VariantLifter) -> None:
-    """The bases would need reverse-complementing and re-anchoring: no lift rather than a guess."""
-    assert small_lifter.lifted(Variant("GRCh37", "2", 10, 11, "A", "G")) is None
+# Source chr2 [0, 1000) -> target chr2 [0, 1000) minus strand: source base p is target
+# minus-strand base p, which is forward-strand base 1000 - 1 - p.
+
+
+def test_a_minus_strand_substitution_lands_reversed_and_complemented(
+    small_lifter: VariantLifter,
+) -> None:
+    lifted = small_lifter.lifted(Variant("GRCh37", "2", 10, 11, "A", "G"))
+    assert lifted == Variant("GRCh38", "2", 989, 990, "T", "C")
+
+
+def test_a_minus_strand_multi_base_allele_starts_where_its_last_base_lands(
+    small_lifter: VariantLifter,
+) -> None:
+    # Source bases 10, 11, 12 -> target 989, 988, 987: the allele reads 987..989 on GRCh38.
+    lifted = small_lifter.lifted(Variant("GRCh37", "2", 10, 13, "ACG", "TTA"))
+    assert lifted == Variant("GRCh38", "2", 987, 990, "CGT", "TAA")
+
+
+def test_a_minus_strand_delins_without_shared_edge_bases_is_lifted(
+    small_lifter: VariantLifter,
+) -> None:
+    lifted = small_lifter.lifted(Variant("GRCh37", "2", 10, 12, "AC", "G"))
+    assert lifted == Variant("GRCh38", "2", 988, 990, "GT", "C")
+
+
+def test_a_minus_strand_position_without_bases_is_lifted(small_lifter: VariantLifter) -> None:
+    lifted = small_lifter.lifted(Variant("GRCh37", "2", 20, 25))
+    assert lifted == Variant("GRCh38", "2", 975, 980)
+
+
+@pytest.mark.parametrize(
+    ("reference", "alternate"),
+    [("ACT", "A"), ("A", "AGG"), ("ACT", "GT")],
+    ids=["anchored deletion", "anchored insertion", "shared last base"],
+)
+def test_a_minus_strand_indel_sharing_an_edge_base_is_not_lifted(
+    small_lifter: VariantLifter, reference: str, alternate: str
+) -> None:
+    """Its anchor would end up last; re-anchoring needs GRCh38 bases the chain lacks."""
+    variant = Variant("GRCh37", "2", 10, 10 + len(reference), reference, alternate)
+    assert small_lifter.lifted(variant) is None
+
+
+def test_a_minus_strand_symbolic_allele_is_not_lifted(small_lifter: VariantLifter) -> None:
+    assert small_lifter.lifted(Variant("GRCh37", "2", 10, 11, "A", "<DEL>")) is None
 
 
 def test_the_mitochondrion_maps_to_itself_without_the_chain(small_lifter: VariantLifter) -> None:
     lifted = small_lifter.lifted(Variant("GRCh37", "MT", 3242, 3243, "A", "G"))
     assert lifted == Variant("GRCh38", "M", 3242, 3243, "A", "G")
+
+
+# ------------------------------------------------- a minus-strand block of the real UCSC chain
+
+# hg19ToHg38.over.chain, chain id 158: one gapless block mapping hg19 chr21
+# [10697896, 11188129) to hg38 chr21 (size 46709983) minus strand
+# [35895423, 36385656): an inversion between the assemblies. By the chain
+# format, hg19 base p is minus-strand base 35895423 + (p - 10697896), i.e.
+# forward-strand base 46709983 - 1 - 35895423 - (p - 10697896) = 10814559 - (p - 10697896).
+CHAIN_158 = (
+    "chain 46368587 chr21 48129895 + 10697896 11188129 chr21 46709983 - 35895423 36385656 158"
+)
+
+
+def hg38_forward(hg19_position: int) -> int:
+    return 46709983 - 1 - (35895423 + (hg19_position - 10697896))
+
+
+def test_the_bundled_chain_holds_the_block_worked_by_hand() -> None:
+    with gzip.open(bundled_chain_file(), "rt") as chain:
+        lines = chain.read().splitlines()
+    at = lines.index(CHAIN_158)
+    assert lines[at + 1] == "490233"  # one block, 11188129 - 10697896 bases, no gaps
+    assert hg38_forward(10697896) == 10814559 and hg38_forward(11188128) == 10324327
+
+
+@pytest.mark.parametrize(
+    ("start", "reference", "alternate", "lifted_reference", "lifted_alternate"),
+    [
+        (10_700_000, "A", "G", "T", "C"),
+        (10_800_000, "ACG", "TTA", "CGT", "TAA"),
+        (11_188_128, "C", "T", "G", "A"),  # the block's last base
+    ],
+    ids=["SNV", "MNV", "last base of the block"],
+)
+def test_variants_in_an_inverted_region_lift_by_the_chain_arithmetic(
+    lifter: VariantLifter,
+    start: int,
+    reference: str,
+    alternate: str,
+    lifted_reference: str,
+    lifted_alternate: str,
+) -> None:
+    end = start + len(reference)
+    lifted = lifter.lifted(Variant("GRCh37", "21", start, end, reference, alternate))
+    expected_start = hg38_forward(end - 1)  # the allele's last hg19 base comes first on hg38
+    assert lifted == Variant(
+        "GRCh38",
+        "21",
+        expected_start,
+        expected_start + len(reference),
+        lifted_reference,
+        lifted_alternate,
+    )
+
+
+def test_an_inverted_region_variant_has_the_key_a_grch38_submitter_would_give_it(
+    lifter: VariantLifter,
+) -> None:
+    # hg19 chr21:10700001 A>G (1-based) is hg38 chr21:10812456 T>C, 10814559 - 2104 (0-based).
+    submitted_on_38 = Variant("GRCh38", "21", 10_812_455, 10_812_456, "T", "C")
+    with_lift = lifter.with_lift(Variant("GRCh37", "21", 10_700_000, 10_700_001, "A", "G"))
+    assert submitted_on_38.key in with_lift.keys
+
+
+def test_the_reverse_chain_takes_the_inverted_region_back() -> None:
+    """The UCSC hg38ToHg19 chain, a separate file, maps the hand-computed position back."""
+    from liftover import ChainFile
+
+    back = ChainFile(str(SHARED_LIFTOVER / "hg38ToHg19.over.chain.gz"), "hg38", "hg19")
+    assert back["chr21"][hg38_forward(10_700_000)] == [("chr21", 10_700_000, "-")]
