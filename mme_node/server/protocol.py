@@ -1,6 +1,6 @@
 """uvicorn's httptools protocol with deadlines for headers and body, and connection caps.
 
-What uvicorn 0.3x enforces by itself: an idle keep-alive connection is
+What uvicorn enforces by itself: an idle keep-alive connection is
 closed ``timeout_keep_alive`` seconds after a response; ``limit_concurrency``
 answers 503 once headers arrive. What it does not (each checked with raw
 sockets, see ``tests/server``): a connection that sends nothing, or its
