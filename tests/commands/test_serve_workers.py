@@ -84,9 +84,22 @@ def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iter
     process.start()
     try:
         process.wait_until_up(served.peer_token)
+        wait_for_every_worker(process)
         yield served
     finally:
         process.stop()
+
+
+WORKERS_STARTED_WITHIN = 120.0
+"""Generous: on a loaded machine the second worker may start long after the first answers."""
+
+
+def wait_for_every_worker(process: NodeProcess, workers: int = 2) -> None:
+    """Until each worker has finished its start-up (a worker still starting accepts nothing)."""
+    deadline = time.monotonic() + WORKERS_STARTED_WITHIN
+    while process.log().count("Application startup complete") < workers:
+        assert time.monotonic() < deadline, f"not every worker started:\n{process.log()}"
+        time.sleep(0.1)
 
 
 def wait_until(deadline: float) -> None:
