@@ -277,7 +277,8 @@ class ChangeFollower:
             return {}
         key = (change.owner, patient_id)
         [record] = await self.matcher.store.get_many([key])
-        log.info("change feed: erasure %d applied (the patient left the match index)", change.seq)
+        outcome = "the patient left the match index" if record is None else "stored again since"
+        log.info("change feed: erasure %d applied (%s)", change.seq, outcome)
         return {key: record}
 
     async def _apply_patients(self, changes: Changes) -> None:
