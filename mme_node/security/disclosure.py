@@ -11,7 +11,7 @@ recipient's pseudonym, never under the submitter's id, and its free-text
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mme_node.model import (
     Consent,
@@ -101,24 +101,24 @@ def disclosed(patient: Patient, level: DisclosureLevel, pseudonym: str) -> Patie
 
 
 def disclosed_explanation(explanation: Explanation, level: DisclosureLevel) -> Explanation:
-    """What an explanation may say at ``level``: nothing the patient itself could not show."""
+    """What an explanation may say at ``level``: nothing the patient itself could not show.
+
+    The phenotype parts (term matches, conflicts, shared negatives, disorders)
+    go below ``phenotype``, shared genes below ``genes``, shared variants
+    below ``variants``.
+    """
     if not level.includes(DisclosureLevel.PHENOTYPE):
-        explanation = Explanation(
-            shared_genes=explanation.shared_genes, shared_variants=explanation.shared_variants
+        explanation = replace(
+            explanation,
+            shared_disorders=(),
+            term_matches=(),
+            conflicting_terms=(),
+            shared_excluded_terms=(),
         )
     if not level.includes(DisclosureLevel.GENES):
-        explanation = Explanation(
-            shared_disorders=explanation.shared_disorders,
-            term_matches=explanation.term_matches,
-            conflicting_terms=explanation.conflicting_terms,
-        )
-    elif not level.includes(DisclosureLevel.VARIANTS):
-        explanation = Explanation(
-            shared_genes=explanation.shared_genes,
-            shared_disorders=explanation.shared_disorders,
-            term_matches=explanation.term_matches,
-            conflicting_terms=explanation.conflicting_terms,
-        )
+        explanation = replace(explanation, shared_genes=())
+    if not level.includes(DisclosureLevel.VARIANTS):
+        explanation = replace(explanation, shared_variants=())
     return explanation
 
 

@@ -136,3 +136,19 @@ def test_an_explanation_says_no_more_than_the_level_shows() -> None:
         conflicting_terms=("HP:0000252",),
     )
     assert disclosed_explanation(explanation, DisclosureLevel.VARIANTS) == explanation
+
+
+def test_an_explanation_keeps_shared_negatives_wherever_the_phenotype_shows() -> None:
+    explanation = Explanation(
+        shared_genes=("HGNC:1097",),
+        shared_variants=("GRCh38:7:140753335:A>T",),
+        shared_excluded_terms=("HP:0000252",),
+    )
+
+    assert disclosed_explanation(explanation, DisclosureLevel.CONTACT) == Explanation()
+    assert disclosed_explanation(explanation, DisclosureLevel.PHENOTYPE) == Explanation(
+        shared_excluded_terms=("HP:0000252",)
+    )
+    assert disclosed_explanation(explanation, DisclosureLevel.GENES) == Explanation(
+        shared_genes=("HGNC:1097",), shared_excluded_terms=("HP:0000252",)
+    )
