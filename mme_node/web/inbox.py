@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from starlette.responses import RedirectResponse, Response
 
 from hpo import Ontology
+from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import InvalidPatient, InvalidRequest
 from mme_node.formats.schemas import load_patient
 from mme_node.model import Patient
@@ -110,10 +111,12 @@ async def show_inbox(call: Call) -> Response:
     notices = call.node.notices
     unseen = await notices.for_owner(owner, unseen_only=True, limit=NOTICES_SHOWN)
     ontology = call.node.release.ontology
+    # Up to 200 matches of up to 200 peer results, each read as a patient: CPU work.
+    entries = await run_cpu_bound(lambda: [_entry(match) for match in matches])
     return await call.render(
         "inbox.html",
         {
-            "entries": [_entry(match) for match in matches],
+            "entries": entries,
             "new_results": sum(len(match.results) for match in matches),  # as the nav counts
             "notices": [notice_view(notice, ontology) for notice in unseen],
             "unseen_notices": await notices.unseen_count(owner),
