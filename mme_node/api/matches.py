@@ -152,7 +152,7 @@ async def match_history(request: Request) -> Response:
     node = _node(request)
     patient_id = request.path_params["patient_id"]
     await node.patients.get(client.name, patient_id)  # 404 for someone else's patient
-    matches = await node.history.for_patient(client.name, patient_id)
+    matches = await node.history.as_seen_by_owner(client.name, patient_id)
     return JSONResponse({"matches": [recorded_json(m) for m in matches]})
 
 

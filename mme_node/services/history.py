@@ -174,7 +174,9 @@ class MatchHistory:
         """Every match about this patient, oldest first: as the query, or as a result.
 
         Each result carries the ``new`` flag :meth:`record` gave it, kept as
-        it was even if an earlier result was erased since.
+        it was even if an earlier result was erased since. This is the whole
+        record, other owners' patients included: what the submitter ``owner``
+        may be shown of it is :meth:`as_seen_by_owner`.
         """
         return await asyncio.to_thread(self._for_patient, owner, patient_id)
 
@@ -193,6 +195,15 @@ class MatchHistory:
                 return [_stored_match(db, row) for row in requests]
             finally:
                 db.execute("COMMIT")
+
+    async def as_seen_by_owner(self, owner: str, patient_id: str) -> list[RecordedMatch]:
+        """:meth:`for_patient` as the patient's submitter may see it (:func:`_as_seen_by`).
+
+        Another owner's patient appears only under the pseudonym ``owner``
+        was shown it by, never by its own id; another owner's query never.
+        """
+        seen = (_as_seen_by(owner, match) for match in await self.for_patient(owner, patient_id))
+        return [match for match in seen if match is not None]
 
     async def forget_patient(
         self, owner: str, patient_id: str, audit: Sequence[AuditEntry] = ()
@@ -514,6 +525,29 @@ def _stored_match(db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch
     """The match of one ``match_requests`` row, with its results."""
     match = _match_of(row)
     return _replace(match, results=_stored_results(db, match.id))
+
+
+def _as_seen_by(owner: str, match: RecordedMatch) -> RecordedMatch | None:
+    """``match`` as the submitter ``owner`` may see it in its patient's history (None: not at all).
+
+    Its own local or outbound match shows its results as they were shown to
+    it: another owner's patient under its pseudonym (``shown_as``). An
+    inbound match shows only ``owner``'s patients among the results. Another
+    owner's local match is that owner's: its query and the rest of its
+    results are not ``owner``'s to see (the audit log records the disclosure).
+    """
+    if match.owner == owner:
+        return _replace(match, results=tuple(_shown_to(owner, r) for r in match.results))
+    if match.direction == "local":
+        return None
+    return _replace(match, results=tuple(r for r in match.results if r.owner == owner))
+
+
+def _shown_to(owner: str, result: RecordedResult) -> RecordedResult:
+    """A result of ``owner``'s own match: another owner's patient by the pseudonym shown."""
+    if result.owner is None or result.owner == owner:
+        return result
+    return dataclasses.replace(result, patient_id=result.shown_as or "")
 
 
 def _match_of(row: tuple[Any, ...]) -> RecordedMatch:

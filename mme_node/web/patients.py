@@ -75,7 +75,7 @@ async def patient_page(
     call: Call, record: PatientRecord, peers_error: str = "", status: int = 200
 ) -> Response:
     """The page of one patient: the case, matching buttons, its match history."""
-    history = await call.node.history.for_patient(record.owner, record.patient.id)
+    history = await call.node.history.as_seen_by_owner(record.owner, record.patient.id)
     ontology = call.node.release.ontology
     return await call.render(
         "patient.html",

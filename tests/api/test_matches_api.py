@@ -171,6 +171,29 @@ def test_another_submitters_patient_cannot_be_matched_or_its_history_read(
     assert client.get("/api/patients/P1/matches", headers=other).status_code == 404
 
 
+def test_a_history_never_shows_another_submitters_patient_by_its_own_id(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    other = {"X-Auth-Token": tokens.other_submitter}
+    answer = client.post("/api/patients", json={"patient": patient_json("B-MRN-7")}, headers=other)
+    assert answer.status_code == 201, answer.text
+    (found,) = [
+        r
+        for r in match_locally(client, tokens, "P1").json()["results"]
+        if r["patient"]["id"] != "P2"
+    ]
+    assert client.post("/api/patients/B-MRN-7/match", headers=other).status_code == 200
+
+    ours = json.dumps(history(client, tokens, "P1"))
+    theirs = client.get("/api/patients/B-MRN-7/matches", headers=other).json()["matches"]
+    # clinic-a saw clinic-b's patient under a pseudonym, and its history says no more.
+    assert "B-MRN-7" not in ours
+    assert found["patient"]["id"] in ours
+    # clinic-b's own match found P1 and P2 under pseudonyms; its history keeps them so.
+    assert "P1" not in json.dumps(theirs) and "P2" not in json.dumps(theirs)
+    assert [m["queryPatientId"] for m in theirs] == ["B-MRN-7"]
+
+
 def test_a_peer_token_cannot_use_the_match_endpoints(
     client: TestClient, tokens: Tokens, two_similar: None
 ) -> None:

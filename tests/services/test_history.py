@@ -76,6 +76,12 @@ def for_patient(
     return asyncio.run(history.for_patient(owner, patient_id))
 
 
+def as_seen_by_owner(
+    history: MatchHistory, patient_id: str, owner: str = "clinic-a"
+) -> list[RecordedMatch]:
+    return asyncio.run(history.as_seen_by_owner(owner, patient_id))
+
+
 def new_flags(match: RecordedMatch) -> dict[str, bool]:
     return {result.patient_id: result.new for result in match.results}
 
@@ -472,3 +478,27 @@ def test_a_match_and_its_audit_entries_are_one_transaction(tmp_path: Path) -> No
     finally:
         history.close()
         audit.close()
+
+
+def test_the_owner_sees_another_owners_patient_by_the_pseudonym_it_was_shown_under(
+    history: MatchHistory,
+) -> None:
+    shown = (
+        RecordedResult(0.9, "B-MRN-1", "clinic-b", shown_as="3fa9", disclosure="genes"),
+        RecordedResult(0.8, "P2", "clinic-a", shown_as="P2", disclosure="variants"),
+    )
+    record(history, asked_about("local", "P1", shown))
+    (match,) = as_seen_by_owner(history, "P1")
+    assert [result.patient_id for result in match.results] == ["3fa9", "P2"]
+
+
+def test_the_owner_never_sees_another_owners_query_or_patients(
+    history: MatchHistory,
+) -> None:
+    # clinic-b's local match found clinic-a's P1; a peer's query found both clinics' patients.
+    record(history, asked_about("local", "B-MRN-1", ours("P1"), owner="clinic-b"))
+    both = ours("B-MRN-2", owner="clinic-b") + ours("P1")
+    record(history, asked_about("inbound", "Q1", both))
+    (inbound,) = as_seen_by_owner(history, "P1")
+    assert inbound.direction == "inbound"
+    assert [(result.patient_id, result.owner) for result in inbound.results] == [("P1", "clinic-a")]
