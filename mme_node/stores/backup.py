@@ -59,7 +59,12 @@ def backup_data_dir(
             continue
         target = destination / path.relative_to(data_dir)
         create_private_directory(target.parent)
-        shutil.copy2(path, target)
+        try:
+            shutil.copy2(path, target)
+        except FileNotFoundError:
+            # Gone since listed: a running node replaced its saved match index (every
+            # minute while changes arrive) and deleted the older one, which it rebuilds.
+            continue
         copied += 1
     copy = destination / database.relative_to(data_dir)
     if database.exists():

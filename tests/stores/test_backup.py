@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -57,6 +58,31 @@ def test_backup_while_writing_is_a_consistent_private_copy(tmp_path: Path) -> No
     assert not (tmp_path / "backup" / "mme-node.sqlite3-wal").exists()
     assert report.other_files == 2 and report.database_bytes == copy.stat().st_size
     assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700
+
+
+def test_backup_passes_over_a_file_the_node_deletes_while_it_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    old_index = data / "match-index" / "s-1-ab"
+    old_index.mkdir(parents=True)
+    (old_index / "meta.json").write_text("{}")
+    (data / "peers.toml").write_text("[peers]\n")
+    database = data / "mme-node.sqlite3"
+    fill(database, 0, 3)
+    copy_file = shutil.copy2
+
+    def node_saves_a_new_index_meanwhile(source: Path, target: Path) -> object:
+        if source.name == "meta.json":
+            shutil.rmtree(old_index)
+        return copy_file(source, target)
+
+    monkeypatch.setattr(shutil, "copy2", node_saves_a_new_index_meanwhile)
+    report = backup_data_dir(data, database, tmp_path / "backup")
+
+    assert report.other_files == 1
+    assert (tmp_path / "backup" / "peers.toml").read_text() == "[peers]\n"
+    assert stored_patients(tmp_path / "backup" / "mme-node.sqlite3") == 3
 
 
 @pytest.mark.parametrize("where", ["non-empty", "inside"])
