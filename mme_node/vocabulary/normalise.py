@@ -46,16 +46,6 @@ class TermResolver(TermHierarchy, Protocol):
     def resolve(self, term_id: str, *, follow_consider: bool = False) -> str: ...
 
 
-def derive_feature(feature: Feature, terms: TermResolver) -> Feature:
-    """``feature`` with its term derived from its submitted id by ``terms``.
-
-    The current primary term through alt ids, ``replaced_by`` and a single
-    ``consider``; pending (the submitted id, not matched) when ``terms``
-    cannot place it.
-    """
-    return TermDerivation(terms).feature(feature)[0]
-
-
 def derive_terms(patient: Patient, terms: TermResolver) -> Patient:
     """The patient's features derived again from their submitted ids with ``terms``.
 
