@@ -24,6 +24,9 @@ FRESH_CONNECTIONS = 24
 """Matches sent each on a new connection: all on one worker by chance has odds of 2**-23."""
 HEADER_TIMEOUT = 1.0
 """The workers' header deadline (``MME_HEADER_TIMEOUT``): short, so a slow client is cut fast."""
+BOTH_WORKERS_WITHIN = 60.0
+"""Seconds of new connections allowed until both workers have answered one. On a loaded
+machine an idle worker may win every accept for a while, so the test keeps asking."""
 CRANIOSYNOSTOSIS = "HP:0001363"
 ARACHNODACTYLY = "HP:0001166"
 
@@ -107,8 +110,17 @@ def wait_until(deadline: float) -> None:
 
 
 def test_two_workers_answer_on_one_port(node: Served) -> None:
-    answers = node.on_fresh_connections(lambda client: client.get("/heartbeat"))
-    assert len({answer["heartbeat"]["_worker"] for answer in answers}) == 2
+    workers: set[int] = set()
+    asked = 0
+    deadline = time.monotonic() + BOTH_WORKERS_WITHIN
+    while len(workers) < 2 and time.monotonic() < deadline:
+        with node.process.client(node.peer_token) as client:
+            answer = client.get("/heartbeat")
+        assert answer.status_code == 200, answer.text
+        workers.add(answer.json()["heartbeat"]["_worker"])
+        asked += 1
+        time.sleep(0.02)  # lets a worker busy with the last connection get back to accepting
+    assert len(workers) == 2, f"{asked} new connections in {BOTH_WORKERS_WITHIN} s met one worker"
 
 
 def test_every_worker_cuts_a_client_that_never_finishes_its_headers(node: Served) -> None:
