@@ -17,6 +17,8 @@ import multiprocessing
 import os
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import uvicorn
@@ -32,6 +34,10 @@ from mme_node.server import server_options
 from mme_node.settings import Settings
 
 BACKLOG = 2048
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long a worker may leave the supervisor's health check unanswered before it is killed and
+started again. uvicorn's 5 s default killed workers still importing or loading the index on a
+busy machine (load average 9 on 2 cores): each restart began the start-up again."""
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,16 +101,13 @@ def run_workers(settings: Settings, workers: int, listener: socket.socket, url: 
 
     A short-lived process loads the demo patients (once, not once per
     worker) and composes the banner, so that this one, which only supervises
-    the workers, stays small. Each worker starts afresh with these settings
-    (passed as ``MME_*`` variables), opens the store, loads or builds the
-    match index (:mod:`mme_node.matching.snapshot`: one process builds it,
-    the others load what it saved) and follows the change log.
+    the workers, stays small. Without demo patients to load first, the
+    workers start meanwhile (a restart is not one process start longer) and
+    the banner follows when it is ready. Each worker starts afresh with
+    these settings (passed as ``MME_*`` variables), opens the store, loads or
+    builds the match index (:mod:`mme_node.matching.snapshot`: one process
+    builds it, the others load what it saved) and follows the change log.
     """
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as preparing:
-        banner = preparing.submit(prepared_banner, settings, url).result()
-    print(banner.replace("(Ctrl+C to stop)", f"with {workers} workers (Ctrl+C to stop)"))
-    sys.stdout.flush()
     os.environ.update(settings.replace(demo=False).environment())
     config = uvicorn.Config(
         "mme_node.app:app_from_environment",
@@ -114,9 +117,53 @@ def run_workers(settings: Settings, workers: int, listener: socket.socket, url: 
         port=settings.port,
         log_level="info",
         access_log=settings.access_log,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         **server_options(settings, in_workers=True),
     )
-    Multiprocess(config, sockets=[listener]).run()
+    supervisor = Multiprocess(config, sockets=[listener])
+    banner = Banner(settings, url, workers, on_failure=supervisor.should_exit.set)
+    if settings.demo:
+        banner.wait()
+    supervisor.run()
+    banner.wait()
+
+
+class Banner:
+    """The start-up banner of ``serve --workers``, prepared in a short-lived process.
+
+    A thread of the supervisor waits for that process and prints the banner;
+    if preparing fails (a bad setting, an unreadable store), ``on_failure``
+    is called (it stops the workers) and :meth:`wait` raises the error.
+    """
+
+    def __init__(
+        self, settings: Settings, url: str, workers: int, on_failure: Callable[[], None]
+    ) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._prepare, args=(settings, url, workers, on_failure), daemon=True
+        )
+        self._thread.start()
+
+    def _prepare(
+        self, settings: Settings, url: str, workers: int, on_failure: Callable[[], None]
+    ) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as preparing:
+                banner = preparing.submit(prepared_banner, settings, url).result()
+        except BaseException as error:
+            self._error = error
+            on_failure()
+            return
+        print(banner.replace("(Ctrl+C to stop)", f"with {workers} workers (Ctrl+C to stop)"))
+        sys.stdout.flush()
+
+    def wait(self) -> None:
+        """Until the banner is printed; the error if preparing failed."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def prepared_banner(settings: Settings, url: str) -> str:
