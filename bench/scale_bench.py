@@ -1,7 +1,7 @@
 """Serving at scale, end to end: import, start, /match over HTTP, memory per worker, disk.
 
     python bench/scale_bench.py [--sizes 10000 100000 1000000] [--workers 2] [--results 5 50]
-        [--baseline b305dab | --no-baseline] [--requests 200] [--seconds 20]
+        [--baseline b305dab | --no-baseline] [--baseline-workers 1] [--requests 200] [--seconds 20]
         [--connections 16] [--throughput-up-to 100000] [--out results.json]
 
 For every size, this checkout and the ``--baseline`` commit (unpacked with
@@ -12,7 +12,8 @@ their own data dir and compiled HPO release, then in turn:
    gene each, 5 % test patients) through the store's bulk import
    (``PatientStore.import_many``, what ``mme-node patients import`` calls);
 2. **first start** of ``mme-node serve`` (this checkout: ``--workers``
-   processes; the baseline runs one), timed until every worker says
+   processes; the baseline ``--baseline-workers``, 1 by default: commits
+   before ``serve --workers`` have one process), timed until every worker says
    "Application startup complete" and ``/heartbeat`` answers;
 3. ``/match`` answering the first of ``--results`` (5): ``--requests``
    sequential queries on one keep-alive connection (p50/p95/p99), then, up to
@@ -324,6 +325,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline", default=BEFORE_SCALING, help="commit to compare with")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--baseline-workers",
+        type=int,
+        default=1,
+        help="server processes of the baseline (more only for a commit with serve --workers)",
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument(
         "--results",
@@ -361,7 +368,7 @@ def main() -> None:
         with unpacked(args.baseline) if not args.no_baseline else contextlib.nullcontext() as tree:
             versions = [Version("this", None, args.workers)]
             if tree is not None:
-                versions.append(Version(args.baseline, tree, 1))
+                versions.append(Version(args.baseline, tree, args.baseline_workers))
             for size in args.sizes:
                 print(f"\n{size:,} patients")
                 for version in versions:
