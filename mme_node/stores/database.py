@@ -343,6 +343,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE changes_v2 RENAME TO changes",
         "CREATE INDEX changes_of_releases ON changes (seq) WHERE kind = 'release'",
     ),
+    (
+        # The inbox reads only results not yet seen: an inbound one found by the
+        # owner of our patient, an outbound one by its match request. Partial
+        # indexes hold just those rows, so a count does not grow with the history.
+        "CREATE INDEX match_results_unseen_by_owner ON match_results (owner)"
+        " WHERE seen_at IS NULL AND new",
+        "CREATE INDEX match_results_unseen_by_request ON match_results (request_pk)"
+        " WHERE seen_at IS NULL AND new",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

@@ -14,8 +14,9 @@ import pytest
 
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
+from mme_node.services import history as history_module
 from mme_node.services.history import Direction, MatchHistory, RecordedMatch, RecordedResult
-from mme_node.stores.database import MIGRATIONS
+from mme_node.stores.database import MIGRATIONS, open_database
 
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -317,6 +318,22 @@ def test_unseen_shows_each_owner_only_its_own_patients(history: MatchHistory) ->
     record(history, asked_about("outbound", "P8", theirs("r1"), owner="clinic-b"))
     assert unseen_ids(history, "clinic-a") == [["P1"]]
     assert unseen_ids(history, "clinic-b") == [["r1"], ["P7"]]
+
+
+@pytest.mark.parametrize("query", ["_UNSEEN_COUNTS", "_UNSEEN_NEW_RESULTS"])
+def test_the_inbox_reads_unseen_results_through_their_indexes_not_the_whole_history(
+    tmp_path: Path, query: str
+) -> None:
+    with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
+        plan = " | ".join(
+            row[3]
+            for row in db.execute(
+                f"EXPLAIN QUERY PLAN {getattr(history_module, query)}", {"owner": "a"}
+            )
+        )
+    assert "match_results_unseen_by_owner" in plan
+    assert "match_results_unseen_by_request" in plan
+    assert "SCAN r" not in plan
 
 
 def test_mark_seen_of_one_match_leaves_the_others(history: MatchHistory) -> None:
