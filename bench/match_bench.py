@@ -2,7 +2,7 @@
 
     python bench/match_bench.py [--sizes 10000 100000] [--in-process 1000000]
                                 [--requests 300] [--concurrency 16] [--seconds 10]
-                                [--negatives 0 10] [--baseline REV]
+                                [--negatives 0 10] [--without-genes] [--baseline REV]
 
 For every size in ``--sizes``: synthetic patients (about 8 annotated HPO
 terms and one gene from a pool of real HGNC genes each, 5 % of them test
@@ -26,8 +26,10 @@ Finally ``--in-process`` patients are put into a match index directly (one
 ``ProfileMatrix.from_csr``) and ``Matcher.rank`` is timed alone: the scoring
 cost without HTTP, JSON, authentication or store reads: the learned phenotype
 model and ``blend`` side by side, and the learned model for a peer for whom
-30 % of the patients are masked out by their consent, query by query. Prints
-the figures; nothing is asserted.
+30 % of the patients are masked out by their consent, query by query. With
+``--baseline REV`` each in-process block is followed by the same block run by
+``REV``'s code in a process of its own (same seeds, same index and queries).
+Prints the figures; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -406,7 +408,7 @@ def consent_reaches(index: MatchIndex, size: int) -> npt.NDArray[np.int32]:
 
 
 def bench_in_process(
-    release: Release, pools: Pools, size: int, queries: int, negatives: int
+    release: Release, pools: Pools, size: int, queries: int, negatives: int, genes: bool = True
 ) -> None:
     """``Matcher.rank`` over ``size`` patients, the learned model and ``blend`` side by side.
 
@@ -432,6 +434,7 @@ def bench_in_process(
     )
     picks = random.Random(size)
     timings: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for number in range(queries + 2):
         terms = picks.sample(pools.terms, 10 + negatives)
         query = Patient(
@@ -440,24 +443,47 @@ def bench_in_process(
             features=tuple(Feature(t) for t in terms[:10])
             + tuple(Feature(t, observed=False) for t in terms[10:]),
             genomic_features=(
-                GenomicFeature(Gene(id="x", hgnc_id=picks.choice(pools.genes).hgnc_id)),
+                (GenomicFeature(Gene(id="x", hgnc_id=picks.choice(pools.genes).hgnc_id)),)
+                if genes
+                else ()
             ),
         )
         for name, (matcher, scope) in runs.items():
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             matcher.rank(query, limit=5, scope=scope)
             if number >= 2:  # the first two warm caches
                 timings[name].append(time.perf_counter() - started)
+                cpu[name].append(time.process_time() - cpu_started)
     print(
         f"\nin-process Matcher.rank over {size:,} patients with {negatives} excluded terms on "
         f"average (index built in {built:.1f} s), {queries} queries of 10 observed + "
-        f"{negatives} excluded terms + 1 gene; {load_average()}"
+        f"{negatives} excluded terms + {'1 gene' if genes else 'no gene'}; {load_average()}"
     )
     for name, samples in timings.items():
         print(
             f"  {name:<36} median {statistics.median(samples) * 1e3:.0f} ms, "
-            f"min {min(samples) * 1e3:.0f} ms, max {max(samples) * 1e3:.0f} ms"
+            f"min {min(samples) * 1e3:.0f} ms, max {max(samples) * 1e3:.0f} ms; CPU median "
+            f"{statistics.median(cpu[name]) * 1e3:.0f} ms, min {min(cpu[name]) * 1e3:.0f} ms",
+            flush=True,
         )
+
+
+def bench_in_process_baseline(
+    work: Path, hpo_dir: Path, size: int, queries: int, negatives: int, args: Any
+) -> None:
+    """:func:`bench_in_process` run by git revision ``--baseline``'s code, right after ours.
+
+    Its own process imports the baseline's packages (``PYTHONPATH``) and
+    builds the same synthetic index and queries from the same seeds.
+    """
+    code = work / "baseline-code"
+    if not code.exists():
+        export_revision(args.baseline, code)
+    print(f"\n  the same with baseline {args.baseline}:", flush=True)
+    command = [sys.executable, __file__, "--sizes", "--in-process", str(size)]
+    command += ["--negatives", str(negatives), "--queries", str(queries), "--hpo-dir", str(hpo_dir)]
+    command += ["--without-genes"] if args.without_genes else []
+    subprocess.run(command, env=os.environ | {"PYTHONPATH": str(code)}, check=True)
 
 
 def main() -> None:
@@ -474,6 +500,11 @@ def main() -> None:
         nargs="*",
         default=[0, 10],
         help="mean excluded terms per in-process patient (and per query), one run each",
+    )
+    parser.add_argument(
+        "--without-genes",
+        action="store_true",
+        help="in-process queries without a gene (phenotype-only matching)",
     )
     parser.add_argument("--hpo-dir", type=Path, help="compiled releases to reuse (default: temp)")
     parser.add_argument(
@@ -497,9 +528,14 @@ def main() -> None:
         )
         for size in args.sizes:
             bench_served(work, hpo_dir, pools, size, args)
+        print(flush=True)
         for size in args.in_process:
             for negatives in args.negatives:
-                bench_in_process(release, pools, size, args.queries, negatives)
+                bench_in_process(
+                    release, pools, size, args.queries, negatives, not args.without_genes
+                )
+                if args.baseline:
+                    bench_in_process_baseline(work, hpo_dir, size, args.queries, negatives, args)
     print(f"\nat the end: {load_average()}")
 
 

@@ -22,10 +22,12 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-from hpo._csr import Csr, Indices
+from hpo._csr import Csr, Indices, expand
 from hpo.ontology import Ontology
 
 _Array = TypeVar("_Array", bound=npt.NDArray[Any])
+Rows = npt.NDArray[np.int64]
+"""Row numbers of a matrix, to score or count some rows only."""
 
 _INITIAL_ROWS = 1024
 _INITIAL_ENTRIES = 8192
@@ -160,17 +162,33 @@ class ProfileMatrix:
         """The current row of ``key`` (KeyError if absent; may change after :meth:`remove`)."""
         return self._row_of[key]
 
-    def count_in_rows(self, term_mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        """For each row, how many of its terms ``term_mask`` (indexed by term) marks.
+    def select(self, rows: Rows | None = None) -> tuple[Csr, npt.NDArray[np.bool_]]:
+        """``rows`` (all rows if None) as a :class:`Csr` of their own, and whether each is live.
+
+        Scoring a few rows of a large matrix (the candidates a query's genes
+        already single out) gathers only their entries: row ``i`` of the
+        result is row ``rows[i]`` of the matrix.
+        """
+        if rows is None:
+            return self.csr, self.live
+        csr = self.csr
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(csr.indptr[rows + 1] - csr.indptr[rows], out=indptr[1:])
+        return Csr(indptr, expand(csr, rows)[1]), self.live[rows]
+
+    def count_in_rows(
+        self, term_mask: npt.NDArray[np.bool_], rows: Rows | None = None
+    ) -> npt.NDArray[np.int64]:
+        """For each row (of ``rows`` if given), how many of its terms ``term_mask`` marks.
 
         One pass over the entries, no loop over rows; dead rows count 0. The
         marked entries are usually few, so only they are located in their rows.
         """
-        csr = self.csr
+        csr, live = self.select(rows)
         marked = np.flatnonzero(term_mask[csr.indices])
         owners = np.searchsorted(csr.indptr, marked, side="right") - 1
-        counts = np.bincount(owners, minlength=self._rows)
-        counts[~self.live] = 0
+        counts = np.bincount(owners, minlength=csr.rows)
+        counts[~live] = 0
         return counts
 
     def terms(self, key: str) -> tuple[str, ...]:

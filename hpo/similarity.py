@@ -39,7 +39,7 @@ from hpo import _one_vs_many
 from hpo._csr import Csr, Indices, expand
 from hpo.information import InformationContent
 from hpo.ontology import Ontology
-from hpo.profiles import ProfileMatrix, profile_indices
+from hpo.profiles import ProfileMatrix, Rows, profile_indices
 
 Scores = npt.NDArray[np.float64]
 
@@ -182,18 +182,20 @@ class SimilarityEngine:
         matrix: ProfileMatrix,
         method: Method | str = Method.RESNIK,
         normalized: bool = False,
+        rows: Rows | None = None,
     ) -> Scores:
-        """One symmetric score per row of ``matrix`` against the ``query`` profile.
+        """One symmetric score per row of ``matrix`` (per row of ``rows`` if given).
 
         With ``normalized`` the scores lie in ``[0, 1]`` (see the module
         docstring). Removed and empty profiles score 0. Vectorised over
         profiles (no Python loop per profile); see docs/hpo.md for timings.
+        A row's score does not depend on which other rows are scored.
         """
         method = Method(method)
         wanted = profile_indices(self.ontology, query)
-        scores = self._scores(wanted, matrix, method).score
+        scores = self._scores(wanted, matrix, method, rows).score
         if normalized and method is Method.RESNIK:
-            self._normalise_resnik(scores, wanted, matrix)
+            self._normalise_resnik(scores, wanted, matrix, rows)
         return scores
 
     def score_profiles_by(
@@ -202,6 +204,7 @@ class SimilarityEngine:
         matrix: ProfileMatrix,
         methods: Iterable[Method | str],
         normalized: bool = False,
+        rows: Rows | None = None,
     ) -> dict[Method, Scores]:
         """:meth:`score_profiles` by several ``methods`` at once, one array per method.
 
@@ -213,12 +216,14 @@ class SimilarityEngine:
         remaining = {Method(m) for m in methods}
         scores: dict[Method, Scores] = {}
         if {Method.RESNIK, Method.SIMGIC} <= remaining and len(wanted) and matrix.rows:
-            scores[Method.RESNIK], scores[Method.SIMGIC] = self._resnik_and_simgic(wanted, matrix)
+            scores[Method.RESNIK], scores[Method.SIMGIC] = self._resnik_and_simgic(
+                wanted, matrix, rows
+            )
             remaining -= {Method.RESNIK, Method.SIMGIC}
         for method in remaining:
-            scores[method] = self._scores(wanted, matrix, method).score
+            scores[method] = self._scores(wanted, matrix, method, rows).score
         if normalized and Method.RESNIK in scores:
-            self._normalise_resnik(scores[Method.RESNIK], wanted, matrix)
+            self._normalise_resnik(scores[Method.RESNIK], wanted, matrix, rows)
         return scores
 
     def warm(self, matrix: ProfileMatrix, methods: Iterable[Method | str]) -> None:
@@ -235,31 +240,37 @@ class SimilarityEngine:
         if Method.SIMGIC in wanted:
             self._closure_weights(matrix)
 
-    def _normalise_resnik(self, scores: Scores, query: Indices, matrix: ProfileMatrix) -> None:
+    def _normalise_resnik(
+        self, scores: Scores, query: Indices, matrix: ProfileMatrix, rows: Rows | None
+    ) -> None:
         """Divide Resnik BMA scores, in place, by the mean self-similarity (module docstring)."""
         if len(query) == 0:
             return
-        bound = (float(self.ic[query].mean()) + self._mean_ic(matrix)) / 2
+        bound = (float(self.ic[query].mean()) + _pick(self._mean_ic(matrix), rows)) / 2
         np.divide(scores, bound, out=scores, where=bound > 0)
         scores[bound <= 0] = 0.0
         np.minimum(scores, 1.0, out=scores)
 
-    def term_overlap(self, query: Iterable[str], matrix: ProfileMatrix) -> Scores:
+    def term_overlap(
+        self, query: Iterable[str], matrix: ProfileMatrix, rows: Rows | None = None
+    ) -> Scores:
         """Jaccard index of the exact term sets, ``|Q & P| / |Q | P|``, per row of ``matrix``.
 
-        It ignores the hierarchy on purpose: blended with a semantic measure it
-        rewards profiles that use the very terms of the query (see
-        ``docs/matching.md`` for the measured gain). Empty and dead rows score 0.
+        (Per row of ``rows`` if given.) It ignores the hierarchy on purpose:
+        blended with a semantic measure it rewards profiles that use the very
+        terms of the query (see ``docs/matching.md`` for the measured gain).
+        Empty and dead rows score 0.
         """
         wanted = profile_indices(self.ontology, query)
-        if len(wanted) == 0 or matrix.rows == 0:
-            return np.zeros(matrix.rows)
+        csr, live = matrix.select(rows)
+        if len(wanted) == 0 or csr.rows == 0:
+            return np.zeros(csr.rows)
         mask = np.zeros(len(self.ontology), dtype=bool)
         mask[wanted] = True
-        shared = matrix.count_in_rows(mask)
-        union = len(wanted) + matrix.csr.lengths() - shared
-        scores = np.zeros(matrix.rows)
-        np.divide(shared, union, out=scores, where=(union > 0) & matrix.live)
+        shared = matrix.count_in_rows(mask, rows)
+        union = len(wanted) + csr.lengths() - shared
+        scores = np.zeros(csr.rows)
+        np.divide(shared, union, out=scores, where=(union > 0) & live)
         return scores
 
     def profile_scores(
@@ -268,16 +279,19 @@ class SimilarityEngine:
         """Raw scores of every row of ``matrix`` against ``query``, with both directions."""
         return self._scores(profile_indices(self.ontology, query), matrix, Method(method))
 
-    def _scores(self, query: Indices, matrix: ProfileMatrix, method: Method) -> ProfileScores:
+    def _scores(
+        self, query: Indices, matrix: ProfileMatrix, method: Method, rows: Rows | None = None
+    ) -> ProfileScores:
         if matrix.ontology is not self.ontology:
             raise ValueError("the profile matrix belongs to another ontology release")
-        rows, profiles = matrix.rows, matrix.csr
-        if len(query) == 0 or rows == 0:
-            return ProfileScores(np.zeros(rows), np.zeros(rows), np.zeros(rows))
+        profiles, live = matrix.select(rows)
+        if len(query) == 0 or profiles.rows == 0:
+            empty = profiles.rows
+            return ProfileScores(np.zeros(empty), np.zeros(empty), np.zeros(empty))
         if method is Method.SIMGIC:
             tracked = self._informative_closure(query)
             shared = _one_vs_many.shared_closure_weights(self.ontology, self.ic, tracked, profiles)
-            score = self._simgic(tracked, shared, matrix)
+            score = self._simgic(tracked, shared, _pick(self._closure_weights(matrix), rows))
             forward, backward = score, score.copy()
         elif method is Method.RESNIK:
             tracked = self._informative_closure(query)
@@ -286,30 +300,33 @@ class SimilarityEngine:
             )
         else:
             forward, backward = _one_vs_many.table_bma(self._query_table(query, method), profiles)
-        dead = ~matrix.live
+        dead = ~live
         forward[dead] = 0.0
         backward[dead] = 0.0
         return ProfileScores((forward + backward) / 2, forward, backward)
 
-    def _resnik_and_simgic(self, query: Indices, matrix: ProfileMatrix) -> tuple[Scores, Scores]:
-        """Raw Resnik BMA and simGIC of every row, from one pass (both 0 on dead rows)."""
+    def _resnik_and_simgic(
+        self, query: Indices, matrix: ProfileMatrix, rows: Rows | None
+    ) -> tuple[Scores, Scores]:
+        """Raw Resnik BMA and simGIC of every row (of ``rows``), from one pass (0 if dead)."""
         if matrix.ontology is not self.ontology:
             raise ValueError("the profile matrix belongs to another ontology release")
+        profiles, live = matrix.select(rows)
         tracked = self._informative_closure(query)
         forward, backward, shared = _one_vs_many.resnik_bma_and_shared_weights(
-            self.ontology, self.ic, query, tracked, matrix.csr
+            self.ontology, self.ic, query, tracked, profiles
         )
         resnik = (forward + backward) / 2
-        simgic = self._simgic(tracked, shared, matrix)
-        dead = ~matrix.live
+        simgic = self._simgic(tracked, shared, _pick(self._closure_weights(matrix), rows))
+        dead = ~live
         resnik[dead] = 0.0
         simgic[dead] = 0.0
         return resnik, simgic
 
-    def _simgic(self, tracked: Indices, shared: Scores, matrix: ProfileMatrix) -> Scores:
-        """simGIC of every row from its shared closure weight with the query's ``tracked``."""
-        union = float(self.ic[tracked].sum()) + self._closure_weights(matrix) - shared
-        score = np.zeros(matrix.rows)
+    def _simgic(self, tracked: Indices, shared: Scores, closure_weights: Scores) -> Scores:
+        """simGIC of each row from its shared closure weight with the query's ``tracked``."""
+        union = float(self.ic[tracked].sum()) + closure_weights - shared
+        score = np.zeros(len(shared))
         np.divide(shared, union, out=score, where=union > 0)
         np.minimum(score, 1.0, out=score)
         return score
@@ -385,6 +402,11 @@ class SimilarityEngine:
         return _per_row(
             self._mean_ic_cache, matrix, lambda rows: _one_vs_many.row_means(self.ic, rows)
         )
+
+
+def _pick(values: Scores, rows: Rows | None) -> Scores:
+    """The per-row ``values`` of ``rows`` (all of them if None)."""
+    return values if rows is None else values[rows]
 
 
 _RowCache = weakref.WeakKeyDictionary[ProfileMatrix, tuple[int, Scores]]

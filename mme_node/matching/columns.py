@@ -118,6 +118,17 @@ class ValueSets:
     def lengths(self) -> Rows:
         return np.diff(self.indptr)
 
+    def selected(self, rows: Rows | None = None) -> tuple[Rows, npt.NDArray[Any]]:
+        """The sets of ``rows`` (all rows if None) as a CSR of their own: indptr and values."""
+        if rows is None:
+            return self.indptr, self.values
+        starts = self._indptr[rows]
+        lengths = self._indptr[rows + 1] - starts
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return indptr, self._values[positions]
+
     def row(self, row: int) -> npt.NDArray[Any]:
         return self._values[self._indptr[row] : self._indptr[row + 1]]
 

@@ -162,10 +162,12 @@ class Partition:
         """Whether any patient (live or recently dead) excludes a term."""
         return len(self.excluded.values) > 0
 
-    def excluding(self, term_masks: Iterable[TermMask]) -> npt.NDArray[np.int64]:
-        """Per row, how many of the masks mark at least one term the patient excludes."""
-        counts = np.zeros(self.observed.rows, dtype=np.int64)
-        values, indptr = self.excluded.values, self.excluded.indptr
+    def excluding(
+        self, term_masks: Iterable[TermMask], rows: Rows | None = None
+    ) -> npt.NDArray[np.int64]:
+        """Per row (of ``rows`` if given), how many masks mark a term the patient excludes."""
+        counts = np.zeros(self.observed.rows if rows is None else len(rows), dtype=np.int64)
+        indptr, values = self.excluded.selected(rows)
         for mask in term_masks:
             marked = np.flatnonzero(mask[values])
             if len(marked):

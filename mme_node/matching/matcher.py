@@ -1,7 +1,10 @@
 """Ranking the stored patients against a query patient, exactly, and explaining the result.
 
 Every patient of the partition (real or test) is scored; nothing is pre-filtered,
-so no candidate can be missed. For a peer, the patients whose consent does not
+so no candidate can be missed. (When enough of the patients that share a gene
+with the query outscore what any other patient could reach, the others'
+phenotypes are not computed: see :meth:`Matcher._phenotype`; the result is the
+same.) For a peer, the patients whose consent does not
 reach it are masked out of the scores before the best are chosen (one array
 lookup), so a peer still gets its full ``limit`` of patients it may see. On a
 store that retrieves candidates itself (Elasticsearch, see :mod:`.retrieval`)
@@ -269,16 +272,27 @@ class Matcher:
             variant=bool(query.variant_keys),
             disorder=bool(query.disorders),
         )
-        phenotype = np.zeros(rows)
-        if observed and rows:
-            phenotype = self.phenotype.score(release, partition, observed, excluded)
         gene = _membership(rows, partition.rows_with_genes(query.gene_ids))
         variant = _membership(rows, partition.rows_with_alleles(query.variant_keys))
         disorder = _membership(rows, partition.rows_with_disorders(d.id for d in query.disorders))
-        score = combine(self.weights, parts, phenotype, gene, variant, disorder)
-        score[self._own_rows(partition, query, exclude)] = -1.0
+        barred = np.zeros(rows, dtype=bool)
+        barred[self._own_rows(partition, query, exclude)] = True
         if allowed is not None:
-            score[~partition.eligible(allowed)] = -1.0
+            barred |= ~partition.eligible(allowed)
+        phenotype = np.zeros(rows)
+        if observed and rows:
+            phenotype = self._phenotype(
+                release,
+                partition,
+                observed,
+                excluded,
+                parts,
+                (gene, variant, disorder),
+                barred,
+                limit,
+            )
+        score = combine(self.weights, parts, phenotype, gene, variant, disorder)
+        score[barred] = -1.0
         floor = max(min_score, reached_by_best(score, limit))
         best = [(key, value) for key, value in matrix.top(score, limit, floor) if value > 0]
         chosen = np.array([matrix.row(key) for key, _ in best], dtype=np.int64)
@@ -293,6 +307,47 @@ class Matcher:
             for position, ((key, value), row) in enumerate(zip(best, chosen, strict=True))
         ]
 
+    def _phenotype(
+        self,
+        release: Release,
+        partition: Partition,
+        observed: list[str],
+        excluded: list[str],
+        parts: QueryParts,
+        genotype: tuple[Scores, Scores, Scores],
+        barred: npt.NDArray[np.bool_],
+        limit: int,
+    ) -> Scores:
+        """The phenotype part of every row that can be among the best ``limit`` (0 elsewhere).
+
+        A patient that shares no gene, allele or disorder with the query scores
+        at most ``ceiling``, the score of a perfect phenotype alone. When at
+        least ``limit`` patients that do share one (a few hundred among a
+        million, typically) already score above that once their phenotypes are
+        scored, no other patient can reach the best ``limit``: the others'
+        phenotypes are left unscored (0), which cannot change the ranking, the
+        best patients' scores or their phenotype parts. Otherwise every row is
+        scored. Scoring a row costs the same whichever rows are scored with it.
+        """
+        score = self.phenotype.score
+        rows = partition.observed.rows
+        gene, variant, disorder = genotype
+        live = partition.observed.live
+        sharing = np.flatnonzero(((gene + variant + disorder) > 0) & live & ~barred)
+        if limit <= 0 or not limit <= len(sharing) <= rows // _SHARING_SHARE:
+            return score(release, partition, observed, excluded)
+        head = score(release, partition, observed, excluded, sharing)
+        reached = combine(
+            self.weights, parts, head, gene[sharing], variant[sharing], disorder[sharing]
+        )
+        nothing = np.zeros(1)
+        ceiling = combine(self.weights, parts, np.ones(1), nothing, nothing, nothing)[0]
+        if np.partition(reached, len(sharing) - limit)[len(sharing) - limit] <= ceiling:
+            return score(release, partition, observed, excluded)
+        phenotype = np.zeros(rows)
+        phenotype[sharing] = head
+        return phenotype
+
     def _own_rows(
         self, partition: Partition, query: Patient, exclude: PatientKey | None
     ) -> npt.NDArray[np.int64]:
@@ -305,6 +360,9 @@ class Matcher:
 
 
 _BLOCK = 1024
+
+_SHARING_SHARE = 4
+"""Score only the patients sharing a gene (etc.) first when they are at most 1/4 of the rows."""
 
 
 def reached_by_best(scores: Scores, limit: int) -> float:

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hpo import Method, ProfileMatrix, Release
+from hpo.profiles import Rows
 from mme_node.errors import MMEError
 from mme_node.matching.index import Partition
 
@@ -102,9 +103,17 @@ class PhenotypeScorer(Protocol):
         ...
 
     def score(
-        self, release: Release, partition: Partition, observed: list[str], excluded: list[str]
+        self,
+        release: Release,
+        partition: Partition,
+        observed: list[str],
+        excluded: list[str],
+        rows: Rows | None = None,
     ) -> Scores:
-        """One score in [0, 1] per row of ``partition.observed``; ``observed`` is not empty."""
+        """One score in [0, 1] per row of ``partition.observed`` (per row of ``rows`` if given).
+
+        ``observed`` is not empty. A row's score is the same whichever rows are scored.
+        """
         ...
 
 
@@ -114,8 +123,9 @@ def phenotype_features(
     observed: list[str],
     excluded: list[str],
     names: Iterable[str],
+    rows: Rows | None = None,
 ) -> dict[str, Scores]:
-    """The named features (see :data:`FEATURES`) of every row, each in [0, 1].
+    """The named features (see :data:`FEATURES`) of every row (of ``rows``), each in [0, 1].
 
     Rows are those of ``partition.observed`` (the picture matrix is row-aligned
     with it). Features of one profile share their passes over the matrix.
@@ -133,12 +143,14 @@ def phenotype_features(
             else (picture, _aligned_picture(partition))
         )
         methods = [Method(m.value) for m in measures if m is not Measure.OVERLAP]
-        semantic = release.similarity.score_profiles_by(terms, matrix, methods, normalized=True)
+        semantic = release.similarity.score_profiles_by(
+            terms, matrix, methods, normalized=True, rows=rows
+        )
         for method, values in semantic.items():
             features[Feature(profile, Measure(method.value)).name] = values
         if Measure.OVERLAP in measures:
             features[Feature(profile, Measure.OVERLAP).name] = release.similarity.term_overlap(
-                terms, matrix
+                terms, matrix, rows
             )
     return features
 
@@ -215,9 +227,14 @@ class PhenotypeModel:
         return cls.from_json(document, str(path))
 
     def score(
-        self, release: Release, partition: Partition, observed: list[str], excluded: list[str]
+        self,
+        release: Release,
+        partition: Partition,
+        observed: list[str],
+        excluded: list[str],
+        rows: Rows | None = None,
     ) -> Scores:
-        features = phenotype_features(release, partition, observed, excluded, self.weights)
+        features = phenotype_features(release, partition, observed, excluded, self.weights, rows)
         return self.combine(features)
 
     def warm(self, release: Release, partition: Partition) -> None:
@@ -279,25 +296,34 @@ class BlendScorer:
         release.similarity.warm(partition.observed, [self.method])
 
     def score(
-        self, release: Release, partition: Partition, observed: list[str], excluded: list[str]
+        self,
+        release: Release,
+        partition: Partition,
+        observed: list[str],
+        excluded: list[str],
+        rows: Rows | None = None,
     ) -> Scores:
         matrix = partition.observed
         similarity = release.similarity
-        phenotype = similarity.score_profiles(observed, matrix, self.method, normalized=True)
+        phenotype = similarity.score_profiles(observed, matrix, self.method, True, rows)
         if self.exact_terms > 0:
-            overlap = similarity.term_overlap(observed, matrix)
+            overlap = similarity.term_overlap(observed, matrix, rows)
             phenotype = (1 - self.exact_terms) * phenotype + self.exact_terms * overlap
         if self.exclusion_penalty < 1:
-            conflicts = contradictions(release, partition, observed, excluded)
+            conflicts = contradictions(release, partition, observed, excluded, rows)
             if conflicts is not None:
                 phenotype *= np.power(self.exclusion_penalty, conflicts)
         return phenotype
 
 
 def contradictions(
-    release: Release, partition: Partition, observed: list[str], excluded: list[str]
+    release: Release,
+    partition: Partition,
+    observed: list[str],
+    excluded: list[str],
+    rows: Rows | None = None,
 ) -> npt.NDArray[np.int64] | None:
-    """Per row of ``partition.observed``: contradicted terms, both ways.
+    """Per row of ``partition.observed`` (of ``rows`` if given): contradicted terms, both ways.
 
     A candidate's observed term the query excludes (or excludes an ancestor
     of), and a query term the candidate excludes (or whose ancestor it
@@ -309,13 +335,13 @@ def contradictions(
         return None
     ontology = release.ontology
     matrix = partition.observed
-    conflicts = np.zeros(matrix.rows, dtype=np.int64)
+    conflicts = np.zeros(matrix.rows if rows is None else len(rows), dtype=np.int64)
     if excluded:
         excluded_below = _term_mask(len(ontology), (ontology.descendants(t) for t in excluded))
-        conflicts += matrix.count_in_rows(excluded_below)
+        conflicts += matrix.count_in_rows(excluded_below, rows)
     if partition.any_excluded:
         conflicts += partition.excluding(
-            _term_mask(len(ontology), [ontology.ancestors(term)]) for term in observed
+            (_term_mask(len(ontology), [ontology.ancestors(term)]) for term in observed), rows
         )
     return conflicts
 

@@ -108,6 +108,8 @@ def test_count_in_rows_counts_marked_terms_and_ignores_dead_rows(tiny_release: R
     assert counts[matrix.row("p")] == 2
     assert counts[matrix.row("q")] == 1
     assert counts.sum() == 3  # the removed profile's D is not counted
+    some = np.array([matrix.row("q"), 2, matrix.row("p")], dtype=np.int64)  # row 2: "gone"
+    assert matrix.count_in_rows(mask, some).tolist() == [1, 0, 2]
 
 
 def test_term_overlap_is_the_jaccard_index_of_exact_terms(tiny_release: Release) -> None:

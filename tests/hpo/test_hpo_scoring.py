@@ -193,3 +193,25 @@ def test_warm_fills_the_per_profile_caches_scoring_reads(
     warm = engine.score_profiles_by(QUERY, matrix, ["resnik", "simgic"], True)
     for method in (Method.RESNIK, Method.SIMGIC):
         np.testing.assert_array_equal(warm[method], cold[method])
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_scoring_some_rows_gives_those_rows_the_scores_of_the_whole_matrix(
+    bundled_release: Release, random_profiles: dict[str, list[str]], normalized: bool
+) -> None:
+    matrix = ProfileMatrix.build(bundled_release.ontology, random_profiles.items())
+    matrix.remove("p3")
+    dead = int(np.flatnonzero(~matrix.live)[0])
+    rows = np.array([matrix.rows - 1, dead, 0, 5, 5, 2], dtype=np.int64)  # any order, repeats
+    similarity = bundled_release.similarity
+    whole = similarity.score_profiles_by(QUERY, matrix, list(Method), normalized)
+    some = similarity.score_profiles_by(QUERY, matrix, list(Method), normalized, rows=rows)
+    for method in Method:
+        np.testing.assert_array_equal(some[method], whole[method][rows])
+        alone = similarity.score_profiles(QUERY, matrix, method, normalized, rows)
+        np.testing.assert_array_equal(alone, whole[method][rows])
+    overlap = similarity.term_overlap(QUERY, matrix, rows)
+    np.testing.assert_array_equal(overlap, similarity.term_overlap(QUERY, matrix)[rows])
+    assert some[Method.RESNIK][0] > 0 and some[Method.RESNIK][1] == 0.0  # live, dead
+    nothing = similarity.score_profiles_by(QUERY, matrix, ["resnik", "simgic"], True, rows[:0])
+    assert [len(v) for v in nothing.values()] == [0, 0]

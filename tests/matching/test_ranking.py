@@ -6,11 +6,14 @@ import random
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from matching_samples import CONTACT_HREF
 
 from hpo import Release
+from mme_node.matching.index import Partition
 from mme_node.matching.matcher import Matcher, reached_by_best
+from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL, PhenotypeScorer, contradictions
 from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
@@ -58,3 +61,124 @@ def test_top_five_of_many_equal_the_head_of_the_full_ranking(
         )
         everyone = matcher.rank(query, limit=8_000)
         assert matcher.rank(query, limit=5) == everyone[:5]
+
+
+class RecordingScorer:
+    """The node's phenotype scorer, noting how many rows each call scores."""
+
+    def __init__(self, scorer: PhenotypeScorer) -> None:
+        self.scorer = scorer
+        self.scored: list[int] = []
+
+    def score(
+        self,
+        release: Release,
+        partition: Partition,
+        observed: list[str],
+        excluded: list[str],
+        rows: npt.NDArray[np.int64] | None = None,
+    ) -> npt.NDArray[np.float64]:
+        scores = self.scorer.score(release, partition, observed, excluded, rows)
+        self.scored.append(len(scores))
+        return scores
+
+
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, BLEND])
+def test_scoring_first_the_patients_sharing_a_gene_ranks_as_scoring_everyone(
+    bundled_release: Release, annotated_terms: list[str], tmp_path: Path, model: str
+) -> None:
+    store = SQLitePatientStore(tmp_path / "never-opened.sqlite3")  # ranking reads no store
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights(phenotype_model=model))
+    recording = RecordingScorer(matcher.phenotype)
+    matcher.phenotype = recording
+    chance = random.Random(7)
+    genes = [f"HGNC:{number}" for number in range(1, 41)]  # about 150 patients each
+    terms = annotated_terms[:300]
+    contact = Contact(name="Dr. Example", href=CONTACT_HREF)
+    for number in range(6_000):
+        picked = chance.sample(terms, 6)
+        patient = Patient(
+            id=f"P{number}",
+            contact=contact,
+            features=tuple(Feature(t) for t in picked[:3])
+            + tuple(Feature(t, observed=False) for t in picked[3 : chance.randint(3, 6)]),
+            genomic_features=(GenomicFeature(Gene(id="g", hgnc_id=chance.choice(genes))),),
+        )
+        matcher.index.add(PatientRecord("clinic-a", patient, "2025-01-16", "{}"))
+    for number in range(0, 6_000, 7):  # removed patients keep their rows until compaction
+        matcher.index.remove(("clinic-a", f"P{number}"))
+    for attempt in range(6):
+        picked = chance.sample(terms, 6)
+        query = Patient(
+            id="Q",
+            contact=Contact(name="Peer", href="https://peer.example.org"),
+            features=tuple(Feature(t) for t in picked[:4])
+            + tuple(Feature(t, observed=False) for t in picked[4:]),
+            genomic_features=(GenomicFeature(Gene(id="g", hgnc_id=genes[attempt])),),
+        )
+        recording.scored.clear()
+        everyone = matcher.rank(query, limit=6_000)
+        assert recording.scored == [matcher.index.real.observed.rows]  # too many to skip any
+        recording.scored.clear()
+        own = ("clinic-a", everyone[1].key[1])  # the query's own record is left out
+        best = matcher.rank(query, limit=5, exclude=own)
+        assert len(recording.scored) == 1 and recording.scored[0] < 300  # the gene's patients
+        assert best == [candidate for candidate in everyone if candidate.key != own][:5]
+        assert len({candidate.key for candidate in best}) == 5
+
+
+def test_patients_sharing_a_gene_that_do_not_outscore_the_rest_lead_to_scoring_everyone(
+    bundled_release: Release, annotated_terms: list[str], tmp_path: Path
+) -> None:
+    store = SQLitePatientStore(tmp_path / "never-opened.sqlite3")
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights(gene=0.0))
+    recording = RecordingScorer(matcher.phenotype)
+    matcher.phenotype = recording
+    contact = Contact(name="Dr. Example", href=CONTACT_HREF)
+    chance = random.Random(11)
+    for number in range(400):
+        gene = "HGNC:1" if number % 10 == 0 else "HGNC:2"
+        patient = Patient(
+            id=f"P{number}",
+            contact=contact,
+            features=tuple(Feature(t) for t in chance.sample(annotated_terms[:300], 4)),
+            genomic_features=(GenomicFeature(Gene(id="g", hgnc_id=gene)),),
+        )
+        matcher.index.add(PatientRecord("clinic-a", patient, "2025-01-16", "{}"))
+    query = Patient(
+        id="Q",
+        contact=Contact(name="Peer", href="https://peer.example.org"),
+        features=tuple(Feature(t) for t in chance.sample(annotated_terms[:300], 4)),
+        genomic_features=(GenomicFeature(Gene(id="g", hgnc_id="HGNC:1")),),
+    )
+    best = matcher.rank(query, limit=5)
+    # Weighing genes at 0, the gene's 40 patients cannot outscore a perfect phenotype.
+    assert recording.scored == [40, 400]
+    assert best == matcher.rank(query, limit=400)[:5]
+
+
+def test_contradictions_of_some_rows_are_those_rows_counted_among_all(
+    bundled_release: Release, annotated_terms: list[str], tmp_path: Path
+) -> None:
+    store = SQLitePatientStore(tmp_path / "never-opened.sqlite3")
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights())
+    chance = random.Random(5)
+    terms = annotated_terms[:60]  # few terms: many contradictions
+    contact = Contact(name="Dr. Example", href=CONTACT_HREF)
+    for number in range(300):
+        picked = chance.sample(terms, 8)
+        patient = Patient(
+            id=f"P{number}",
+            contact=contact,
+            features=tuple(Feature(t) for t in picked[:4])
+            + tuple(Feature(t, observed=False) for t in picked[4 : chance.randint(4, 8)]),
+        )
+        matcher.index.add(PatientRecord("clinic-a", patient, "2025-01-16", "{}"))
+    partition = matcher.index.real
+    observed, excluded = terms[:5], terms[5:9]
+    every = contradictions(bundled_release, partition, observed, excluded)
+    assert every is not None and every.max() > 1
+    rows = np.array([299, 0, 17, 17, 150], dtype=np.int64)
+    some = contradictions(bundled_release, partition, observed, excluded, rows)
+    assert some is not None
+    assert some.tolist() == every[rows].tolist()
