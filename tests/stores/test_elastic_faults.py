@@ -33,7 +33,7 @@ from mme_node.model import PatientRecord
 from mme_node.stores.codec import decode_record, encode_record
 from mme_node.stores.elastic import ElasticsearchPatientStore
 from mme_node.stores.elastic_mapping import IndexNames, ObservedTermsOnly, document_id
-from mme_node.stores.elastic_requests import Backoff, connect
+from mme_node.stores.elastic_requests import ACK_TIMEOUT, MASTER_TIMEOUT, Backoff, connect
 
 pytestmark = pytest.mark.anyio
 
@@ -204,6 +204,22 @@ async def test_swap_moves_both_aliases_to_the_rebuilt_index_and_deletes_the_old(
         stored = await rig.stored(rig.new, record)
         assert stored is not None and stored.hpo_release == NEW
     assert (rig.store.index, rig.store.hpo_release) == (rig.new, NEW)
+
+
+@pytest.mark.parametrize("rig", ["fake"], indirect=True)
+async def test_alias_change_is_sent_once_with_a_deadline_beyond_elasticsearchs(rig: Rig) -> None:
+    cluster = only_fake(rig)
+    await rig.load(1)
+    cluster.requests.clear()
+
+    await rig.store.swap_release(NEW, ObservedTermsOnly())
+
+    changes = [r for r in cluster.requests if (r.method, r.url.path) == ("POST", "/_aliases")]
+    assert len(changes) == 1
+    waits = {name: changes[0].url.params[name] for name in ("master_timeout", "timeout")}
+    assert waits == {"master_timeout": MASTER_TIMEOUT, "timeout": ACK_TIMEOUT}
+    elasticsearch_gives_up = sum(float(wait.removesuffix("s")) for wait in waits.values())
+    assert changes[0].extensions["timeout"]["read"] > elasticsearch_gives_up
 
 
 async def test_another_node_follows_a_swap_without_swapping_again(rig: Rig) -> None:
