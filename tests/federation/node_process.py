@@ -73,7 +73,10 @@ class NodeProcess:
         return self.cli("tokens", "create", "--name", name, "--role", role, "--quiet").strip()
 
     def add_peer(self, name: str, url: str, token: str, timeout: float) -> None:
-        self.cli("peers", "add", name, "--url", url, "--token", token, "--timeout", f"{timeout:g}")
+        # "--token=": a generated token may begin with "-", which would read as an option.
+        self.cli(
+            "peers", "add", name, "--url", url, f"--token={token}", "--timeout", f"{timeout:g}"
+        )
 
     def start(self) -> None:
         """Start the server; again after :meth:`stop` (a new port, read from the new log lines)."""
