@@ -203,10 +203,14 @@ class Server:
             self.process.wait()
 
 
-def memory(pid: int) -> dict[str, float]:
-    """RSS, PSS and USS of one process in MB (``smaps_rollup``)."""
+def memory(pid: int) -> dict[str, float] | None:
+    """RSS, PSS and USS of one process in MB (``smaps_rollup``); None if it has ended."""
     values: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except FileNotFoundError:
+        return None
+    for line in rollup.splitlines()[1:]:
         name, amount, *_ = line.split()
         values[name.rstrip(":")] = int(amount) / 1024
     return {
@@ -216,13 +220,16 @@ def memory(pid: int) -> dict[str, float]:
     }
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of these processes so far (``/proc/PID/stat``)."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User plus system CPU time so far of each of these processes still running."""
+    used = {}
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # ended meanwhile (the short-lived process composing the banner)
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
 
 
 def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[str, Any]:
@@ -232,9 +239,11 @@ def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[
     compares versions more steadily than latency on a shared machine.
     """
     processes = server.processes()
-    used = cpu_seconds(processes)
+    before = cpu_seconds(processes)
     samples, results = timed_matches(server.url, token, pools, requests, seed=requests)
-    cpu_ms = (cpu_seconds(processes) - used) / (WARM_UP + requests) * 1e3
+    after = cpu_seconds(processes)
+    used = sum(after[pid] - before[pid] for pid in after.keys() & before.keys())
+    cpu_ms = used / (WARM_UP + requests) * 1e3
     cuts = sorted(samples)
     return {
         "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
@@ -309,7 +318,7 @@ def measure(
                     f"throughput {results} results",
                     throughput(server, token, bodies, args.connections, args.seconds),
                 )
-            processes = [memory(p) for p in server.processes()]
+            processes = [m for m in map(memory, server.processes()) if m is not None]
             figures.note(f"memory after {results}-result matches", processes)
         finally:
             server.stop()
