@@ -42,7 +42,7 @@ from mme_node.services.erasure import ErasureService
 from mme_node.services.history import MatchHistory
 from mme_node.services.matches import MatchService
 from mme_node.services.notices import OwnerNotices
-from mme_node.services.notifications import Notifier
+from mme_node.services.notifications import NotificationQueue, Notifier
 from mme_node.services.patients import PatientService
 from mme_node.services.release_report import ReleaseReports
 from mme_node.services.releases import ReleaseService, active_release
@@ -106,6 +106,7 @@ class Node:
         }
 
     async def stop(self) -> None:
+        await self.matches.notifications.close()
         await self.retention.stop()
         if self.follower is not None:
             await self.follower.stop()
@@ -210,7 +211,7 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         peers=peers,
         http=httpx.AsyncClient(follow_redirects=False),
         breaker=CircuitBreaker(),
-        notifier=notifier,
+        notifications=NotificationQueue(notifier),
         sharing=sharing,
         audit=audit,
     )

@@ -32,7 +32,7 @@ from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.disclosure import Disclosure, OutboundQuery, shows_anything
 from mme_node.security.policy import SharingPolicy
 from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
-from mme_node.services.notifications import NewMatch, Notifier
+from mme_node.services.notifications import NewMatch, NotificationQueue
 from mme_node.services.patients import PatientService
 from mme_node.settings import Settings
 
@@ -53,7 +53,7 @@ class MatchService:
     peers: PeerRegistry
     http: httpx.AsyncClient
     breaker: CircuitBreaker
-    notifier: Notifier
+    notifications: NotificationQueue
     sharing: SharingPolicy
     audit: AuditLog
 
@@ -94,7 +94,7 @@ class MatchService:
                     contact_href=query.contact.href,
                     peer=recipient.name,
                 )
-                await self.notifier.notify(shown.result.record.patient, "inbound", [about_query])
+                self.notifications.submit(shown.result.record.patient, "inbound", [about_query])
         return disclosures
 
     async def local(self, owner: str, patient_id: str) -> list[Disclosure]:
@@ -212,7 +212,7 @@ class MatchService:
             for result, remote in zip(match.results, outcome.results, strict=True)
             if result.new and self._worth_telling(remote.score)
         ]
-        await self.notifier.notify(record.patient, "outbound", new_matches)
+        self.notifications.submit(record.patient, "outbound", new_matches)
         return outcomes
 
     def _sent(self, record: PatientRecord, query: OutboundQuery, actor: str) -> AuditEntry:

@@ -2,12 +2,15 @@
 
 Sent through the SMTP server in the settings (none when ``smtp_host`` is
 empty). Sending happens off the event loop and a failure is logged, never
-raised: a match must not fail because a mail server is down.
+raised: a match must not fail because a mail server is down. Match
+notifications go through a :class:`NotificationQueue`, so a match answers
+before its emails are sent: a slow mail server must not delay a peer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import smtplib
 from dataclasses import dataclass
@@ -18,6 +21,12 @@ from mme_node.model import Patient
 from mme_node.settings import Settings
 
 log = logging.getLogger(__name__)
+
+QUEUE_CAPACITY = 1000
+"""Match notifications that may wait to be sent; one more is logged and dropped."""
+
+DRAIN_SECONDS = 30.0
+"""How long a stopping node keeps sending the notifications still waiting; the rest are logged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +58,20 @@ class Notifier:
     def enabled(self) -> bool:
         return bool(self.settings.smtp_host)
 
+    def recipient(self, patient: Patient) -> str | None:
+        """The address to email about ``patient``; None for a test patient or nobody to tell."""
+        if patient.test or not self.enabled:
+            return None
+        return contact_address(patient)
+
     async def notify(self, patient: Patient, direction: str, matches: list[NewMatch]) -> bool:
         """Email the patient's contact about ``matches``; True when a message was sent.
 
         Nothing is sent for test patients, for an empty list, or when
         notifications are off or the patient has no email address.
         """
-        address = contact_address(patient)
-        if patient.test or not matches or not self.enabled or address is None:
+        address = self.recipient(patient)
+        if not matches or address is None:
             return False
         message = self._message(patient, address, direction, matches)
         return await self._deliver(patient, message, "match notification")
@@ -68,8 +83,8 @@ class Notifier:
         release). Same rules as :meth:`notify`: nothing for test patients, or
         when notifications are off or the patient has no email address.
         """
-        address = contact_address(patient)
-        if patient.test or not self.enabled or address is None:
+        address = self.recipient(patient)
+        if address is None:
             return False
         message = self._envelope(address, f"MME: {subject} ({_label(patient)})")
         message.set_content("\n".join(lines) + "\n")
@@ -124,6 +139,89 @@ class Notifier:
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
             smtp.send_message(message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    patient: Patient
+    direction: str
+    matches: list[NewMatch]
+
+
+class NotificationQueue:
+    """Match notifications sent in the background, one after another, by one task of the node.
+
+    :meth:`submit` returns at once, so a match answers without waiting for
+    the mail server. What was queued is sent even when the node stops
+    cleanly: :meth:`close` keeps sending for up to :data:`DRAIN_SECONDS` and
+    logs (ERROR) every notification it could not send. A failed email is
+    logged (WARNING) and not retried, as before.
+    """
+
+    def __init__(self, notifier: Notifier, capacity: int = QUEUE_CAPACITY) -> None:
+        self._notifier = notifier
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(capacity)
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def submit(self, patient: Patient, direction: str, matches: list[NewMatch]) -> bool:
+        """Queue an email to the patient's contact about ``matches``; True when queued.
+
+        Nothing is queued when :meth:`Notifier.notify` would send nothing;
+        a notification the queue cannot take (full, or the node stopping)
+        is logged and dropped.
+        """
+        if not matches or self._notifier.recipient(patient) is None:
+            return False
+        if self._closed:
+            log.error("match notification for %s not sent: the node is stopping", patient.id)
+            return False
+        try:
+            self._queue.put_nowait(_Pending(patient, direction, matches))
+        except asyncio.QueueFull:
+            log.error(
+                "match notification for %s not sent: %d notifications already wait for the "
+                "mail server",
+                patient.id,
+                self._queue.qsize(),
+            )
+            return False
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._send_all(), name="match notifications")
+        return True
+
+    async def settled(self) -> None:
+        """Wait until every queued notification was sent (or failed and was logged)."""
+        await self._queue.join()
+
+    async def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Take no more; send those waiting for ``drain_seconds`` at most and log the rest."""
+        self._closed = True
+        if self._worker is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), drain_seconds)
+        except TimeoutError:
+            while not self._queue.empty():
+                pending = self._queue.get_nowait()
+                log.error(
+                    "match notification for %s not sent: the node stopped before the mail "
+                    "server took it",
+                    pending.patient.id,
+                )
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+
+    async def _send_all(self) -> None:
+        while True:
+            pending = await self._queue.get()
+            try:
+                await self._notifier.notify(pending.patient, pending.direction, pending.matches)
+            except Exception:  # one bad notification must not stop the others
+                log.exception("could not send match notification for %s", pending.patient.id)
+            finally:
+                self._queue.task_done()
 
 
 def _label(patient: Patient) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -102,6 +103,13 @@ def peer_query(client: TestClient, tokens: Tokens, patient: dict[str, Any]) -> A
     )
 
 
+def emails(client: TestClient, mail: MailSink) -> list[EmailMessage]:
+    """The emails received, once the node has sent every notification it queued."""
+    assert client.portal is not None
+    client.portal.call(client.app.state.node.matches.notifications.settled)  # type: ignore[attr-defined]
+    return list(mail.messages)
+
+
 def remote_query(patient_id: str = "Q1", **changes: object) -> dict[str, Any]:
     contact = {"name": "Dr Peer", "href": "https://peer.example.org/dr-peer"}
     return patient_json(patient_id, contact=contact, **changes)
@@ -154,7 +162,7 @@ def test_local_match_sends_no_email(
     client: TestClient, tokens: Tokens, two_similar: None, mail: MailSink
 ) -> None:
     match_locally(client, tokens, "P1")
-    assert mail.messages == []
+    assert emails(client, mail) == []
 
 
 def test_match_of_an_unknown_patient_is_404(client: TestClient, tokens: Tokens) -> None:
@@ -417,7 +425,7 @@ def test_external_match_with_new_results_emails_the_patients_contact(
     client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str, mail: MailSink
 ) -> None:
     match_externally(client, tokens, "P1")
-    (message,) = mail.messages
+    (message,) = emails(client, mail)
     assert message["To"] == CONTACT
     body = body_of(message)
     assert "remote-1 at healthy, score 0.90: contact Dr Remote <mailto:remote@example.org>" in body
@@ -428,9 +436,10 @@ def test_repeated_external_match_with_nothing_new_sends_nothing(
     client: TestClient, tokens: Tokens, two_similar: None, healthy_peer: str, mail: MailSink
 ) -> None:
     match_externally(client, tokens, "P1")
+    assert len(emails(client, mail)) == 1
     mail.clear()
     match_externally(client, tokens, "P1")
-    assert mail.messages == []
+    assert emails(client, mail) == []
 
 
 def test_external_match_of_a_test_patient_notifies_nobody(
@@ -439,7 +448,7 @@ def test_external_match_of_a_test_patient_notifies_nobody(
     submit(client, tokens, patient_json("T1", test=True))
     (outcome,) = match_externally(client, tokens, "T1").json()["peers"]
     assert outcome["results"]
-    assert mail.messages == []
+    assert emails(client, mail) == []
 
 
 def test_inbound_match_emails_the_contact_of_our_returned_patient_once(
@@ -447,14 +456,14 @@ def test_inbound_match_emails_the_contact_of_our_returned_patient_once(
 ) -> None:
     submit(client, tokens, patient_json("P1"))
     peer_query(client, tokens, remote_query())
-    (message,) = mail.messages
+    (message,) = emails(client, mail)
     assert message["To"] == CONTACT
     body = body_of(message)
     assert "Your patient P1 was returned" in body
     assert "Q1 at peer-node" in body
     assert "Dr Peer <https://peer.example.org/dr-peer>" in body
     peer_query(client, tokens, remote_query())
-    assert len(mail.messages) == 1
+    assert len(emails(client, mail)) == 1
 
 
 def test_inbound_test_query_notifies_nobody(
@@ -463,7 +472,7 @@ def test_inbound_test_query_notifies_nobody(
     submit(client, tokens, patient_json("T1", test=True))
     answer = peer_query(client, tokens, remote_query(test=True))
     assert our_ids(client, [r["patient"]["id"] for r in answer.json()["results"]]) == ["T1"]
-    assert mail.messages == []
+    assert emails(client, mail) == []
 
 
 def test_match_succeeds_and_the_failure_is_logged_when_the_smtp_server_is_down(
@@ -487,12 +496,54 @@ def test_match_succeeds_and_the_failure_is_logged_when_the_smtp_server_is_down(
     assert mail.messages == []
 
 
+def test_inbound_match_answers_the_peer_before_a_slow_mail_server_takes_the_email(
+    client: TestClient, tokens: Tokens, mail: MailSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    submit(client, tokens, patient_json("P1"))
+    with (
+        mail.slow() as let_go,
+        caplog.at_level(logging.WARNING, logger="mme_node.services.notifications"),
+    ):
+        answer = peer_query(client, tokens, remote_query())
+        assert answer.status_code == 200
+        # The server holds the email unanswered, and the sender still waits for it (had the
+        # answer waited for the email, the sender would have given up: "could not send").
+        assert mail.holding.wait(30)
+        assert mail.messages == []
+        let_go.set()
+        (message,) = mail.wait_for(1)
+        assert "could not send" not in caplog.text
+    assert message["To"] == CONTACT
+    assert "Your patient P1 was returned" in body_of(message)
+
+
+def test_external_match_answers_before_a_slow_mail_server_takes_the_email(
+    client: TestClient,
+    tokens: Tokens,
+    two_similar: None,
+    healthy_peer: str,
+    mail: MailSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        mail.slow() as let_go,
+        caplog.at_level(logging.WARNING, logger="mme_node.services.notifications"),
+    ):
+        assert match_externally(client, tokens, "P1").status_code == 200
+        assert mail.holding.wait(30)
+        assert mail.messages == []
+        let_go.set()
+        (message,) = mail.wait_for(1)
+        assert "could not send" not in caplog.text
+    assert "remote-1 at healthy" in body_of(message)
+
+
 def test_match_succeeds_and_emails_for_a_patient_whose_label_has_a_line_break(
     client: TestClient, tokens: Tokens, healthy_peer: str, mail: MailSink
 ) -> None:
     submit(client, tokens, patient_json("P1", label="twin A\r\nBcc: someone@example.org"))
     assert match_externally(client, tokens, "P1").status_code == 200
-    assert [m["To"] for m in mail.messages] == [CONTACT]
+    assert [m["To"] for m in emails(client, mail)] == [CONTACT]
     assert mail.envelope_recipients == [[CONTACT]]
 
 
@@ -502,7 +553,7 @@ def test_new_results_below_the_notification_threshold_are_recorded_but_not_email
     with TestClient(create_app(node_settings.replace(notify_min_score=0.5))) as client:
         submit(client, tokens, patient_json("P1"))
         match_externally(client, tokens, "P1")
-        (message,) = mail.messages
+        (message,) = emails(client, mail)
         body = body_of(message)
         assert "remote-1 at healthy, score 0.90" in body
         assert "remote-2" not in body
@@ -518,7 +569,7 @@ def test_an_inbound_result_below_the_threshold_emails_nobody(
         answer = peer_query(client, tokens, remote_query(features=[{"id": "HP:0001250"}]))
         (result,) = answer.json()["results"]
         assert 0 < result["score"]["patient"] < 1.0
-        assert mail.messages == []
+        assert emails(client, mail) == []
 
 
 def test_the_inbound_history_keeps_the_contact_of_the_clinician_who_asked(

@@ -2,13 +2,19 @@
 
 It runs aiosmtpd in a background thread. A message is stored before the
 server acknowledges it, so once the sender's ``send_message`` has returned
-the message is in :attr:`MailSink.messages`: tests never have to wait.
+the message is in :attr:`MailSink.messages`. Nodes send their match
+notifications in the background: :meth:`MailSink.wait_for` waits for them.
+:meth:`MailSink.slow` makes it a slow mail server that holds every message
+until the test lets it go.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -25,12 +31,18 @@ class _Keeper:
         self.sink = sink
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        sink = self.sink
+        if not sink.open.is_set():
+            sink.holding.set()
+            # A slow server: the sender waits for "250" until the test opens the gate.
+            await asyncio.get_running_loop().run_in_executor(None, sink.open.wait, 60)
         content = envelope.original_content or b""
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.sink.lock:
             self.sink.envelope_recipients.append(list(envelope.rcpt_tos))
             self.sink.messages.append(message)
+            self.sink.arrived.notify_all()
         return "250 Message accepted for delivery"
 
 
@@ -39,6 +51,11 @@ class MailSink:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
+        self.open = threading.Event()
+        self.open.set()
+        self.holding = threading.Event()
+        """Set when a slow server holds a message unanswered."""
         self.messages: list[EmailMessage] = []
         self.envelope_recipients: list[list[str]] = []
         self.logins: list[tuple[str, str]] = []
@@ -56,6 +73,22 @@ class MailSink:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    @contextlib.contextmanager
+    def slow(self) -> Iterator[threading.Event]:
+        """Hold every message unanswered until the event yielded is set (at the latest on exit)."""
+        self.holding.clear()
+        self.open.clear()
+        try:
+            yield self.open
+        finally:
+            self.open.set()
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+        """The messages once there are at least ``count`` (all there are after ``timeout`` s)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            return list(self.messages)
 
     def clear(self) -> None:
         with self.lock:

@@ -175,19 +175,21 @@ class Exchange:
 def exchange(federation: Federation, mail_server: MailSink) -> Exchange:
     """Every match of the scenario, once, in order: test pairs, then the real pair twice."""
     a, b = federation.submitter_a(), federation.submitter_b()
-    steps: list[tuple[str, httpx.Client, str, dict[str, Any]]] = [
-        ("test A->B", a, A_TEST_QUERY, {}),
-        ("test B->A", b, B_TEST_QUERY, {}),
-        ("real A->B", a, "A-real-SNRPB", {}),
-        ("real A->B again", a, "A-real-SNRPB", {"peers": ["node-b"]}),
-        ("real B->A", b, "B-real-SNRPB", {}),
+    # The emails each step should cause: the nodes send them after answering, so each step
+    # waits for as many as it should cause; one too many shows up in the next step's.
+    steps: list[tuple[str, httpx.Client, str, dict[str, Any], int]] = [
+        ("test A->B", a, A_TEST_QUERY, {}, 0),
+        ("test B->A", b, B_TEST_QUERY, {}, 0),
+        ("real A->B", a, "A-real-SNRPB", {}, 2),
+        ("real A->B again", a, "A-real-SNRPB", {"peers": ["node-b"]}, 0),
+        ("real B->A", b, "B-real-SNRPB", {}, 2),
     ]
     recorded = Exchange()
     mail_server.clear()
-    for step, client, patient_id, body in steps:
+    for step, client, patient_id, body, expected in steps:
         before = len(mail_server.messages)
         recorded.answers[step] = match_externally(client, patient_id, **body)
-        recorded.emails[step] = mail_server.messages[before:]
+        recorded.emails[step] = mail_server.wait_for(before + expected)[before:]
     return recorded
 
 

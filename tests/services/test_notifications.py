@@ -8,7 +8,12 @@ import logging
 import pytest
 
 from mme_node.model import Contact, Feature, Patient
-from mme_node.services.notifications import NewMatch, Notifier, contact_address
+from mme_node.services.notifications import (
+    NewMatch,
+    NotificationQueue,
+    Notifier,
+    contact_address,
+)
 from mme_node.settings import Settings
 from tests.federation.mail_sink import MailSink, body_of, free_port
 
@@ -167,3 +172,62 @@ def test_notify_logs_in_with_the_configured_username_and_password(
     with_login = settings.replace(smtp_username="mme-node", smtp_password="not-a-real-secret")
     assert notify(with_login, patient(), [REMOTE]) is True
     assert mail.logins == [("mme-node", "not-a-real-secret")]
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def test_the_queue_sends_in_the_background_and_a_stopping_node_sends_what_waits(
+    settings: Settings, mail: MailSink
+) -> None:
+    async def scenario() -> None:
+        queue = NotificationQueue(Notifier(settings))
+        with mail.slow() as let_go:
+            assert queue.submit(patient("P1"), "outbound", [REMOTE])
+            assert queue.submit(patient("P2", email="dr.two@example.org"), "inbound", [REMOTE])
+            closing = asyncio.create_task(queue.close())
+            await asyncio.sleep(0)  # the node is stopping, the mail server holds the first
+            assert not closing.done()
+            let_go.set()
+            await closing
+        assert [m["To"] for m in mail.messages] == ["dr.who@example.org", "dr.two@example.org"]
+
+    asyncio.run(scenario())
+
+
+def test_notifications_left_when_the_drain_ends_are_logged(
+    settings: Settings, mail: MailSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        queue = NotificationQueue(Notifier(settings))
+        with mail.slow():
+            queue.submit(patient("P1"), "outbound", [REMOTE])
+            queue.submit(patient("P2"), "outbound", [REMOTE])
+            await queue.close(drain_seconds=0.1)
+        assert not queue.submit(patient("P3"), "outbound", [REMOTE])
+
+    with caplog.at_level(logging.ERROR, logger="mme_node.services.notifications"):
+        asyncio.run(scenario())
+    assert "match notification for P2 not sent: the node stopped" in caplog.text
+    assert "match notification for P3 not sent: the node is stopping" in caplog.text
+
+
+def test_the_queue_takes_nothing_that_would_send_nothing(settings: Settings) -> None:
+    queue = NotificationQueue(Notifier(settings))
+    assert not queue.submit(patient(test=True), "outbound", [REMOTE])
+    assert not queue.submit(patient(), "outbound", [])
+    assert not queue.submit(patient(email=None), "outbound", [REMOTE])
+
+
+def test_a_full_queue_logs_the_notification_it_drops(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        queue = NotificationQueue(Notifier(settings), capacity=1)
+        assert queue.submit(patient("P1"), "outbound", [REMOTE])
+        assert not queue.submit(patient("P2"), "outbound", [REMOTE])
+        await queue.close()
+
+    with caplog.at_level(logging.ERROR, logger="mme_node.services.notifications"):
+        asyncio.run(scenario())
+    assert "match notification for P2 not sent: 1 notifications already wait" in caplog.text
