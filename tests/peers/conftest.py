@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fault_peers import TOKEN, closed_port
+from fault_peers import ANSWERS_WITHIN, TOKEN, closed_port
 
 from mme_node.model import Contact, Feature, Patient
 from mme_node.peers import Peer
@@ -12,7 +12,10 @@ from mme_node.peers import Peer
 @pytest.fixture(scope="session")
 def refusing_peer() -> Peer:
     return Peer(
-        name="refusing", base_url=f"http://127.0.0.1:{closed_port()}", token=TOKEN, timeout=1.0
+        name="refusing",
+        base_url=f"http://127.0.0.1:{closed_port()}",
+        token=TOKEN,
+        timeout=ANSWERS_WITHIN,
     )
 
 

@@ -27,6 +27,9 @@ from mme_node.peers.client import MAX_PEER_RESULTS
 TOKEN = "fake-peer-token-never-logged-7f3a"
 MEDIA_1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
 OVER_CAP = 2 * 1024 * 1024
+ANSWERS_WITHIN = 30.0
+"""A fault peer's deadline unless a test sets one: every path but ``hang`` and ``drip``
+answers at once, and a busy machine must not turn that answer into a timeout."""
 
 
 def remote_patient(patient_id: str) -> dict[str, Any]:
@@ -84,6 +87,19 @@ def build_app(state: FaultPeerState) -> Starlette:
             return answer({"message": "busy"}, 503)
         return answer(HEALTHY_ANSWER)
 
+    arrived: dict[str, asyncio.Event] = {}
+
+    async def together(request: Request) -> Response:
+        """Answers only once ``count`` requests for ``key`` are in: asked one after another,
+        the first would wait for the others until its deadline."""
+        key = request.path_params["key"]
+        state.requests[key] += 1
+        everyone = arrived.setdefault(key, asyncio.Event())
+        if state.requests[key] >= request.path_params["count"]:
+            everyone.set()
+        await everyone.wait()
+        return answer(HEALTHY_ANSWER)
+
     async def hang(request: Request) -> Response:
         await request.body()
         # The next message can only be the client hanging up.
@@ -123,6 +139,7 @@ def build_app(state: FaultPeerState) -> Starlette:
             Route("/status/{code:int}/match", status, methods=["POST"]),
             Route("/count/{key}/{code:int}/match", counted_status, methods=["POST"]),
             Route("/flaky/{key}/{failures:int}/match", flaky, methods=["POST"]),
+            Route("/together/{key}/{count:int}/match", together, methods=["POST"]),
             Route("/hang/match", hang, methods=["POST"]),
             Route("/drip/match", drip, methods=["POST"]),
             Route("/stream-over-cap/match", stream_over_cap, methods=["POST"]),
@@ -190,7 +207,7 @@ class FaultPeerServer:
         self._thread.join(5)
         self._socket.close()
 
-    def peer(self, path: str, *, timeout: float = 1.0, **fields: Any) -> Peer:
+    def peer(self, path: str, *, timeout: float = ANSWERS_WITHIN, **fields: Any) -> Peer:
         """A peer whose base URL is ``path`` on this server (``name`` defaults to the path)."""
         name = fields.pop("name", path.replace("/", "-"))
         return Peer(

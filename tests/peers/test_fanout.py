@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
+import random
 from typing import Any
 
 import pytest
@@ -17,7 +17,12 @@ from mme_node.peers import Peer, PeerOutcome, RetryPolicy, match_peers
 from mme_node.peers.client import MAX_PEER_RESULTS
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
-DEADLINE = 1.0
+CUT_AT = 1.0
+"""The deadline of the peers that never finish: ``hang`` says nothing, ``drip`` sends a byte every
+0.2 s for 20 s, so their ``timeout`` shows the deadline covers the whole answer."""
+NEVER_FINISHING = {"hang", "drip"}
+TOGETHER = 3
+"""How many ``together`` peers the fan-out asks: each answers only once all of them were asked."""
 FAULT_PATHS = [
     "healthy",
     "hang",
@@ -42,27 +47,41 @@ def fan_out(patient: Patient, peers: list[Peer], **options: Any) -> list[PeerOut
 @pytest.fixture(scope="module")
 def fan_out_to_all(
     fault_peers: FaultPeerServer, local_patient: Patient, refusing_peer: Peer
-) -> tuple[dict[str, PeerOutcome], float]:
-    """One fan-out to every kind of fault peer at once, and how long it took in seconds."""
-    peers = [refusing_peer, *(fault_peers.peer(path, timeout=DEADLINE) for path in FAULT_PATHS)]
-    started = time.perf_counter()
+) -> dict[str, PeerOutcome]:
+    """One fan-out to every kind of fault peer at once, by peer name.
+
+    Only the peers that never finish have a short deadline; the others answer at once and
+    have the generous default, so that a busy machine cannot make their outcome a timeout.
+    """
+    peers = [
+        refusing_peer,
+        *(
+            fault_peers.peer(path, **({"timeout": CUT_AT} if path in NEVER_FINISHING else {}))
+            for path in FAULT_PATHS
+        ),
+        *(
+            fault_peers.peer(f"together/fan-out/{TOGETHER}", name=f"together-{n}")
+            for n in range(TOGETHER)
+        ),
+    ]
     outcomes = fan_out(local_patient, peers)
-    elapsed = time.perf_counter() - started
     assert [outcome.peer for outcome in outcomes] == [peer.name for peer in peers]
-    return {outcome.peer: outcome for outcome in outcomes}, elapsed
+    return {outcome.peer: outcome for outcome in outcomes}
 
 
-def test_fan_out_returns_within_the_deadline_despite_hanging_and_dripping_peers(
-    fan_out_to_all: tuple[dict[str, PeerOutcome], float],
+def test_fan_out_asks_every_peer_at_once_beside_hanging_and_dripping_peers(
+    fan_out_to_all: dict[str, PeerOutcome],
 ) -> None:
-    _, elapsed = fan_out_to_all
-    assert elapsed < DEADLINE + 1.0
+    # Asked one after another, the first ``together`` peer would wait for the next one
+    # until its deadline; so each answers only if the fan-out asked them all at once.
+    together = [fan_out_to_all[f"together-{n}"] for n in range(TOGETHER)]
+    assert [(outcome.error, len(outcome.results)) for outcome in together] == [(None, 2)] * TOGETHER
 
 
 def test_fan_out_keeps_the_healthy_peers_results_intact(
-    fan_out_to_all: tuple[dict[str, PeerOutcome], float],
+    fan_out_to_all: dict[str, PeerOutcome],
 ) -> None:
-    outcome = fan_out_to_all[0]["healthy"]
+    outcome = fan_out_to_all["healthy"]
     assert outcome.error is None and outcome.status == 200
     assert [match.score for match in outcome.results] == [0.9, 0.25]
     assert [match.patient.id for match in outcome.results] == ["remote-1", "remote-2"]
@@ -89,21 +108,21 @@ def test_fan_out_keeps_the_healthy_peers_results_intact(
     ],
 )
 def test_fan_out_reports_each_bad_peer_with_its_error_kind(
-    fan_out_to_all: tuple[dict[str, PeerOutcome], float],
+    fan_out_to_all: dict[str, PeerOutcome],
     peer: str,
     kind: str,
     status: int | None,
 ) -> None:
-    outcome = fan_out_to_all[0][peer]
+    outcome = fan_out_to_all[peer]
     assert outcome.error is not None
     assert (outcome.error.kind, outcome.error.status, outcome.results) == (kind, status, [])
     assert outcome.status == status
 
 
 def test_invalid_response_names_what_was_wrong(
-    fan_out_to_all: tuple[dict[str, PeerOutcome], float],
+    fan_out_to_all: dict[str, PeerOutcome],
 ) -> None:
-    outcomes = fan_out_to_all[0]
+    outcomes = fan_out_to_all
     assert "results[0].score.patient 1.5" in _message(outcomes["score-too-high"])
     assert "results[0]: patient.contact" in _message(outcomes["off-schema"])
     assert "not a JSON object" in _message(outcomes["not-an-object"])
@@ -112,15 +131,15 @@ def test_invalid_response_names_what_was_wrong(
 
 
 def test_no_error_message_contains_the_token(
-    fan_out_to_all: tuple[dict[str, PeerOutcome], float],
+    fan_out_to_all: dict[str, PeerOutcome],
 ) -> None:
-    assert all(TOKEN not in _message(outcome) for outcome in fan_out_to_all[0].values())
+    assert all(TOKEN not in _message(outcome) for outcome in fan_out_to_all.values())
 
 
 def test_refused_connection_is_retried_then_reported(
-    fan_out_to_all: tuple[dict[str, PeerOutcome], float],
+    fan_out_to_all: dict[str, PeerOutcome],
 ) -> None:
-    assert "after 3 attempts" in _message(fan_out_to_all[0]["refusing"])
+    assert "after 3 attempts" in _message(fan_out_to_all["refusing"])
 
 
 def _message(outcome: PeerOutcome) -> str:
@@ -173,10 +192,22 @@ def test_client_errors_are_not_retried(
 def test_a_retry_never_waits_past_the_deadline(
     fault_peers: FaultPeerServer, local_patient: Patient
 ) -> None:
-    slow_retry = RetryPolicy(attempts=5, base_delay=10.0, max_delay=10.0)
-    peer = fault_peers.peer("flaky/retry-deadline/9", timeout=0.5)
-    outcomes = asyncio.run(match_peers(local_patient, [peer], retry=slow_retry))
-    assert outcomes[0].error is not None and outcomes[0].error.kind == "http-status"
+    # The pause before the retry (1000 s) ends far past the deadline (the default 30 s):
+    # the 503 is reported at once and no second request is sent. Were the pause taken,
+    # the deadline would cut it and the outcome would be a timeout.
+    slow_retry = RetryPolicy(attempts=5, base_delay=1000.0, max_delay=1000.0)
+    peer = fault_peers.peer("flaky/retry-deadline/9")
+    outcomes = asyncio.run(match_peers(local_patient, [peer], retry=slow_retry, rng=LongestPause()))
+    assert outcomes[0].error is not None
+    assert (outcomes[0].error.kind, outcomes[0].error.status) == ("http-status", 503)
+    assert fault_peers.state.requests["retry-deadline"] == 1
+
+
+class LongestPause(random.Random):
+    """Back-off whose every pause is the longest the policy allows (no chance in the test)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
 
 
 def test_logs_never_contain_the_token(
