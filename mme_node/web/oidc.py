@@ -84,7 +84,8 @@ class OpenIDSignIn:
 
         Checks the state against the sign-in session, trades the code for
         tokens and verifies the ID token (signature, issuer, audience, nonce);
-        asks the userinfo endpoint for the email when the ID token lacks it.
+        asks the userinfo endpoint for the email when the ID token lacks it,
+        refusing an answer about another user.
         """
         request.scope["session"] = session.data
         try:
@@ -93,7 +94,7 @@ class OpenIDSignIn:
             if not claims:
                 raise SignInFailed("the sign-in service sent no ID token")
             if "email" not in claims:
-                claims |= dict(await self._client.userinfo(token=token))
+                claims |= _about_the_same_user(claims, await self._client.userinfo(token=token))
         except (AuthlibBaseError, httpx.HTTPError, ValueError, KeyError) as error:
             raise SignInFailed(f"sign-in was not completed: {_reason(error)}") from error
         return Identity(
@@ -102,6 +103,21 @@ class OpenIDSignIn:
             email=str(claims.get("email") or ""),
             email_verified=claims.get("email_verified") is True,
         )
+
+
+def _about_the_same_user(id_token: dict[str, Any], userinfo: Any) -> dict[str, Any]:
+    """The userinfo claims, when they are about the ID token's user (OpenID Connect Core 5.3.2).
+
+    Without this check a provider's userinfo answer could replace ``sub``
+    (and the email and ``email_verified`` an access rule admits by).
+    """
+    claims = dict(userinfo)
+    if claims.get("sub") != id_token["sub"]:
+        # The message goes to the browser: it names neither user.
+        raise SignInFailed(
+            "the sign-in service's userinfo answer is about another user than its ID token"
+        )
+    return claims
 
 
 def _reason(error: Exception) -> str:

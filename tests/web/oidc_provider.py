@@ -7,10 +7,12 @@ Its authorization page lets a browser pick one of the users below.
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import werkzeug.serving
 
@@ -45,6 +47,30 @@ MALLORY = User(
 """Claims clinic A's domain with an email the provider has not verified."""
 
 
+SLY = User(sub="sly-7", claims={"name": "Sly"})
+"""Has no email in the ID token, so the node asks userinfo, which answers about Ada instead."""
+
+
+def _userinfo_about_ada_for_sly(app: Callable[..., Iterable[bytes]]) -> Callable[..., Any]:
+    """The provider misbehaving: its userinfo answer for Sly's token names another user (Ada)."""
+
+    def misbehaving(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != "/userinfo":
+            return app(environ, start_response)
+        answered: list[Any] = []
+        body = b"".join(app(environ, lambda *args: answered.append(args)))
+        status, headers = answered[0][0], answered[0][1]
+        claims = json.loads(body) if status.startswith("200") else None
+        if claims and claims.get("sub") == SLY.sub:
+            body = json.dumps({"sub": ADA.sub, **ADA.claims}).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
+
+    return misbehaving
+
+
 @contextmanager
 def running_provider() -> Iterator[str]:
     """Serve the provider on a free port of 127.0.0.1; yields its issuer URL."""
@@ -52,8 +78,9 @@ def running_provider() -> Iterator[str]:
     # whose warnings the test run's filters silence only inside tests.
     import oidc_provider_mock
 
-    users = [oidc_provider_mock.User(sub=u.sub, claims=u.claims) for u in (ADA, EVE, MALLORY)]
-    app = oidc_provider_mock.app(user_claims=users, require_nonce=True)
+    known = (ADA, EVE, MALLORY, SLY)
+    users = [oidc_provider_mock.User(sub=u.sub, claims=u.claims) for u in known]
+    app = _userinfo_about_ada_for_sly(oidc_provider_mock.app(user_claims=users, require_nonce=True))
     server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

@@ -321,6 +321,16 @@ def test_an_identity_no_rule_admits_is_refused_without_a_session(
     assert "mme_session=" not in " ".join(answer.headers.get_list("set-cookie"))
 
 
+def test_a_userinfo_answer_about_another_user_is_refused(browser_client: TestClient) -> None:
+    # Sly's ID token has no email; the provider's userinfo then answers with Ada's sub and
+    # verified clinic-A email (OpenID Connect Core 5.3.2: the subs must be equal).
+    answer = provider_login(browser_client, "sly-7")
+    assert answer.status_code == 401
+    assert "userinfo" in answer.text
+    assert "mme_session=" not in " ".join(answer.headers.get_list("set-cookie"))
+    assert browser_client.get("/app/patients").status_code == 303  # to the sign-in page
+
+
 def test_a_callback_started_in_another_browser_is_refused(
     browser_client: TestClient, web_settings: Settings
 ) -> None:
