@@ -136,7 +136,9 @@ async def run(repetitions: int) -> None:
         async with httpx.AsyncClient() as client:
             for repetition in range(1, repetitions + 1):
                 started = time.perf_counter()
-                outcomes = await match_peers(query, peers, client=client)
+                outcomes = await match_peers(
+                    peers, shown={peer.name: query for peer in peers}, client=client
+                )
                 total = (time.perf_counter() - started) * 1000
                 if any(outcome.error for outcome in outcomes):
                     raise SystemExit(f"a peer failed: {[o.error for o in outcomes if o.error]}")

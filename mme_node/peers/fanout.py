@@ -35,35 +35,35 @@ logger = logging.getLogger(__name__)
 
 
 async def match_peers(
-    patient: Patient,
     peers: Sequence[Peer],
     *,
+    shown: Mapping[str, Patient],
     client: httpx.AsyncClient | None = None,
     breaker: CircuitBreaker | None = None,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     retry: RetryPolicy = DEFAULT_RETRY,
     rng: random.Random | None = None,
-    shown: Mapping[str, Patient] | None = None,
 ) -> list[PeerOutcome]:
-    """Send ``patient`` to every one of ``peers`` concurrently; one outcome per peer.
+    """Send every one of ``peers`` its view of a patient concurrently; one outcome per peer.
 
     ``shown`` gives, by peer name, the patient as that peer may see it (its
-    pseudonym, what its policy and the consent allow); a peer not in it is
-    sent ``patient``.
+    pseudonym, what its policy and the consent allow). A peer not in it is
+    sent nothing: its outcome is a ``not-shared`` error (logged), so that a
+    caller's slip never sends a stored patient as it is.
 
-    Every peer given is asked, enabled or not: the caller chooses (usually
-    :meth:`PeerRegistry.enabled`). Each peer gets the patient in its own API
-    version. Without ``client`` a fresh one is used (TLS verified, no
+    Every other peer given is asked, enabled or not: the caller chooses
+    (usually :meth:`PeerRegistry.enabled`). Each peer gets its view in its
+    own API version. Without ``client`` a fresh one is used (TLS verified, no
     redirects); a shared client reuses connections across calls. With a
     ``breaker``, outcomes are recorded in it (only transport failures,
     timeouts and 5xx count against a peer) and open circuits are skipped.
     """
-    sent = {peer.name: (shown or {}).get(peer.name, patient) for peer in peers}
     bodies = {
         (peer.name, peer.api_version): match_request_body(
-            dump_patient(sent[peer.name], peer.api_version)
+            dump_patient(shown[peer.name], peer.api_version)
         )
         for peer in peers
+        if peer.name in shown
     }
 
     async def ask_all(http: httpx.AsyncClient) -> list[PeerOutcome]:
@@ -77,6 +77,8 @@ async def match_peers(
                 retry,
                 rng,
             )
+            if peer.name in shown
+            else _nothing_disclosed(peer)
             for peer in peers
         )
         return list(await asyncio.gather(*asks))
@@ -117,6 +119,14 @@ async def _ask(
                 breaker.record_success(peer.name)
             elif outcome.error.is_peer_failure:
                 breaker.record_failure(peer.name)
+    _log(outcome)
+    return outcome
+
+
+async def _nothing_disclosed(peer: Peer) -> PeerOutcome:
+    outcome = PeerOutcome(
+        peer.name, error=PeerError("not-shared", "not asked: no view of the patient for this peer")
+    )
     _log(outcome)
     return outcome
 

@@ -163,7 +163,6 @@ class MatchService:
         # Sending is the disclosure: its entries are on disk before anything leaves.
         await self.audit.record(*(self._sent(record, query, owner) for _, query in queries))
         asked = await match_peers(
-            record.patient,
             [peer for peer, _ in queries],
             client=self.http,
             breaker=self.breaker,

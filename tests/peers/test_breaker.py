@@ -86,7 +86,9 @@ def ask(
     patient: Patient, server: FaultPeerServer, path: str, breaker: CircuitBreaker
 ) -> PeerOutcome:
     peer = server.peer(path, name="breaker-peer")
-    [outcome] = asyncio.run(match_peers(patient, [peer], breaker=breaker, retry=NO_RETRY))
+    [outcome] = asyncio.run(
+        match_peers([peer], shown={peer.name: patient}, breaker=breaker, retry=NO_RETRY)
+    )
     return outcome
 
 
@@ -134,5 +136,12 @@ def test_refused_connections_count_as_failures(
     local_patient: Patient, refusing_peer: Peer, breaker: CircuitBreaker
 ) -> None:
     for _ in range(3):
-        asyncio.run(match_peers(local_patient, [refusing_peer], breaker=breaker, retry=NO_RETRY))
+        asyncio.run(
+            match_peers(
+                [refusing_peer],
+                shown={refusing_peer.name: local_patient},
+                breaker=breaker,
+                retry=NO_RETRY,
+            )
+        )
     assert breaker.retry_in(refusing_peer.name) == 60.0

@@ -41,7 +41,8 @@ FAULT_PATHS = [
 
 
 def fan_out(patient: Patient, peers: list[Peer], **options: Any) -> list[PeerOutcome]:
-    return asyncio.run(match_peers(patient, peers, retry=FAST_RETRY, **options))
+    shown = {peer.name: patient for peer in peers}
+    return asyncio.run(match_peers(peers, shown=shown, retry=FAST_RETRY, **options))
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +159,24 @@ def test_request_carries_token_media_type_and_the_patient_in_v1_0(
     assert load_patient(body["patient"])[0] == local_patient
 
 
+def test_a_peer_without_a_view_of_the_patient_is_not_asked(
+    fault_peers: FaultPeerServer, local_patient: Patient, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen = fault_peers.peer("record/view-given", name="seen")
+    unseen = fault_peers.peer("record/no-view", name="unseen")
+    with caplog.at_level(logging.WARNING, logger="mme_node.peers.fanout"):
+        outcomes = asyncio.run(
+            match_peers([seen, unseen], shown={"seen": local_patient}, retry=FAST_RETRY)
+        )
+    assert [(o.peer, o.error.kind if o.error else None) for o in outcomes] == [
+        ("seen", None),
+        ("unseen", "not-shared"),
+    ]
+    assert fault_peers.state.requests["view-given"] == 1
+    assert fault_peers.state.requests["no-view"] == 0
+    assert "peer unseen: not-shared" in caplog.text
+
+
 def test_request_uses_the_peers_api_version(
     fault_peers: FaultPeerServer, local_patient: Patient
 ) -> None:
@@ -197,7 +216,9 @@ def test_a_retry_never_waits_past_the_deadline(
     # the deadline would cut it and the outcome would be a timeout.
     slow_retry = RetryPolicy(attempts=5, base_delay=1000.0, max_delay=1000.0)
     peer = fault_peers.peer("flaky/retry-deadline/9")
-    outcomes = asyncio.run(match_peers(local_patient, [peer], retry=slow_retry, rng=LongestPause()))
+    outcomes = asyncio.run(
+        match_peers([peer], shown={peer.name: local_patient}, retry=slow_retry, rng=LongestPause())
+    )
     assert outcomes[0].error is not None
     assert (outcomes[0].error.kind, outcomes[0].error.status) == ("http-status", 503)
     assert fault_peers.state.requests["retry-deadline"] == 1
