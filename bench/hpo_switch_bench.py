@@ -358,10 +358,11 @@ def main() -> None:
         )
         with TokenRegistry(data_dir / "mme-node.sqlite3") as registry:
             token = registry.create("bench-peer", Role.PEER)
+            admin = registry.create("bench-curator", Role.ADMIN)  # its heartbeat names the release
         node = ServedNode(data_dir, hpo_dir)
         try:
             print(f"server ready in {node.wait_ready(token):.1f} s")
-            watch = Watch(node, token)
+            watch = Watch(node, admin)
             watch.start()
             load = Load(node.url, token, pools, args.clients)
             load.start()

@@ -68,25 +68,30 @@ def _node(request: Request) -> Node:
 
 @mme_endpoint
 async def heartbeat(request: Request) -> Response:
-    authenticate(request, Role.PEER, Role.ADMIN)
+    """The heartbeat of the MME spec for a peer; an admin token also gets the operator's view."""
+    client = authenticate(request, Role.PEER, Role.ADMIN)
     node = _node(request)
+    beat: dict[str, Any] = {
+        "production": node.settings.production,
+        "version": __version__,
+        "accept": [media_type(v) for v in SUPPORTED_VERSIONS],
+    }
+    if client.role is Role.ADMIN:
+        beat |= await _operator_view(node)
+    return mme_response({"heartbeat": beat, "disclaimer": node.settings.disclaimer}, LATEST_VERSION)
+
+
+async def _operator_view(node: Node) -> dict[str, Any]:
+    """What only the operator sees: the store (an Elasticsearch index and cluster URL, the
+    patient count), the HPO release, the phenotype model and the worker answering."""
     health = await node.store.health()
-    return mme_response(
-        {
-            "heartbeat": {
-                "production": node.settings.production,
-                "version": __version__,
-                "accept": [media_type(v) for v in SUPPORTED_VERSIONS],
-                # Non-standard fields start with "_" (search-api), so strict peers accept them.
-                "_store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
-                "_hpoRelease": node.release.version,
-                "_phenotypeModel": node.matcher.phenotype.tag,
-                "_worker": os.getpid(),
-            },
-            "disclaimer": node.settings.disclaimer,
-        },
-        LATEST_VERSION,
-    )
+    # Non-standard fields start with "_" (search-api), so strict clients accept them.
+    return {
+        "_store": {"kind": health.kind, "ok": health.ok, "detail": health.detail},
+        "_hpoRelease": node.release.version,
+        "_phenotypeModel": node.matcher.phenotype.tag,
+        "_worker": os.getpid(),
+    }
 
 
 @mme_endpoint

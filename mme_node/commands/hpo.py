@@ -37,7 +37,7 @@ ACKNOWLEDGEMENT = (
 
 FOLLOW_NOTE = (
     "A server running on this data dir switches to it by itself within seconds "
-    "(GET /heartbeat shows _hpoRelease); `mme-node hpo report` has the details."
+    "(an admin token's GET /heartbeat shows _hpoRelease); `mme-node hpo report` has the details."
 )
 
 

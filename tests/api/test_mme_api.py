@@ -388,15 +388,33 @@ def test_heartbeat_lists_accepted_versions_and_production_flag(
     assert heartbeat["accept"] == [MME_V1_0, MME_V1_1]
     assert heartbeat["production"] is False
     assert heartbeat["version"]
+
+
+def test_a_peers_heartbeat_has_the_specs_fields_only(client: TestClient, tokens: Tokens) -> None:
+    # Nothing of the operator's: no store (an Elasticsearch index and cluster URL), no
+    # patient count, no HPO release, phenotype model or worker.
+    answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.peer})
+    assert set(answer.json()["heartbeat"]) == {"production", "version", "accept"}
+    assert "patients" not in answer.text
+
+
+def test_an_admins_heartbeat_also_shows_the_operators_view(
+    client: TestClient, tokens: Tokens
+) -> None:
+    answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.admin})
+    heartbeat = answer.json()["heartbeat"]
+    assert heartbeat["accept"] == [MME_V1_0, MME_V1_1]
     assert heartbeat["_store"]["ok"] is True
+    assert heartbeat["_store"]["detail"].endswith(" patients")
     assert heartbeat["_phenotypeModel"] == DEFAULT_MODEL
+    assert heartbeat["_hpoRelease"] and heartbeat["_worker"]
 
 
 def test_heartbeat_names_the_previous_phenotype_scorer_when_configured(
     node_settings: Settings, tokens: Tokens
 ) -> None:
     for client in custom_client(node_settings.replace(phenotype_model=BLEND)):
-        answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.peer})
+        answer = client.get("/heartbeat", headers={"X-Auth-Token": tokens.admin})
         assert answer.json()["heartbeat"]["_phenotypeModel"] == BLEND
 
 

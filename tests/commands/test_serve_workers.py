@@ -44,6 +44,7 @@ class Served:
     process: NodeProcess
     peer_token: str
     submitter_token: str
+    admin_token: str
 
     def on_fresh_connections(self, send: Callable[[httpx.Client], httpx.Response]) -> list[Any]:
         """``send(client)`` once per new connection (the kernel spreads them over the workers)."""
@@ -83,6 +84,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iter
         process,
         peer_token=process.create_token("peer-a", "peer"),
         submitter_token=process.create_token("clinic-a", "submitter"),
+        admin_token=process.create_token("curator", "admin"),  # its heartbeat names the worker
     )
     process.start()
     try:
@@ -114,7 +116,7 @@ def test_two_workers_answer_on_one_port(node: Served) -> None:
     asked = 0
     deadline = time.monotonic() + BOTH_WORKERS_WITHIN
     while len(workers) < 2 and time.monotonic() < deadline:
-        with node.process.client(node.peer_token) as client:
+        with node.process.client(node.admin_token) as client:
             answer = client.get("/heartbeat")
         assert answer.status_code == 200, answer.text
         workers.add(answer.json()["heartbeat"]["_worker"])

@@ -167,6 +167,7 @@ class MatchLoad:
 
 
 def serving(client: httpx.Client) -> str:
+    """The HPO release the node serves (an admin's heartbeat shows it)."""
     release: str = client.get("/heartbeat").json()["heartbeat"]["_hpoRelease"]
     return release
 
@@ -181,7 +182,7 @@ def test_an_upgrade_and_a_rollback_under_load_fail_no_request_and_lose_no_term(
     ):
         answer = server.submitter.post("/api/patients", json={"patient": patient})
         assert answer.status_code == 201, answer.text
-    assert serving(server.peer) == "2025-01-16"
+    assert serving(server.admin) == "2025-01-16"
     p1, p2 = shown_to_peer(server, "P1"), shown_to_peer(server, "P2")
     peer_load = httpx.Client(
         base_url=server.process.url, headers=dict(server.peer.headers), timeout=60
@@ -189,7 +190,7 @@ def test_an_upgrade_and_a_rollback_under_load_fail_no_request_and_lose_no_term(
 
     with peer_load, MatchLoad(peer_load) as load:
         server.process.cli("hpo", "load", str(HPO_2026))  # compiled already: verified, reused
-        wait_for_release(server.peer, "2026-02-16")
+        wait_for_release(server.admin, "2026-02-16")
         assert matched(server.peer, ABNORMAL_CEREBELLUM, RADIAL_RAY_DEFICIENCY)[0] == p1
         assert matched(server.peer, NEWER_TERM)[0] == p2  # the pending term is active
 
