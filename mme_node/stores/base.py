@@ -154,6 +154,13 @@ class PatientStore(Protocol):
 
     async def health(self) -> StoreHealth: ...
 
+    async def reachable(self) -> bool:
+        """Whether the store answers, at a cost that does not grow with the patients; never raises.
+
+        For the liveness check (``GET /health``), which anyone may call as often as they like.
+        """
+        ...
+
 
 @runtime_checkable
 class CandidateSource(Protocol):

@@ -436,6 +436,11 @@ class ElasticsearchPatientStore:
             detail=f"{response['count']} patients in {self.index} at {self._where}",
         )
 
+    async def reachable(self) -> bool:
+        """Whether Elasticsearch answers :meth:`health`'s count (of every document, which it
+        takes from each segment's document total rather than reading documents)."""
+        return (await self.health()).ok
+
     # -- machinery ---------------------------------------------------------
 
     def _answers(self) -> AbstractContextManager[None]:

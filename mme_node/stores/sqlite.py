@@ -190,6 +190,13 @@ class SQLitePatientStore:
             return StoreHealth(ok=False, kind=self.kind, detail=error.message)
         return StoreHealth(ok=True, kind=self.kind, detail=f"{total} patients")
 
+    async def reachable(self) -> bool:
+        try:
+            await self._run(self._read_one_row)
+        except ServiceUnavailable:
+            return False
+        return True
+
     async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await asyncio.to_thread(function, *args, **kwargs)
@@ -348,6 +355,10 @@ class SQLitePatientStore:
                 (after, self.read_chunk),
             ).fetchall()
         return [(row[0], record_from_row(row[1:])) for row in rows]
+
+    def _read_one_row(self) -> None:
+        with self._reading() as connection:
+            connection.execute("SELECT 1 FROM patients LIMIT 1").fetchone()
 
     def _count(self) -> int:
         with self._reading() as connection:

@@ -219,6 +219,28 @@ def test_health_needs_no_token_and_reveals_no_data(client: TestClient) -> None:
     assert answer.json() == {"status": "ok"}
 
 
+def test_health_never_counts_the_patients(
+    client: TestClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anyone may ask /health as often as they like: a count grows with the store.
+    submit(client, tokens.submitter, patient_json())
+
+    async def counted() -> int:
+        raise AssertionError("/health counted the patients")
+
+    monkeypatch.setattr(client.app.state.node.store, "count", counted)  # type: ignore[attr-defined]
+    answer = client.get("/health")
+    assert answer.status_code == 200, answer.text
+
+
+def test_health_is_503_when_the_store_is_down(client: TestClient) -> None:
+    assert client.portal is not None
+    client.portal.call(client.app.state.node.store.close)  # type: ignore[attr-defined]
+    answer = client.get("/health")
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "store unavailable"}
+
+
 # ---------------------------------------------------------------- consent
 
 

@@ -381,6 +381,12 @@ async def test_health_of_open_store_is_ok(store: PatientStore) -> None:
     assert health.kind == store.kind
 
 
+async def test_an_open_store_is_reachable(store: PatientStore) -> None:
+    await store.save(sample_record(1))
+
+    assert await store.reachable()
+
+
 async def test_open_twice_keeps_the_data(store: PatientStore) -> None:
     await store.save(sample_record(1))
 

@@ -131,6 +131,12 @@ async def test_store_used_before_open_is_unavailable(path: Path) -> None:
         await SQLitePatientStore(path).count()
 
 
+async def test_a_closed_store_is_not_reachable(store: SQLitePatientStore) -> None:
+    await store.close()
+
+    assert not await store.reachable()
+
+
 async def test_health_of_closed_store_is_not_ok(store: SQLitePatientStore) -> None:
     await store.close()
 
