@@ -94,9 +94,12 @@
           headers: { Accept: "application/json" },
           credentials: "same-origin",
         });
-        if (!response.ok || text !== asked) return;
+        // An answer for text no longer in the field (typed on, or a term chosen) is stale:
+        // shown, it would replace the list under the user's arrow keys or reopen it.
+        const current = () => text === asked && text === input.value.trim();
+        if (!response.ok || !current()) return;
         const answer = await response.json();
-        if (text === asked && document.activeElement === input) show(answer.terms);
+        if (current() && document.activeElement === input) show(answer.terms);
       } catch (error) {
         close();
       }
