@@ -7,6 +7,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ FRESH_CONNECTIONS = 24
 """Matches sent each on a new connection: all on one worker by chance has odds of 2**-23."""
 HEADER_TIMEOUT = 1.0
 """The workers' header deadline (``MME_HEADER_TIMEOUT``): short, so a slow client is cut fast."""
+SLOW_CLIENT_WAITS = 60.0
+"""How long a slow client waits for the node's answer: a bound far past the header deadline."""
 BOTH_WORKERS_WITHIN = 60.0
 """Seconds of new connections allowed until both workers have answered one. On a loaded
 machine an idle worker may win every accept for a while, so the test keeps asking."""
@@ -102,7 +105,7 @@ WORKERS_STARTED_WITHIN = 120.0
 def wait_for_every_worker(process: NodeProcess, workers: int = 2) -> None:
     """Until each worker has finished its start-up (a worker still starting accepts nothing)."""
     deadline = time.monotonic() + WORKERS_STARTED_WITHIN
-    while process.log().count("Application startup complete") < workers:
+    while process.log_since_start().count("Application startup complete") < workers:
         assert time.monotonic() < deadline, f"not every worker started:\n{process.log()}"
         time.sleep(0.1)
 
@@ -128,15 +131,26 @@ def test_two_workers_answer_on_one_port(node: Served) -> None:
 def test_every_worker_cuts_a_client_that_never_finishes_its_headers(node: Served) -> None:
     """The guarded protocol and its settings reach the worker processes, not only one process."""
     host, port = node.process.url.removeprefix("http://").split(":")
-    answers = []
-    for _ in range(FRESH_CONNECTIONS):
-        with socket.create_connection((host, int(port)), timeout=10 * HEADER_TIMEOUT) as slow:
+    with ExitStack() as open_connections:
+        # Each connection stays open while the next ones are made, so the test waits out one
+        # header deadline, not one per connection; the pause after each lets the worker that
+        # took it wait for connections again, so that each is a fresh draw between workers.
+        slow_clients = []
+        for _ in range(FRESH_CONNECTIONS):
+            slow = socket.create_connection((host, int(port)), timeout=SLOW_CLIENT_WAITS)
+            slow_clients.append(open_connections.enter_context(slow))
             slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no blank line: never ends
-            received = b""
-            while chunk := slow.recv(65536):
-                received += chunk
-        answers.append(received.split(b"\r\n")[0])
+            time.sleep(0.05)
+        answers = [everything_received(slow).split(b"\r\n")[0] for slow in slow_clients]
     assert answers == [b"HTTP/1.1 408 Request Timeout"] * FRESH_CONNECTIONS
+
+
+def everything_received(connection: socket.socket) -> bytes:
+    """What the node sent until it closed the connection."""
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
 
 
 def test_a_patient_submitted_to_one_worker_is_matched_by_every_worker_within_the_bound(
@@ -167,6 +181,7 @@ def test_restarted_workers_serve_the_saved_index(node: Served) -> None:
     node.process.stop()
     node.process.start()
     node.process.wait_until_up(node.peer_token)
+    wait_for_every_worker(node.process)  # the second may start long after the first answers
     assert node.matched() == [2] * FRESH_CONNECTIONS
     loaded = re.findall(r"match index loaded: (\d+) patients", node.process.log())
     assert loaded[-2:] == ["2", "2"]  # both workers of the restart, from the snapshot

@@ -20,7 +20,8 @@ from typing import IO
 
 import httpx
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0
+"""Liveness only: on a busy machine loading the HPO release alone can take tens of seconds."""
 STOP_TIMEOUT = 10.0
 LISTENING = re.compile(r"(?:Uvicorn|mme-node \S+ is) running on http://127\.0\.0\.1:(\d+)")
 
@@ -96,7 +97,7 @@ class NodeProcess:
         deadline = time.monotonic() + START_TIMEOUT
         while not self.url:
             self._pause_while_starting(deadline)
-            if listening := LISTENING.search(self.log()[self._logged_before :]):
+            if listening := LISTENING.search(self.log_since_start()):
                 self.url = f"http://127.0.0.1:{listening[1]}"
         with httpx.Client(base_url=self.url, timeout=2.0) as http:
             while True:
@@ -129,6 +130,10 @@ class NodeProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_since_start(self) -> str:
+        """The log of the latest :meth:`start` (the file keeps the lines of earlier ones)."""
+        return self.log()[self._logged_before :]
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"X-Auth-Token": token}, timeout=30.0)
