@@ -31,11 +31,13 @@ def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iter
 
 
 CONTACT = {"name": "Dr Backup", "href": "mailto:backup@example.org"}
+WAIT = 30.0
+"""Liveness bound of a client's read and of a log line's arrival: far past the 0.5 s deadlines."""
 
 
 def connect(node: NodeProcess) -> socket.socket:
     host, port = node.url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=5)
+    return socket.create_connection((host, int(port)), timeout=WAIT)
 
 
 def read_all(connection: socket.socket) -> bytes:
@@ -56,9 +58,9 @@ def send_half_a_patient(connection: socket.socket, node: NodeProcess) -> None:
 
 def test_an_idle_connection_is_closed_by_the_node(node: NodeProcess) -> None:
     with connect(node) as connection:
-        started = time.monotonic()
-        assert read_all(connection).startswith(b"HTTP/1.1 408 ")
-    assert time.monotonic() - started < 5
+        answer = read_all(connection)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"request headers not received within 0.5 s" in answer
 
 
 def test_an_over_size_declared_body_is_refused_before_it_is_sent(node: NodeProcess) -> None:
@@ -82,21 +84,29 @@ def test_a_body_past_its_deadline_is_408_and_logged_without_a_traceback(
     with connect(node) as connection:
         send_half_a_patient(connection, node)
         assert read_all(connection).startswith(b"HTTP/1.1 408 ")
-    time.sleep(0.5)
-    new = node.log().splitlines()[lines_before:]
+    new = log_lines_until(node, lines_before, "request body not received within 0.5 s")
     assert "Traceback" not in "\n".join(new)
-    assert any("request body not received within 0.5 s" in line for line in new), new
 
 
 def test_an_aborted_upload_is_one_info_line_without_a_traceback(node: NodeProcess) -> None:
     lines_before = len(node.log().splitlines())
     with connect(node) as connection:
         send_half_a_patient(connection, node)
-        time.sleep(0.2)
-    time.sleep(0.5)
-    new = node.log().splitlines()[lines_before:]
+        time.sleep(0.05)  # well within the body deadline: the client hangs up first
+    new = log_lines_until(node, lines_before, "hung up")
     assert len(new) == 1, new
-    assert "INFO" in new[0] and "hung up" in new[0]
+    assert "INFO" in new[0]
+
+
+def log_lines_until(node: NodeProcess, lines_before: int, wanted: str) -> list[str]:
+    """The node's log lines after the first ``lines_before``, once one of them has ``wanted``."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        new = node.log().splitlines()[lines_before:]
+        if any(wanted in line for line in new):
+            return new
+        assert time.monotonic() < deadline, f"no log line with {wanted!r}: {new}"
+        time.sleep(0.05)
 
 
 def modes(root: Path) -> dict[str, int]:
