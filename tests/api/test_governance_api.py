@@ -215,7 +215,7 @@ def test_a_failed_authentication_is_audited_without_the_token(
     wrong = "not-a-real-token-12345"
     assert client.get("/api/patients", headers=headers(wrong)).status_code == 401
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # liveness only
     while not (entries := audit(client, tokens, event="authentication-failed")):
         assert time.monotonic() < deadline, "the failed authentication never reached the log"
         time.sleep(0.05)

@@ -204,7 +204,7 @@ def test_a_failed_token_sign_in_is_in_the_audit_log_without_the_token(
     before = len(failures())
     token_sign_in_answer(browser_client, "wrong-token-in-the-audit")
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # liveness only
     while len(failures()) == before and time.monotonic() < deadline:  # written in the background
         time.sleep(0.05)
     newest = failures()[0]
