@@ -254,9 +254,9 @@ class AuditLog:
     ) -> list[StoredEntry]:
         """Entries before sequence number ``before`` (None: the latest), newest first.
 
-        Without ``event`` a page costs the same wherever it is in the log (an
-        index range on ``seq``), however long the log has grown; with it, the
-        read walks back until it has found ``limit`` entries of that kind.
+        A page costs the same wherever it is in the log, however long the log
+        has grown and however rare the ``event``: an index range on ``seq``,
+        or on the kind of entry then ``seq``.
         """
         where, parameters = _filters(event=event)
         query = (
@@ -389,7 +389,12 @@ def token_changed(event: AuditEvent, client: str, role: str, actor: str) -> Audi
 def _filters(
     since: datetime | None = None, subject: str | None = None, event: AuditEvent | None = None
 ) -> tuple[str, list[Any]]:
-    """SQL conditions (each starting with `` AND``) selecting entries, and their parameters."""
+    """SQL conditions (each starting with `` AND``) selecting entries, and their parameters.
+
+    A subject (one patient) is more selective than any kind of entry: with
+    both, the kind's condition is written so that it cannot use its index
+    (the unary ``+``), leaving SQLite the subject's.
+    """
     where = ""
     parameters: list[Any] = []
     if since is not None:
@@ -399,7 +404,7 @@ def _filters(
         where += " AND json_extract(entry, '$.subject') = ?"
         parameters.append(subject)
     if event is not None:
-        where += " AND json_extract(entry, '$.event') = ?"
+        where += f" AND {'+' if subject is not None else ''}json_extract(entry, '$.event') = ?"
         parameters.append(event.value)
     return where, parameters
 

@@ -12,7 +12,7 @@ import pytest
 from mme_node.errors import ServiceUnavailable
 from mme_node.security.audit import EVENT_MEANINGS, AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
-from mme_node.stores.database import open_database
+from mme_node.stores.database import MIGRATIONS, open_database
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -169,6 +169,53 @@ def test_the_newest_entries_come_first_a_page_at_a_time_by_event(audit: AuditLog
     assert [e.seq for e in older] == [6, 5, 4]
     assert [(e.seq, e.document["event"]) for e in erasures] == [(6, "erasure")]
     assert asyncio.run(audit.newest(before=1)) == []
+
+
+def test_entries_of_one_kind_about_one_subject_are_found(audit: AuditLog) -> None:
+    audit.record_now(*(disclosure(n, subject=f"s{n % 3}") for n in range(30)))
+    audit.record_now(AuditEntry(AuditEvent.ERASURE, T0, actor="cli", subject="s1"))
+
+    erasures = list(audit.iter_entries(subject="s1", event=AuditEvent.ERASURE))
+    disclosures = list(audit.iter_entries(subject="s2", event=AuditEvent.DISCLOSURE))
+
+    assert [e.seq for e in erasures] == [31]
+    assert [e.seq for e in disclosures] == list(range(3, 31, 3))
+
+
+def test_a_log_from_before_the_kind_index_is_paged_by_kind_through_it(tmp_path: Path) -> None:
+    """Opening a file written by an older mme-node adds the index, entries kept."""
+    path = tmp_path / "old.sqlite3"
+    indexed = next(n for n, step in enumerate(MIGRATIONS) if "audit_by_event" in "".join(step))
+    key = NodeKey.in_data_dir(tmp_path)
+    with sqlite3.connect(path, isolation_level=None) as old:
+        for step in MIGRATIONS[:indexed]:
+            for statement in step:
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {indexed}")
+        old.execute("BEGIN IMMEDIATE")
+        writer = AuditLog(path, key)
+        writer.append_in(old, [disclosure(n) for n in range(200)])
+        writer.append_in(old, [AuditEntry(AuditEvent.ERASURE, T0, actor="cli", subject="s1")])
+        old.execute("COMMIT")
+    old.close()
+
+    log = AuditLog(path, key)
+    try:
+        erasures = asyncio.run(log.newest(event=AuditEvent.ERASURE))
+        verified = log.verify_now()
+    finally:
+        log.close()
+    with sqlite3.connect(path) as upgraded:
+        plan = upgraded.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM audit_log"
+            " WHERE seq < ? AND json_extract(entry, '$.event') = ? ORDER BY seq DESC LIMIT 50",
+            (10**9, "erasure"),
+        ).fetchall()
+    upgraded.close()
+
+    assert [e.seq for e in erasures] == [201]
+    assert verified.ok and verified.entries == 201
+    assert "USING INDEX audit_by_event" in plan[0][3]
 
 
 def test_every_event_has_a_meaning_for_readers_of_the_log() -> None:
