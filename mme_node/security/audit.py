@@ -28,17 +28,15 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from mme_node.errors import ServiceUnavailable
 from mme_node.peers import Peer
 from mme_node.security.keys import NodeKey
-from mme_node.stores.database import open_database
+from mme_node.stores.database import SerialConnection
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
@@ -164,10 +162,8 @@ class AuditLog:
     """
 
     def __init__(self, database_path: Path, key: NodeKey) -> None:
-        self._path = database_path
+        self._database = SerialConnection(database_path, "audit log")
         self._key = key
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
         self._background: ThreadPoolExecutor | None = None
         self._background_lock = threading.Lock()
 
@@ -176,10 +172,7 @@ class AuditLog:
             background, self._background = self._background, None
         if background is not None:
             background.shutdown(wait=True)
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     # ------------------------------------------------------------ writing
 
@@ -207,14 +200,8 @@ class AuditLog:
 
     def record_now(self, *entries: AuditEntry) -> None:
         """:meth:`record`, blocking (the command line, worker threads)."""
-        with self._database() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self.append_in(db, entries)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._database.transaction("IMMEDIATE") as db:
+            self.append_in(db, entries)
 
     def record_later(self, entry: AuditEntry) -> None:
         """Queue ``entry`` for a background thread; a failure to write it is logged."""
@@ -265,7 +252,7 @@ class AuditLog:
         first = _MAX_SEQ if before is None else before
 
         def read() -> list[StoredEntry]:
-            with self._database() as db:
+            with self._database.held() as db:
                 rows = db.execute(query, [first, *parameters, limit]).fetchall()
             return [StoredEntry(seq, json.loads(text), digest) for seq, text, digest in rows]
 
@@ -285,7 +272,7 @@ class AuditLog:
         left = limit
         while left is None or left > 0:
             page = _PAGE if left is None else min(left, _PAGE)
-            with self._database() as db:
+            with self._database.held() as db:
                 rows = db.execute(query, [after, *parameters, page]).fetchall()
             for seq, text, digest in rows:
                 yield StoredEntry(seq, json.loads(text), digest)
@@ -300,7 +287,7 @@ class AuditLog:
 
     def exposures_now(self, subject: str) -> list[Exposure]:
         events = ", ".join(f"'{event.value}'" for event in EXPOSURES)
-        with self._database() as db:
+        with self._database.held() as db:
             rows = db.execute(
                 "SELECT json_extract(entry, '$.recipient') AS recipient,"
                 " min(json_extract(entry, '$.time')), max(json_extract(entry, '$.time')),"
@@ -323,13 +310,9 @@ class AuditLog:
 
         Reads in one transaction, so entries appended meanwhile do not count.
         """
-        with self._database() as db:
-            db.execute("BEGIN")
-            try:
-                head_seq, head_hash = db.execute("SELECT seq, hash FROM audit_head").fetchone()
-                found = self._check_chain(db)
-            finally:
-                db.execute("COMMIT")
+        with self._database.transaction() as db:
+            head_seq, head_hash = db.execute("SELECT seq, hash FROM audit_head").fetchone()
+            found = self._check_chain(db)
         entries, last_seq, last_hash, problem, first_bad = found
         if problem is None and last_seq < head_seq:
             problem = (
@@ -353,17 +336,6 @@ class AuditLog:
                 return count, seq, digest, f"entry {seq} was changed", seq
             previous, expected = digest, seq + 1
         return count, expected - 1, previous, None, None
-
-    @contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        """The connection (opened on first use), held exclusively; database failures -> 503."""
-        with self._lock:
-            if self._connection is None:
-                self._connection = open_database(self._path)
-            try:
-                yield self._connection
-            except sqlite3.Error as error:
-                raise ServiceUnavailable(f"audit log failed: {error}") from error
 
 
 def peer_changed(event: AuditEvent, peer: Peer, actor: str) -> AuditEntry:

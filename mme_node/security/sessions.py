@@ -13,22 +13,16 @@ the pending OpenID Connect state, minutes long) and ``signed-in``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from mme_node.errors import ServiceUnavailable
 from mme_node.security.tokens import token_digest
-from mme_node.stores.database import open_database
+from mme_node.stores.database import SerialConnection
 
 
 class SessionPurpose(StrEnum):
@@ -47,18 +41,17 @@ class Session:
 
 
 class SessionStore:
-    """The sessions in the node's database at ``database_path``; safe to share between tasks."""
+    """The sessions in the node's database at ``database_path``; safe to share between tasks.
+
+    Database failures are ``ServiceUnavailable`` (503). Each statement is its
+    own transaction: no operation here needs two to agree.
+    """
 
     def __init__(self, database_path: Path) -> None:
-        self._path = database_path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._database = SerialConnection(database_path, "session store")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     async def create(
         self, purpose: SessionPurpose, lifetime: timedelta, data: dict[str, Any]
@@ -66,11 +59,11 @@ class SessionStore:
         """A new session with a fresh random key; expired sessions are swept on the way."""
         now = datetime.now(UTC)
         session = Session(secrets.token_urlsafe(32), purpose, now + lifetime, dict(data))
-        await asyncio.to_thread(self._create, session, now)
+        await self._database.run(self._create, session, now)
         return session
 
     def _create(self, session: Session, now: datetime) -> None:
-        with self._database() as db:
+        with self._database.held() as db:
             db.execute("DELETE FROM web_sessions WHERE expires < ?", (now.isoformat(),))
             db.execute(
                 "INSERT INTO web_sessions (id_sha256, purpose, data, created, expires)"
@@ -88,10 +81,10 @@ class SessionStore:
         """The live session of that key and purpose; None if unknown, expired or another purpose."""
         if not key:
             return None
-        return await asyncio.to_thread(self._load, key, purpose)
+        return await self._database.run(self._load, key, purpose)
 
     def _load(self, key: str, purpose: SessionPurpose) -> Session | None:
-        with self._database() as db:
+        with self._database.held() as db:
             row = db.execute(
                 "SELECT data, expires FROM web_sessions WHERE id_sha256 = ? AND purpose = ?",
                 (token_digest(key), purpose.value),
@@ -105,33 +98,18 @@ class SessionStore:
 
     async def save(self, session: Session) -> None:
         """Store the session's current ``data`` (its expiry does not move)."""
-        await asyncio.to_thread(self._save, session)
+        await self._database.run(self._save, session)
 
     def _save(self, session: Session) -> None:
-        with self._database() as db:
+        with self._database.held() as db:
             db.execute(
                 "UPDATE web_sessions SET data = ? WHERE id_sha256 = ?",
                 (json.dumps(session.data), token_digest(session.key)),
             )
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._delete, key)
+        await self._database.run(self._delete, key)
 
     def _delete(self, key: str) -> None:
-        with self._database() as db:
+        with self._database.held() as db:
             db.execute("DELETE FROM web_sessions WHERE id_sha256 = ?", (token_digest(key),))
-
-    @contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        """The connection (opened on first use), held exclusively; database failures -> 503.
-
-        Statements run in autocommit mode: each is its own transaction, and no
-        operation here needs two to agree.
-        """
-        with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = open_database(self._path)
-                yield self._connection
-            except sqlite3.Error as error:
-                raise ServiceUnavailable(f"session store failed: {error}") from error

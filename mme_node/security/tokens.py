@@ -20,17 +20,14 @@ import hmac
 import re
 import secrets
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
-from mme_node.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
-from mme_node.stores.database import open_database
+from mme_node.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from mme_node.stores.database import SerialConnection
 
 CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """Client names become patient owners and appear in logs: keep them plain."""
@@ -74,8 +71,7 @@ class TokenRegistry:
 
     def __init__(self, database_path: Path) -> None:
         self.database_path = database_path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._database = SerialConnection(database_path, "client registry")
 
     def __enter__(self) -> TokenRegistry:
         return self
@@ -89,10 +85,7 @@ class TokenRegistry:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     def create(self, name: str, role: Role) -> str:
         """Register a client and return its new token (the only time it is seen).
@@ -106,7 +99,7 @@ class TokenRegistry:
                 "starting with a letter or digit"
             )
         token = secrets.token_urlsafe(32)
-        with self._database() as connection:
+        with self._database.held() as connection:
             try:
                 connection.execute(
                     "INSERT INTO clients (name, role, token_sha256, created) VALUES (?, ?, ?, ?)",
@@ -121,7 +114,7 @@ class TokenRegistry:
         if not token:
             raise Unauthorized("no token given")
         digest = token_digest(token)
-        with self._database() as connection:
+        with self._database.held() as connection:
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM clients WHERE token_sha256 = ?", (digest,)
             ).fetchone()
@@ -134,7 +127,7 @@ class TokenRegistry:
 
     def get(self, name: str) -> Client:
         """The client of that name, revoked or not (``NotFound``)."""
-        with self._database() as connection:
+        with self._database.held() as connection:
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM clients WHERE name = ?", (name,)
             ).fetchone()
@@ -144,7 +137,7 @@ class TokenRegistry:
 
     def list(self) -> tuple[Client, ...]:
         """Every registered client, revoked ones included, by name."""
-        with self._database() as connection:
+        with self._database.held() as connection:
             rows = connection.execute(f"SELECT {_COLUMNS} FROM clients ORDER BY name").fetchall()
         return tuple(map(_client, rows))
 
@@ -153,7 +146,7 @@ class TokenRegistry:
 
         ``NotFound`` for an unknown name.
         """
-        with self._database() as connection:
+        with self._database.held() as connection:
             connection.execute(
                 "UPDATE clients SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (datetime.now(UTC).isoformat(), name),
@@ -164,17 +157,6 @@ class TokenRegistry:
         if row is None:
             raise NotFound(f"no client named {name!r}")
         return _client(row)
-
-    @contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        """The connection (opened on first use), held exclusively; database failures -> 503."""
-        with self._lock:
-            if self._connection is None:
-                self._connection = open_database(self.database_path)
-            try:
-                yield self._connection
-            except sqlite3.Error as error:
-                raise ServiceUnavailable(f"client registry failed: {error}") from error
 
 
 def _client(row: tuple[str, str, str, str, str | None]) -> Client:

@@ -470,11 +470,13 @@ def migrate(connection: sqlite3.Connection) -> None:
 class SerialConnection:
     """One lazily opened connection to the node's database, used by one thread at a time.
 
-    For the small services that keep their own tables in the node's file (the
-    change log, owner notices, release reports): :meth:`run` calls a blocking
-    function in a worker thread, turning SQLite failures into
-    ``ServiceUnavailable`` naming ``what``; :meth:`transaction` gives the
-    connection inside one transaction, committed on success.
+    For the services that keep their own tables in the node's file (client
+    tokens, web sessions, the audit log, the change log, owner notices,
+    release reports). :meth:`held` gives the connection in autocommit mode and
+    :meth:`transaction` inside one transaction, committed on success; both
+    turn SQLite failures into ``ServiceUnavailable`` naming ``what``, so that
+    callers on the event loop, in worker threads and on the command line get
+    the same error. :meth:`run` calls a blocking function in a worker thread.
     """
 
     def __init__(self, path: Path, what: str) -> None:
@@ -490,18 +492,23 @@ class SerialConnection:
                 self._connection = None
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await asyncio.to_thread(function, *args, **kwargs)
-        except sqlite3.Error as error:
-            raise ServiceUnavailable(f"{self.what} failed: {error}") from error
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[sqlite3.Connection]:
+        """The connection, opened on first use, held exclusively: each statement commits alone."""
+        with self._lock:
+            try:
+                if self._connection is None:
+                    self._connection = open_database(self.path)
+                yield self._connection
+            except sqlite3.Error as error:
+                raise ServiceUnavailable(f"{self.what} failed: {error}") from error
 
     @contextlib.contextmanager
     def transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
         """``mode`` "IMMEDIATE" for a write (takes the write lock at once), "" to read."""
-        with self._lock:
-            if self._connection is None:
-                self._connection = open_database(self.path)
-            connection = self._connection
+        with self.held() as connection:
             connection.execute(f"BEGIN {mode}")
             try:
                 yield connection

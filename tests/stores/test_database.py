@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import ServiceUnavailable
-from mme_node.stores.database import MIGRATIONS, open_database, schema_version
+from mme_node.stores.database import (
+    MIGRATIONS,
+    SerialConnection,
+    open_database,
+    schema_version,
+)
 
 
 def test_connection_uses_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
@@ -118,3 +123,34 @@ def test_the_change_table_keeps_its_rows_and_its_counter_through_the_erasure_mig
             "INSERT INTO changes (created, kind, owner, patient_id, subject)"
             " VALUES ('t', 'erasure', 'a', 'P1', 'ab12')"
         )
+
+
+def test_a_serial_connection_names_its_service_in_database_failures(tmp_path: Path) -> None:
+    database = SerialConnection(tmp_path / "node.sqlite3", "session store")
+    try:
+        failure = pytest.raises(ServiceUnavailable, match="^session store failed: no such table")
+        with failure, database.held() as connection:
+            connection.execute("SELECT * FROM no_such_table")
+        with failure, database.transaction("IMMEDIATE") as connection:
+            connection.execute("SELECT * FROM no_such_table")
+    finally:
+        database.close()
+
+
+def test_a_serial_connection_commits_a_transaction_only_when_it_ends_well(tmp_path: Path) -> None:
+    database = SerialConnection(tmp_path / "node.sqlite3", "test")
+    row = ("c1", "peer", "0" * 64, "2026-01-01")
+    insert = "INSERT INTO clients (name, role, token_sha256, created) VALUES (?, ?, ?, ?)"
+    try:
+        with pytest.raises(RuntimeError), database.transaction("IMMEDIATE") as connection:
+            connection.execute(insert, row)
+            raise RuntimeError("the caller changed its mind")
+        with database.held() as connection:
+            assert connection.execute("SELECT count(*) FROM clients").fetchone() == (0,)
+            assert not connection.in_transaction
+        with database.transaction("IMMEDIATE") as connection:
+            connection.execute(insert, row)
+        with database.held() as connection:
+            assert connection.execute("SELECT name FROM clients").fetchall() == [("c1",)]
+    finally:
+        database.close()
