@@ -8,10 +8,11 @@ same.) For a peer, the patients whose consent does not
 reach it are masked out of the scores before the best are chosen (one array
 lookup), so a peer still gets its full ``limit`` of patients it may see. On a
 store that retrieves candidates itself (Elasticsearch, see :mod:`.retrieval`)
-only those are scored, by the same code. The vectorised work happens in
-:mod:`hpo.similarity` and in the row counts below; Python loops only run over
-query terms and over the few candidates that share a gene, variant or
-disorder with the query.
+only those are scored, by the same code; for a peer the store retrieves only
+patients it may see, and the mask checks them again. The vectorised work
+happens in :mod:`hpo.similarity` and in the row counts below; Python loops
+only run over query terms and over the few candidates that share a gene,
+variant or disorder with the query.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from mme_node.matching.scoring import QueryParts, Scores, ScoringWeights, combin
 from mme_node.matching.state import Serving, ServingState
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import Explanation, MatchResult, Patient, PatientRecord
-from mme_node.security.consent import PeerScope
+from mme_node.security.consent import Audience, PeerScope, reach_of
 from mme_node.stores.base import PatientStore, ReleaseIndexed, record_chunks
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,10 @@ class Matcher:
     ) -> tuple[list[RankedCandidate], Sequence[PatientRecord | None]]:
         """The best candidates and their records (None for one deleted meanwhile)."""
         if self.retrieval is not None:
-            retrieved = await self.retrieval.records(query, limit)
+            audience = None
+            if scope is not None:
+                audience = Audience(scope, reach_of(self.serving.default_consent))
+            retrieved = await self.retrieval.records(query, limit, audience)
             return await run_in_threadpool(
                 self.rank_retrieved, retrieved, query, limit, min_score, exclude, state, scope
             )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hpo import Ontology
 from mme_node.matching.index import MatchIndex, PatientKey
 from mme_node.model import Consent, Patient, PatientRecord
-from mme_node.security.consent import SHIPPED_DEFAULT_CONSENT
+from mme_node.security.consent import SHIPPED_DEFAULT_CONSENT, Audience
 from mme_node.stores.base import CandidateSource, PatientStore
 
 DEFAULT_RETRIEVAL_DEPTH = 500
@@ -71,10 +71,14 @@ class CandidateRetrieval:
         if self.depth < 1:
             raise ValueError(f"retrieval depth must be at least 1, not {self.depth}")
 
-    async def records(self, query: Patient, limit: int) -> list[PatientRecord]:
+    async def records(
+        self, query: Patient, limit: int, audience: Audience | None = None
+    ) -> list[PatientRecord]:
         """The stored patients worth scoring for the best ``limit`` matches of ``query``.
 
         Never fewer than ``limit + 1`` per search, so that the query's own
-        record, when stored, cannot take the place of a match.
+        record, when stored, cannot take the place of a match. For a peer's
+        ``audience``, only patients it may be shown.
         """
-        return await self.source.candidates(query, max(self.depth, limit + 1), test=query.test)
+        depth = max(self.depth, limit + 1)
+        return await self.source.candidates(query, depth, test=query.test, audience=audience)

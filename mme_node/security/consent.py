@@ -126,6 +126,19 @@ class PeerScope:
         return reach.allows(self.country)
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """A peer about to be shown a match's results, as a store that retrieves candidates needs it.
+
+    ``default_reach`` is the reach of the node's default consent, which
+    patients stored without a consent follow: a store can then leave out
+    every patient the peer may not see before choosing candidates.
+    """
+
+    scope: PeerScope
+    default_reach: Reach
+
+
 def reach_of(consent: Consent) -> Reach:
     """The peers ``consent`` lets see the patient, its DUO restrictions applied."""
     if consent.sharing is Sharing.LOCAL:

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from mme_node.errors import AlreadyExists
 from mme_node.model import Patient, PatientRecord
+from mme_node.security.consent import Audience
 from mme_node.stores.elastic_mapping import TermWeights
 
 
@@ -171,10 +172,14 @@ class CandidateSource(Protocol):
     (SQLite) is matched from the in-memory index of every patient.
     """
 
-    async def candidates(self, patient: Patient, limit: int, *, test: bool) -> list[PatientRecord]:
+    async def candidates(
+        self, patient: Patient, limit: int, *, test: bool, audience: Audience | None = None
+    ) -> list[PatientRecord]:
         """Stored patients worth scoring against ``patient``, at most ``limit`` per search kind.
 
-        Only test patients when ``test``, only real patients otherwise; no repeats.
+        Only test patients when ``test``, only real patients otherwise; no
+        repeats. With an ``audience`` (a peer), only patients whose consent
+        reaches it, so that the ``limit`` is not spent on patients it may not see.
         """
         ...
 

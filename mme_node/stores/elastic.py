@@ -35,6 +35,7 @@ from mme_node.errors import (
     NotFound,
 )
 from mme_node.model import Patient, PatientRecord
+from mme_node.security.consent import Audience
 from mme_node.settings import Settings
 from mme_node.stores.base import (
     ImportReport,
@@ -47,6 +48,7 @@ from mme_node.stores.base import (
 )
 from mme_node.stores.codec import CodecError, decode_record
 from mme_node.stores.elastic_mapping import (
+    ADDED_FIELDS,
     Document,
     IndexNames,
     ObservedTermsOnly,
@@ -192,6 +194,9 @@ class ElasticsearchPatientStore:
     async def open(self) -> None:
         """Create the release's index and both aliases unless they exist; check its settings.
 
+        An index created by an older mme-node gets the fields added since (the
+        mapping update is a no-op on an index that has them).
+
         Raises ``MMEError`` when ``retrieval_depth`` exceeds the index's
         ``index.max_result_window`` (every match would fail), and warns about
         settings that make saves slow or refused.
@@ -203,6 +208,7 @@ class ElasticsearchPatientStore:
                 current = await self._aliased_index()
             if current is not None:
                 await self._check_index_settings(current)
+                await self._client.indices.put_mapping(index=current, properties=ADDED_FIELDS)
         if current is not None and current != self.index:
             log.warning(
                 "Elasticsearch alias %s points to %s, not to %s of HPO release %s: "
@@ -351,15 +357,16 @@ class ElasticsearchPatientStore:
         )
 
     async def candidates(
-        self, patient: Patient, limit: int, *, test: bool
+        self, patient: Patient, limit: int, *, test: bool, audience: Audience | None = None
     ) -> builtins.list[PatientRecord]:
         """Stored patients worth scoring against ``patient``, at most ``limit`` per search.
 
         The union, without repeats, of the best phenotype matches (summed IC of
         shared ancestor terms) and of the patients sharing a variant or gene.
-        ``test`` selects test patients only, or real patients only.
+        ``test`` selects test patients only, or real patients only; with an
+        ``audience``, only patients whose consent reaches it are searched.
         """
-        searches = candidate_searches(patient, self._weights, limit, test=test)
+        searches = candidate_searches(patient, self._weights, limit, test=test, audience=audience)
         if not searches:
             return []
         lines: builtins.list[Document] = []

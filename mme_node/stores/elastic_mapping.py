@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mme_node.model import Gene, Patient, PatientRecord
+from mme_node.model import Consent, Gene, Patient, PatientRecord
+from mme_node.security.consent import Audience, reach_of
 from mme_node.stores.codec import encode_record
 
 Document = dict[str, Any]
@@ -47,6 +48,9 @@ MAPPING: Document = {
         },
         "variants": _KEYWORD,
         "hpo_release": _KEYWORD,
+        # Which peers the patient's consent reaches (see reach_tags), so that
+        # candidate searches for a peer leave out the patients it may not see.
+        "reach": _KEYWORD,
         "version": {"type": "integer"},
         "created": {"type": "date"},
         "updated": {"type": "date"},
@@ -157,6 +161,7 @@ def patient_document(record: PatientRecord, weights: TermWeights) -> Document:
         "genes": gene_identifiers(patient),
         "variants": list(patient.variant_keys),
         "hpo_release": record.hpo_release,
+        "reach": reach_tags(record.consent),
         "version": record.version,
         "record": encode_record(record),
     }
@@ -165,6 +170,42 @@ def patient_document(record: PatientRecord, weights: TermWeights) -> Document:
     if record.updated is not None:
         document["updated"] = record.updated.isoformat()
     return document
+
+
+ADDED_FIELDS: Document = {"reach": MAPPING["properties"]["reach"]}
+"""Fields added to the mapping since the first release: an older index is given them."""
+
+_DEFAULT_REACH = "default"
+_EVERY_PEER = "any"
+_NO_PEER = "none"
+
+
+def reach_tags(consent: Consent | None) -> list[str]:
+    """The ``reach`` of a patient with ``consent``: whom its own consent lets see it.
+
+    ``default`` without a consent of its own (what the node's default consent
+    allows is decided at search time, so changing that setting needs no
+    reindexing); ``none`` for no peer; ``any`` for every peer; otherwise
+    ``country:XX`` for each country reached. DUO restrictions are applied.
+    """
+    if consent is None:
+        return [_DEFAULT_REACH]
+    reach = reach_of(consent)
+    if not reach.peers:
+        return [_NO_PEER]
+    if reach.countries is None:
+        return [_EVERY_PEER]
+    return sorted(f"country:{country}" for country in reach.countries)
+
+
+def audience_tags(audience: Audience) -> list[str]:
+    """The ``reach`` tags of the patients ``audience`` may be shown: a document needs one."""
+    tags = [_EVERY_PEER]
+    if audience.scope.country is not None:
+        tags.append(f"country:{audience.scope.country}")
+    if audience.scope.reaches(audience.default_reach):
+        tags.append(_DEFAULT_REACH)
+    return tags
 
 
 def gene_identifiers(patient: Patient) -> dict[str, list[str]]:

@@ -4,16 +4,20 @@ Candidates come from two searches sent in one ``_msearch``: a phenotype search
 scoring each patient by the summed information content of the ancestor terms
 it shares with the query (exact, thanks to the boolean similarity of
 ``phenotype_closure``), and a genotype search for a shared variant or gene.
-Both see only test patients for a test query and only real ones otherwise.
-The scores only choose who is retrieved; the matching layer ranks exactly.
+Both see only test patients for a test query and only real ones otherwise,
+and for a peer only the patients whose consent reaches it, so that patients
+it may not see take no place among the candidates. The scores only choose
+who is retrieved; the matching layer ranks exactly.
 """
 
 from __future__ import annotations
 
 from mme_node.model import Patient
+from mme_node.security.consent import Audience
 from mme_node.stores.elastic_mapping import (
     Document,
     TermWeights,
+    audience_tags,
     clinical_picture,
     gene_identifiers,
 )
@@ -52,15 +56,19 @@ def informative_terms(patient: Patient, weights: TermWeights) -> list[tuple[str,
     return ranked[:MAX_PHENOTYPE_TERMS]
 
 
-def phenotype_search(terms: list[tuple[str, float]], limit: int, *, test: bool) -> Document | None:
+def phenotype_search(
+    terms: list[tuple[str, float]], limit: int, *, test: bool, audience: Audience | None = None
+) -> Document | None:
     """Patients sharing any of ``terms``, scored by the summed IC of those shared."""
     if not terms:
         return None
     should = [{"term": {"phenotype_closure": {"value": term, "boost": ic}}} for term, ic in terms]
-    return _candidate_search(should, limit, test=test)
+    return _candidate_search(should, limit, test=test, audience=audience)
 
 
-def genotype_search(patient: Patient, limit: int, *, test: bool) -> Document | None:
+def genotype_search(
+    patient: Patient, limit: int, *, test: bool, audience: Audience | None = None
+) -> Document | None:
     """Patients sharing a variant (scored 2) or a gene in any namespace (scored 1), or both."""
     should: list[Document] = []
     genes = [
@@ -74,16 +82,25 @@ def genotype_search(patient: Patient, limit: int, *, test: bool) -> Document | N
         should.append(_scored({"terms": {"variants": list(patient.variant_keys)}}, VARIANT_BOOST))
     if not should:
         return None
-    return _candidate_search(should, limit, test=test)
+    return _candidate_search(should, limit, test=test, audience=audience)
 
 
 def candidate_searches(
-    patient: Patient, weights: TermWeights, limit: int, *, test: bool
+    patient: Patient,
+    weights: TermWeights,
+    limit: int,
+    *,
+    test: bool,
+    audience: Audience | None = None,
 ) -> list[Document]:
-    """The request bodies of the candidate ``_msearch`` (none when nothing can match)."""
+    """The request bodies of the candidate ``_msearch`` (none when nothing can match).
+
+    With an ``audience`` (a peer), only patients it may be shown are searched.
+    """
+    terms = informative_terms(patient, weights)
     searches = (
-        phenotype_search(informative_terms(patient, weights), limit, test=test),
-        genotype_search(patient, limit, test=test),
+        phenotype_search(terms, limit, test=test, audience=audience),
+        genotype_search(patient, limit, test=test, audience=audience),
     )
     return [search for search in searches if search is not None]
 
@@ -105,16 +122,31 @@ def _scored(query: Document, boost: float) -> Document:
     return {"constant_score": {"filter": query, "boost": boost}}
 
 
-def _candidate_search(should: list[Document], limit: int, *, test: bool) -> Document:
+def _candidate_search(
+    should: list[Document], limit: int, *, test: bool, audience: Audience | None
+) -> Document:
+    filters: list[Document] = [{"term": {"test": test}}]
+    if audience is not None:
+        filters.append(reaching(audience))
     return {
         "size": limit,
         "track_total_hits": False,
         "_source": RECORD_ONLY,
-        "query": {
-            "bool": {
-                "filter": [{"term": {"test": test}}],
-                "should": should,
-                "minimum_should_match": 1,
-            }
-        },
+        "query": {"bool": {"filter": filters, "should": should, "minimum_should_match": 1}},
+    }
+
+
+def reaching(audience: Audience) -> Document:
+    """The filter keeping the patients ``audience`` may be shown.
+
+    A document written before the ``reach`` field existed has none: it is
+    kept, and the matcher's consent mask decides (it is rewritten with the
+    field by its next save or the next HPO release switch).
+    """
+    unmarked: Document = {"bool": {"must_not": [{"exists": {"field": "reach"}}]}}
+    return {
+        "bool": {
+            "should": [{"terms": {"reach": audience_tags(audience)}}, unmarked],
+            "minimum_should_match": 1,
+        }
     }

@@ -3,15 +3,17 @@
 Without a server, the real :class:`ElasticsearchPatientStore` talks to an
 in-memory Elasticsearch that holds the store's own documents
 (``patient_document``) and evaluates the store's own ``_msearch`` bodies:
-``bool`` with filters and ``should`` clauses that add up, ``term`` clauses
-scoring exactly their boost on fields the mapping gives the boolean
-similarity, ``constant_score``. A clause it does not model fails the test,
-so a change to the queries cannot slip past a stale fake. With
-``ELASTICSEARCH_URL`` set, the same recall check runs against a real server.
+``bool`` with filters, ``must_not`` and ``should`` clauses that add up,
+``term`` clauses scoring exactly their boost on fields the mapping gives the
+boolean similarity, ``terms``, ``exists``, ``constant_score``. A clause it
+does not model fails the test, so a change to the queries cannot slip past
+a stale fake. With ``ELASTICSEARCH_URL`` set, the same recall check runs
+against a real server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -33,7 +35,9 @@ from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.model import (
+    Consent,
     Contact,
+    DisclosureLevel,
     Feature,
     Gene,
     GenomicFeature,
@@ -41,8 +45,10 @@ from mme_node.model import (
     OntologyClass,
     Patient,
     PatientRecord,
+    Sharing,
     Variant,
 )
+from mme_node.security.consent import PeerScope
 from mme_node.stores.elastic import ElasticsearchPatientStore, connect
 from mme_node.stores.elastic_mapping import (
     MAPPING,
@@ -221,20 +227,24 @@ class InMemoryElasticsearch:
     """Holds documents in postings lists and answers ``_msearch`` (and ``_count``).
 
     A search scores like Elasticsearch for the clauses the store sends: a
-    ``bool`` matches when all filters and ``minimum_should_match`` of its
-    ``should`` clauses match, scoring the sum of those; ``constant_score``
-    and ``terms`` score their boost; a ``term`` scores its boost on a field of
-    boolean similarity; filters score nothing. Hits are ordered by score,
-    ties by indexing order, as in a one-shard index.
+    ``bool`` matches when all filters, none of its ``must_not`` clauses and
+    ``minimum_should_match`` of its ``should`` clauses match (1 by default
+    when it has ``should`` clauses and no filter, else 0), scoring the sum of
+    those; ``constant_score`` and ``terms`` score their boost; a ``term``
+    scores its boost on a field of boolean similarity; ``exists`` matches a
+    document with a value in the field; filters score nothing. Hits are
+    ordered by score, ties by indexing order, as in a one-shard index.
     """
 
     def __init__(self, documents: dict[str, Document]) -> None:
         self.ids = list(documents)
         self.sources = list(documents.values())
         self.postings: dict[tuple[str, Any], list[int]] = {}
+        self.valued: dict[str, set[int]] = {}
         for number, document in enumerate(self.sources):
             for entry in set(indexed_values(document)):
                 self.postings.setdefault(entry, []).append(number)
+                self.valued.setdefault(entry[0], set()).add(number)
         self.searches: list[Document] = []
         self.answered: list[int] = []
         """Distinct patients returned by each ``_msearch``."""
@@ -293,10 +303,15 @@ class InMemoryElasticsearch:
                 raise UnmodelledQuery(f"a scored term query on {field} (BM25 is not modelled)")
             postings = self.postings.get((field, value), [])
             return dict.fromkeys(postings, float(boost) if scoring else 0.0)
+        if kind == "exists":
+            [(name, field)] = body.items()
+            if name != "field":
+                raise UnmodelledQuery(f"exists with {name}")
+            return dict.fromkeys(self.valued.get(field, ()), 1.0 if scoring else 0.0)
         raise UnmodelledQuery(f"{kind} queries")
 
     def _bool(self, body: Document, scoring: bool) -> Hits:
-        unknown = set(body) - {"filter", "should", "minimum_should_match"}
+        unknown = set(body) - {"filter", "must_not", "should", "minimum_should_match"}
         if unknown:
             raise UnmodelledQuery(f"bool with {sorted(unknown)}")
         scores: dict[int, float] = {}
@@ -306,10 +321,13 @@ class InMemoryElasticsearch:
                 scores[number] = scores.get(number, 0.0) + score
                 counts[number] = counts.get(number, 0) + 1
         filters = [set(self.matches(f, scoring=False)) for f in body.get("filter", [])]
-        needed = body.get("minimum_should_match", 0 if filters else 1)
+        default = 1 if body.get("should") and not body.get("filter") else 0
+        needed = body.get("minimum_should_match", default)
         candidates = set(range(len(self.ids))) if needed == 0 else set(scores)
         for allowed in filters:
             candidates &= allowed
+        for clause in body.get("must_not", []):
+            candidates -= set(self.matches(clause, scoring=False))
         return {n: scores.get(n, 0.0) for n in candidates if counts.get(n, 0) >= needed}
 
 
@@ -436,8 +454,8 @@ def test_in_memory_elasticsearch_refuses_a_query_it_does_not_model() -> None:
         server.matches({"bool": {"should": [{"term": {"owner": "a"}}]}})
     with pytest.raises(UnmodelledQuery, match="match"):
         server.matches({"match": {"owner": "a"}})
-    with pytest.raises(UnmodelledQuery, match="must_not"):
-        server.matches({"bool": {"must_not": [{"term": {"owner": "a"}}]}})
+    with pytest.raises(UnmodelledQuery, match="must"):
+        server.matches({"bool": {"must": [{"term": {"owner": "a"}}]}})
 
 
 def test_cohort_holds_shared_genes_variants_disorders_exclusions_and_test_patients(
@@ -557,6 +575,71 @@ async def test_best_ten_after_retrieval_equal_exact_scoring_of_every_patient(
     assert agreeing == len(cohort.queries)
     real = sum(not record.patient.test for record in cohort.records)
     assert max(elastic[0].answered) < real  # each match scored only some of the patients
+
+
+def peer_cohort(cohort: Cohort, hidden: int) -> tuple[Patient, list[PatientRecord]]:
+    """A query, ``hidden`` stored twins of it no GB peer may see, and the real cohort.
+
+    The twins score 1 against the query, above every other patient: half
+    are for this node only, half for US peers only. The cohort's patients
+    have no consent of their own (the default lets every peer see them).
+    """
+    query = next(q for q, own in cohort.queries if own is None and not q.test)
+    consents = (
+        Consent(Sharing.LOCAL, DisclosureLevel.GENES),
+        Consent(Sharing.COUNTRIES, DisclosureLevel.GENES, countries=("US",)),
+    )
+    twins = [
+        PatientRecord(
+            owner=OWNER,
+            patient=dataclasses.replace(query, id=f"twin-{n}"),
+            hpo_release=cohort.records[0].hpo_release,
+            submitted_json="{}",
+            consent=consents[n % 2],
+        )
+        for n in range(hidden)
+    ]
+    return query, twins + [r for r in cohort.records if not r.patient.test]
+
+
+async def test_a_peer_gets_a_full_page_when_patients_it_may_not_see_score_higher(
+    cohort: Cohort, bundled_release: Release
+) -> None:
+    """Retrieval leaves out what the peer may not see: they take no candidate's place."""
+    query, records = peer_cohort(cohort, hidden=40)
+    server = InMemoryElasticsearch(elasticsearch_documents(records, bundled_release))
+    store = store_answered_by(server, bundled_release)
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights(), retrieval_depth=10)
+    try:
+        for_own_users = await matcher.match(query, limit=10)
+        for_peer = await matcher.match(query, limit=10, scope=PeerScope("GB"))
+        for_us_peer = await matcher.match(query, limit=10, scope=PeerScope("US"))
+    finally:
+        await store.close()
+
+    assert [r.record.patient.id for r in for_own_users] == [f"twin-{n}" for n in range(10)]
+    assert len(for_peer) == 10
+    assert not any(r.record.patient.id.startswith("twin-") for r in for_peer)
+    assert {r.record.patient.id for r in for_us_peer} == {f"twin-{n}" for n in range(1, 20, 2)}
+
+
+async def test_documents_written_before_the_reach_field_are_still_retrieved_for_a_peer(
+    cohort: Cohort, bundled_release: Release
+) -> None:
+    """An index from an older node: its documents have no reach; the consent mask decides."""
+    query, records = peer_cohort(cohort, hidden=4)
+    documents = elasticsearch_documents(records, bundled_release)
+    for document in documents.values():
+        del document["reach"]
+    store = store_answered_by(InMemoryElasticsearch(documents), bundled_release)
+    matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights(), retrieval_depth=50)
+    try:
+        for_peer = await matcher.match(query, limit=10, scope=PeerScope("GB"))
+    finally:
+        await store.close()
+
+    assert len(for_peer) == 10
+    assert not any(r.record.patient.id.startswith("twin-") for r in for_peer)
 
 
 # -- against a real Elasticsearch ------------------------------------------------------

@@ -16,7 +16,8 @@ models, from the Elasticsearch 8 reference and source:
 - ``_aliases`` actions apply all or nothing, ``must_exist`` removals included;
 - writes through an alias go to its write index; with ``require_alias`` a
   name that is no alias is refused, otherwise a missing index is created;
-- mget answers a missing index with one error per document.
+- mget answers a missing index with one error per document;
+- a mapping update adds fields and refuses to change a field's mapping.
 
 :class:`Faults` sit in an httpx transport in front of any other transport,
 this fake's or a real cluster's (:func:`faulty_node`), and act on the requests
@@ -159,6 +160,7 @@ class FakeCluster:
             ({"PUT", "POST"}, r"/_bulk", self._bulk_without_index),
             ({"PUT"}, name + r"/_block/write", self._add_block),
             ({"PUT"}, name + r"/_settings", self._put_settings),
+            ({"PUT", "POST"}, name + r"/_mapping", self._put_mapping),
             ({"GET"}, name + r"/_settings/([^/]+)", self._get_settings),
             ({"POST", "GET"}, name + r"/_refresh", self._refresh),
             ({"POST", "GET"}, name + r"/_count", self._count),
@@ -290,6 +292,21 @@ class FakeCluster:
                 else:
                     index.settings[key] = str(value).lower()
             index.write_blocked = index.settings.get("index.blocks.write") == "true"
+        return answer(200, {"acknowledged": True})
+
+    async def _put_mapping(self, request: httpx.Request, target: str) -> httpx.Response:
+        """Fields are added; a field mapped already must be sent as it is (else 400)."""
+        indexes = self._resolve(target)
+        if indexes is None:
+            return es_error(404, "index_not_found_exception", f"no such index [{target}]")
+        added = body(request).get("properties", {})
+        for index in indexes:
+            properties = index.mappings.setdefault("properties", {})
+            for field_name, spec in added.items():
+                if properties.get(field_name, spec) != spec:
+                    return es_error(400, "illegal_argument_exception", f"mapper [{field_name}]")
+        for index in indexes:
+            index.mappings["properties"].update(added)
         return answer(200, {"acknowledged": True})
 
     async def _get_settings(

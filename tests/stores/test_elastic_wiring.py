@@ -26,14 +26,19 @@ from elastic_transport import HttpxAsyncHttpNode, NodeConfig
 
 from mme_node.errors import Conflict, InvalidRequest, MMEError, NotFound, ServiceUnavailable
 from mme_node.model import (
+    Consent,
     Contact,
+    DataUse,
+    DisclosureLevel,
     Feature,
     Gene,
     GenomicFeature,
     Patient,
     PatientRecord,
+    Sharing,
     Variant,
 )
+from mme_node.security.consent import Audience, PeerScope, reach_of
 from mme_node.settings import Settings
 from mme_node.stores.codec import encode_record
 from mme_node.stores.elastic import (
@@ -41,7 +46,7 @@ from mme_node.stores.elastic import (
     connect,
     elasticsearch_store_from_settings,
 )
-from mme_node.stores.elastic_mapping import IndexNames, document_id
+from mme_node.stores.elastic_mapping import IndexNames, audience_tags, document_id, reach_tags
 from mme_node.stores.elastic_requests import Backoff
 from mme_node.stores.elastic_writes import DocumentWriter
 
@@ -278,6 +283,7 @@ async def test_open_creates_the_release_index_with_golden_mapping_and_aliases(
     server.answer(200, {"acknowledged": True, "index": INDEX})
     server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}, "mme-test-read": {}}}})
     server.answer(200, settings_answer())
+    server.answer(200, {"acknowledged": True})  # the mapping update
 
     await store.open()
 
@@ -292,6 +298,7 @@ async def test_open_uses_the_index_behind_existing_aliases(
 ) -> None:
     server.answer(200, {"mme-test-2023-10-09": {"aliases": {"mme-test-write": {}}}})
     server.answer(200, settings_answer("mme-test-2023-10-09"))
+    server.answer(200, {"acknowledged": True})  # the mapping update
 
     await store.open()
 
@@ -302,8 +309,11 @@ async def test_open_uses_the_index_behind_existing_aliases(
             "/mme-test-2023-10-09/_settings/"
             "index.max_result_window,index.refresh_interval,index.blocks.write",
         ),
+        ("PUT", "/mme-test-2023-10-09/_mapping"),
     ]
-    assert params(server.last) == {"include_defaults": "true", "flat_settings": "true"}
+    assert params(server.requests[1]) == {"include_defaults": "true", "flat_settings": "true"}
+    assert (server.last.method, server.last.url.path) == ("PUT", "/mme-test-2023-10-09/_mapping")
+    assert body(server.last) == {"properties": {"reach": {"type": "keyword"}}}
     assert store.index == "mme-test-2023-10-09"
 
 
@@ -330,6 +340,7 @@ async def test_listings_stop_at_the_result_window_the_index_has(
 ) -> None:
     server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
     server.answer(200, settings_answer(**{"index.max_result_window": "100"}))
+    server.answer(200, {"acknowledged": True})  # the mapping update
     await store.open()
 
     with pytest.raises(InvalidRequest, match="first 100 patients"):
@@ -352,6 +363,7 @@ async def test_open_warns_of_index_settings_that_stall_or_refuse_saves(
 ) -> None:
     server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
     server.answer(200, settings_answer(**setting))
+    server.answer(200, {"acknowledged": True})  # the mapping update
 
     await store.open()
 
@@ -365,6 +377,7 @@ async def test_open_accepts_an_index_another_node_created_meanwhile(
     server.answer(400, error_answer("resource_already_exists_exception", 400))
     server.answer(200, {INDEX: {"aliases": {"mme-test-write": {}}}})
     server.answer(200, settings_answer())
+    server.answer(200, {"acknowledged": True})  # the mapping update
 
     await store.open()
 
@@ -445,6 +458,58 @@ async def test_candidates_of_a_test_query_search_test_patients_only(
 
     searches = ndjson(server.last)[1::2]
     assert [s["query"]["bool"]["filter"] for s in searches] == [[{"term": {"test": True}}]] * 2
+
+
+async def test_candidates_for_a_peer_search_only_patients_whose_consent_reaches_it(
+    server: FakeElasticsearch, store: ElasticsearchPatientStore
+) -> None:
+    server.answer(200, {"took": 1, "responses": [search_answer(), search_answer()]})
+    audience = Audience(PeerScope("GB"), reach_of(Consent(Sharing.ALL, DisclosureLevel.GENES)))
+
+    await store.candidates(fixture_patient(), 5, test=False, audience=audience)
+
+    unmarked = {"bool": {"must_not": [{"exists": {"field": "reach"}}]}}
+    reaching = {
+        "bool": {
+            "should": [{"terms": {"reach": ["any", "country:GB", "default"]}}, unmarked],
+            "minimum_should_match": 1,
+        }
+    }
+    searches = ndjson(server.last)[1::2]
+    assert [s["query"]["bool"]["filter"] for s in searches] == [
+        [{"term": {"test": False}}, reaching]
+    ] * 2
+
+
+CONSENTS = (
+    None,
+    Consent(Sharing.ALL, DisclosureLevel.CONTACT),
+    Consent(Sharing.LOCAL, DisclosureLevel.VARIANTS),
+    Consent(Sharing.COUNTRIES, DisclosureLevel.GENES, countries=("GB", "FR")),
+    Consent(Sharing.ALL, DisclosureLevel.GENES, data_use=(DataUse("DUO:0000022", ("US",)),)),
+    Consent(Sharing.ALL, DisclosureLevel.GENES, data_use=(DataUse("DUO:0000028"),)),
+    Consent(
+        Sharing.COUNTRIES,
+        DisclosureLevel.GENES,
+        countries=("GB",),
+        data_use=(DataUse("DUO:0000022", ("US",)),),
+    ),
+)
+
+
+@pytest.mark.parametrize("default", [c for c in CONSENTS if c is not None])
+def test_reach_tags_select_exactly_the_patients_the_consent_rules_let_a_peer_see(
+    default: Consent,
+) -> None:
+    """The document's tags meet a peer's tags exactly when its consent reaches the peer."""
+    for consent in CONSENTS:
+        for country in ("GB", "FR", "US", None):
+            scope = PeerScope(country)
+            reached = scope.reaches(reach_of(consent or default))
+            shared = set(reach_tags(consent)) & set(
+                audience_tags(Audience(scope, reach_of(default)))
+            )
+            assert bool(shared) == reached, (consent, country)
 
 
 async def test_candidates_without_known_terms_or_genes_ask_nothing(
