@@ -261,6 +261,7 @@ def test_a_case_is_submitted_with_the_type_ahead_by_keyboard(
     page.get_by_role("link", name="New case").first.click()
     page.get_by_label("Patient id").fill("A-new-1")
     first_term = page.get_by_label("Phenotype term 1")
+    expect(first_term).to_have_attribute("role", "combobox")  # the type-ahead has started
     first_term.press_sequentially("microceph", delay=20)
     # The first suggestion, the one ArrowDown highlights (a list for a shorter prefix may
     # still be shown while the answer for the whole text is on its way).
