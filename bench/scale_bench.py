@@ -3,6 +3,7 @@
     python bench/scale_bench.py [--sizes 10000 100000 1000000] [--workers 2] [--results 5 50]
         [--baseline b305dab | --no-baseline] [--baseline-workers 1] [--requests 200] [--seconds 20]
         [--connections 16] [--throughput-up-to 100000] [--out results.json]
+    python bench/scale_bench.py --restarts 5 --sizes 100000 --baseline COMMIT [--baseline-workers 2]
 
 For every size, this checkout and the ``--baseline`` commit (unpacked with
 ``git archive``, run through ``PYTHONPATH``: see :mod:`baseline`) each get
@@ -26,6 +27,14 @@ their own data dir and compiled HPO release, then in turn:
    start again) answering that many: start-up time, sequential latencies,
    memory;
 6. disk: the SQLite file with its WAL, and the saved match index.
+
+With ``--restarts N`` only start-up is measured: each version imports and
+starts once (building and saving its index), then the versions restart in
+turn, N times each, so that both see the same moments of a shared
+machine. Each restart gives its wall time (until every worker started and
+``/heartbeat`` answered) and its CPU time: user plus system time of every
+process of the start (the supervisor, the workers, the process composing
+the banner), taken once the banner is printed.
 
 The load generator runs on the same machine: queries from Python for
 latencies, ``wrk`` (Debian package ``wrk``) for throughput. The load average
@@ -69,6 +78,7 @@ from synthetic import (
 )
 
 STARTED = "Application startup complete"
+BANNER = "is running on"
 WRK_SCRIPT = """
 local bodies = {}
 for line in io.lines(os.getenv("MME_BENCH_BODIES")) do bodies[#bodies + 1] = line end
@@ -182,6 +192,13 @@ class Server:
             time.sleep(0.1)
         raise SystemExit(f"the node did not start within {timeout} s; see {self.log}")
 
+    def wait_banner(self, timeout: float = 600) -> None:
+        """Until the start-up banner is printed (all start-up work is done then)."""
+        while BANNER not in self.log.read_text(errors="replace"):
+            if time.perf_counter() - self.started > timeout or self.process.poll() is not None:
+                raise SystemExit(f"no banner; see {self.log}")
+            time.sleep(0.1)
+
     def processes(self) -> list[int]:
         """The server's process and its children (the workers), parent first."""
         children = []
@@ -230,6 +247,14 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
             continue  # ended meanwhile (the short-lived process composing the banner)
         used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return used
+
+
+def start_cpu_seconds(server: Server) -> float:
+    """CPU time of the whole server so far: its own, its reaped children's, its live children's."""
+    children = server.processes()[1:]
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own_and_reaped = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own_and_reaped + sum(cpu_seconds(children).values())
 
 
 def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[str, Any]:
@@ -286,11 +311,8 @@ def disk(data_dir: Path) -> dict[str, float]:
     return {"database_mb": round(database / 2**20, 1), "saved_index_mb": round(index / 2**20, 1)}
 
 
-def measure(
-    version: Version, size: int, work: Path, pools: Pools, bodies: Path, args: Any
-) -> Figures:
-    print(f"\n  {version.label} ({version.workers} server process(es)), {size:,} patients")
-    figures = Figures()
+def imported(version: Version, size: int, work: Path) -> tuple[Path, Path, str, float]:
+    """A new data dir of ``size`` patients for ``version``, its HPO dir, a peer token, seconds."""
     data_dir = work / f"{version.label}-{size}"
     hpo_dir = work / f"hpo-{version.label}"
     data_dir.mkdir(parents=True)
@@ -302,9 +324,17 @@ def measure(
         text=True,
         check=True,
     )
-    imported = json.loads(filled.stdout.splitlines()[-1])
-    token = imported["token"]
-    figures.note("import", f"{imported['seconds']:.1f} s ({size / imported['seconds']:,.0f}/s)")
+    report = json.loads(filled.stdout.splitlines()[-1])
+    return data_dir, hpo_dir, report["token"], report["seconds"]
+
+
+def measure(
+    version: Version, size: int, work: Path, pools: Pools, bodies: Path, args: Any
+) -> Figures:
+    print(f"\n  {version.label} ({version.workers} server process(es)), {size:,} patients")
+    figures = Figures()
+    data_dir, hpo_dir, token, seconds = imported(version, size, work)
+    figures.note("import", f"{seconds:.1f} s ({size / seconds:,.0f}/s)")
 
     for run, results in enumerate(args.results):
         server = Server(version, data_dir, hpo_dir, results=results)
@@ -325,6 +355,52 @@ def measure(
     figures.note("disk", disk(data_dir))
     if not args.keep:
         shutil.rmtree(data_dir)
+    return figures
+
+
+def prepared(version: Version, size: int, work: Path) -> tuple[Path, Path, str]:
+    """A data dir of ``size`` patients for ``version``, started once (its index saved)."""
+    data_dir, hpo_dir, token, _ = imported(version, size, work)
+    server = Server(version, data_dir, hpo_dir, results=5)
+    try:
+        print(f"  {version.label}: first start {server.wait_ready(token):.1f} s", flush=True)
+        server.wait_banner()
+    finally:
+        server.stop()
+    return data_dir, hpo_dir, token
+
+
+def restarts(versions: list[Version], size: int, work: Path, rounds: int) -> dict[str, Any]:
+    """Restarts of each version in turn: wall and CPU seconds of each, with the load average."""
+    ready = {version.label: prepared(version, size, work) for version in versions}
+    figures: dict[str, list[dict[str, float]]] = {version.label: [] for version in versions}
+    for run in range(rounds):
+        for version in versions:
+            data_dir, hpo_dir, token = ready[version.label]
+            server = Server(version, data_dir, hpo_dir, results=5)
+            try:
+                wall = server.wait_ready(token)
+                server.wait_banner()
+                time.sleep(0.5)  # the banner's process ends and is reaped
+                cpu = start_cpu_seconds(server)
+            finally:
+                server.stop()
+            load = os.getloadavg()[0]
+            figures[version.label].append({"wall_s": wall, "cpu_s": cpu, "load": load})
+            print(
+                f"  restart {run + 1} {version.label} ({version.workers} workers):"
+                f" wall {wall:.1f} s, CPU {cpu:.2f} s (load {load:.2f})",
+                flush=True,
+            )
+    for label, runs in figures.items():
+        walls = sorted(r["wall_s"] for r in runs)
+        cpus = sorted(r["cpu_s"] for r in runs)
+        loads = [r["load"] for r in runs]
+        print(
+            f"  {label}: wall median {walls[len(walls) // 2]:.1f} s (range {walls[0]:.1f}-"
+            f"{walls[-1]:.1f}), CPU median {cpus[len(cpus) // 2]:.2f} s (range {cpus[0]:.2f}-"
+            f"{cpus[-1]:.2f}), load {min(loads):.1f}-{max(loads):.1f}"
+        )
     return figures
 
 
@@ -354,12 +430,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where data dirs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
+    parser.add_argument(
+        "--restarts", type=int, default=0, help="only measure this many restarts of each version"
+    )
     parser.add_argument("--fill", nargs=3, metavar=("DATA_DIR", "HPO_DIR", "SIZE"))
     args = parser.parse_args()
     if args.fill:
         fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]))
         return
-    if shutil.which("wrk") is None and args.seconds > 0:
+    if shutil.which("wrk") is None and args.seconds > 0 and not args.restarts:
         raise SystemExit("wrk is needed for throughput (apt-get install wrk), or --seconds 0")
     print(machine())
     results: dict[str, dict[str, Any]] = {}
@@ -380,6 +459,9 @@ def main() -> None:
                 versions.append(Version(args.baseline, tree, args.baseline_workers))
             for size in args.sizes:
                 print(f"\n{size:,} patients")
+                if args.restarts:
+                    results[f"restarts/{size}"] = restarts(versions, size, work, args.restarts)
+                    continue
                 for version in versions:
                     figures = measure(version, size, work, pools, bodies, args)
                     results[f"{version.label}/{size}"] = figures.figures

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from hpo import Release, ReleaseLibrary
+from mme_node.collector import collection_paused
 from mme_node.errors import MMEError
 from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
@@ -51,7 +52,7 @@ from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.changes import ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
-from mme_node.vocabulary.genes import bundled_gene_index
+from mme_node.vocabulary.genes import BundledGenes
 from mme_node.vocabulary.liftover import VariantLifter
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,13 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
     ``serving=False`` (the command line) skips the in-memory match index and
     the change follower: a command that imports or exports patients never
     matches, and building the index costs seconds per 10,000 patients.
+    The cyclic garbage collector is paused meanwhile (:mod:`mme_node.collector`).
     """
+    with collection_paused():
+        return await _open_node(settings, serving=serving)
+
+
+async def _open_node(settings: Settings, *, serving: bool) -> Node:
     create_private_directory(settings.data_dir)
     loose = permission_warning(settings.data_dir)
     if loose is not None:
@@ -195,10 +202,13 @@ async def start_node(settings: Settings, *, serving: bool = True) -> Node:
         notifier=notifier,
         lock=ActivationLock.in_data_dir(settings.data_dir),
     )
+    genes = BundledGenes()
+    if serving:
+        genes.load()  # before the first request, not during it
     patients = PatientService(
         store=store,
         serving=current,
-        genes=bundled_gene_index(),
+        genes=genes,
         listeners=[follower] if follower is not None else [],
         lifter=VariantLifter(),
         mentions=[notices, releases.reports],

@@ -24,7 +24,7 @@ from mme_node.matching.state import Serving
 from mme_node.model import Consent, Patient, PatientRecord
 from mme_node.stores.base import ImportReport, Page, PatientStore, ProgressCallback, Rejection
 from mme_node.vocabulary.branches import AGE_OF_ONSET, FEATURE, INHERITANCE_MODE, TermUse
-from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
+from mme_node.vocabulary.genes import GeneLookupError, GeneResolver
 from mme_node.vocabulary.liftover import VariantLifter
 from mme_node.vocabulary.normalise import derive_record, derive_terms, normalise_patient
 
@@ -91,7 +91,7 @@ class PatientService:
 
     store: PatientStore
     serving: Serving
-    genes: GeneIndex
+    genes: GeneResolver
     listeners: list[PatientListener] = field(default_factory=list)
     lifter: VariantLifter | None = None
     mentions: list[PatientMentions] = field(default_factory=list)

@@ -30,7 +30,7 @@ from mme_node.vocabulary.branches import (
     TermHierarchy,
     TermUse,
 )
-from mme_node.vocabulary.genes import GeneIndex, GeneLookupError
+from mme_node.vocabulary.genes import GeneLookupError, GeneResolver
 from mme_node.vocabulary.liftover import VariantLifter
 
 
@@ -121,7 +121,7 @@ def _derivation(ontology: TermResolver) -> TermDerivation:
 class _Normaliser:
     """Collects every problem of one patient so that the error lists them all."""
 
-    def __init__(self, terms: TermResolver, genes: GeneIndex) -> None:
+    def __init__(self, terms: TermResolver, genes: GeneResolver) -> None:
         self.terms = terms
         self.genes = genes
         self.errors: list[tuple[str, str]] = []
@@ -211,7 +211,7 @@ class _Normaliser:
 def normalise_patient(
     patient: Patient,
     terms: TermResolver,
-    genes: GeneIndex,
+    genes: GeneResolver,
     lifter: VariantLifter | None = None,
 ) -> tuple[Patient, list[str]]:
     """The patient with derived HPO terms, resolved genes and lifted variants, plus warnings.

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from hpo import MatchKind, Ontology, Release
 from mme_node.errors import InvalidRequest
-from mme_node.vocabulary.genes import GeneIndex, GeneLevel, GeneLookupError
+from mme_node.vocabulary.genes import GeneLevel, GeneLookupError, GeneResolver
 from mme_node.web.context import node_of
 from mme_node.web.pages import json_answer, signed_in_json
 from mme_node.web.visitor import Visitor
@@ -114,7 +114,7 @@ class GeneFeedback:
         return bool(self.symbol) and self.symbol.casefold() != self.entered.casefold()
 
 
-def gene_feedback(genes: GeneIndex, entered: str) -> GeneFeedback:
+def gene_feedback(genes: GeneResolver, entered: str) -> GeneFeedback:
     try:
         resolved = genes.resolve(entered)
     except GeneLookupError as error:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hpo import Ontology
 from mme_node.model import Consent, Contact, DisclosureLevel, Explanation, Patient, Sharing, Variant
-from mme_node.vocabulary.genes import GeneIndex
+from mme_node.vocabulary.genes import GeneResolver
 from mme_node.web.lookups import GeneFeedback, gene_feedback
 
 
@@ -54,7 +54,7 @@ def variant_text(variant: Variant | None) -> str:
 ZYGOSITY = {1: "heterozygous", 2: "homozygous"}
 
 
-def gene_views(genes: GeneIndex, patient: Patient) -> list[GeneView]:
+def gene_views(genes: GeneResolver, patient: Patient) -> list[GeneView]:
     return [
         GeneView(
             gene_feedback(genes, g.gene.id),
