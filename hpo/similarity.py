@@ -240,6 +240,52 @@ class SimilarityEngine:
         if Method.SIMGIC in wanted:
             self._closure_weights(matrix)
 
+    def row_values(self, matrix: ProfileMatrix) -> dict[str, Scores]:
+        """The per-profile values warmed for ``matrix`` (see :meth:`warm`), one per row, by name.
+
+        For saving beside the matrix, so that a process loading it later can
+        :meth:`adopt` them instead of computing them again. Rows appended
+        since the values were warmed are computed now; values never warmed
+        for this matrix are left out.
+        """
+        return {
+            name: _per_row(cache, compute, matrix)
+            for name, (cache, compute) in self._row_caches().items()
+            if matrix in cache
+        }
+
+    def adopt(self, matrix: ProfileMatrix, saved: dict[str, Scores]) -> None:
+        """Use per-profile values that :meth:`row_values` gave for a matrix of the same rows.
+
+        They are checked, not trusted: each must be one finite number per row
+        of ``matrix``, and a sample of rows (up to 64, spread over the matrix)
+        is computed afresh and must agree. ``ValueError`` otherwise (values of
+        another release or of other rows, a damaged file).
+        """
+        caches = self._row_caches()
+        sample = np.unique(np.linspace(0, matrix.rows - 1, num=min(matrix.rows, 64)).astype(int))
+        for name, values in saved.items():
+            if name not in caches:
+                raise ValueError(f"{name}: not a per-profile value")
+            if values.shape != (matrix.rows,) or not np.isfinite(values).all():
+                raise ValueError(f"{name}: not one finite value per row of the matrix")
+            cache, compute = caches[name]
+            if len(sample) and not np.allclose(
+                values[sample], compute(_rows_of(matrix.csr, sample)), rtol=1e-12, atol=0.0
+            ):
+                raise ValueError(f"{name}: the saved values differ from the profiles'")
+            cache[matrix] = (matrix.generation, values)
+
+    def _row_caches(self) -> dict[str, tuple[_RowCache, Callable[[Csr], Scores]]]:
+        """The per-profile values cached per matrix, by name, and how each row's is computed."""
+        return {
+            "mean_ic": (self._mean_ic_cache, lambda rows: _one_vs_many.row_means(self.ic, rows)),
+            "closure_weight": (
+                self._closure_cache,
+                lambda rows: _one_vs_many.closure_weights(self.ontology, self.ic, rows),
+            ),
+        }
+
     def _normalise_resnik(
         self, scores: Scores, query: Indices, matrix: ProfileMatrix, rows: Rows | None
     ) -> None:
@@ -391,17 +437,11 @@ class SimilarityEngine:
 
     def _closure_weights(self, matrix: ProfileMatrix) -> Scores:
         """IC sum of each row's ancestor closure (see :func:`_per_row`)."""
-        return _per_row(
-            self._closure_cache,
-            matrix,
-            lambda rows: _one_vs_many.closure_weights(self.ontology, self.ic, rows),
-        )
+        return _per_row(*self._row_caches()["closure_weight"], matrix)
 
     def _mean_ic(self, matrix: ProfileMatrix) -> Scores:
         """Mean IC of each row's terms, its Resnik self-similarity (see :func:`_per_row`)."""
-        return _per_row(
-            self._mean_ic_cache, matrix, lambda rows: _one_vs_many.row_means(self.ic, rows)
-        )
+        return _per_row(*self._row_caches()["mean_ic"], matrix)
 
 
 def _pick(values: Scores, rows: Rows | None) -> Scores:
@@ -409,11 +449,19 @@ def _pick(values: Scores, rows: Rows | None) -> Scores:
     return values if rows is None else values[rows]
 
 
+def _rows_of(profiles: Csr, rows: npt.NDArray[np.integer]) -> Csr:
+    """The ``rows`` of ``profiles``, in that order, as a :class:`Csr` of their own."""
+    lengths = profiles.indptr[rows + 1] - profiles.indptr[rows]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    return Csr(indptr, expand(profiles, rows)[1])
+
+
 _RowCache = weakref.WeakKeyDictionary[ProfileMatrix, tuple[int, Scores]]
 """Per matrix: its generation and one value per row, as computed then."""
 
 
-def _per_row(cache: _RowCache, matrix: ProfileMatrix, compute: Callable[[Csr], Scores]) -> Scores:
+def _per_row(cache: _RowCache, compute: Callable[[Csr], Scores], matrix: ProfileMatrix) -> Scores:
     """``compute`` of every row of ``matrix``, cached: the same for every query.
 
     Rows only change by appending (a replaced profile is a new row) until the

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hpo import Ontology, ProfileMatrix
+from hpo import Ontology, ProfileMatrix, SimilarityEngine
 from mme_node.matching.columns import Column, Rows, ValueSets, value_hash, value_hashes
 from mme_node.model import Consent, Patient, PatientRecord
 from mme_node.security.consent import (
@@ -56,6 +56,9 @@ TermMask = npt.NDArray[np.bool_]
 
 SavedArrays = dict[str, npt.NDArray[Any]]
 """A partition's arrays by name, as :meth:`Partition.saved` returns them."""
+
+PER_ROW = "per_row"
+"""Infix of the saved arrays of per-profile similarity values (``observed.per_row.mean_ic``)."""
 
 
 class Partition:
@@ -200,14 +203,22 @@ class Partition:
             "numberOfCasesWithDiagnosis": int(np.count_nonzero(self.disorders.lengths()[live])),
         }
 
-    def saved(self) -> tuple[SavedArrays, list[str]]:
-        """Copies of the live rows' arrays, compacted, and their keys (for :mod:`.snapshot`)."""
+    def saved(self, similarity: SimilarityEngine) -> tuple[SavedArrays, list[str]]:
+        """Copies of the live rows' arrays, compacted, and their keys (for :mod:`.snapshot`).
+
+        With the per-profile values ``similarity`` warmed for the two
+        matrices (``<matrix>.per_row.<name>``), so that loading them does not
+        compute those again.
+        """
         live_rows = np.flatnonzero(self.observed.live).astype(np.int64)
         keys = self.observed.keys()
         arrays: SavedArrays = {}
+        for name, matrix in self._matrices():
+            for value, per_row in similarity.row_values(matrix).items():
+                arrays[f"{name}.{PER_ROW}.{value}"] = per_row[live_rows]
         matrices = [
             (name, ValueSets.from_arrays(matrix.csr.indptr, matrix.csr.indices, matrix.rows))
-            for name, matrix in (("observed", self.observed), ("picture", self.picture))
+            for name, matrix in self._matrices()
         ]
         for name, column in (*matrices, *self._named_columns()):
             copy = _copy(column)
@@ -220,9 +231,18 @@ class Partition:
 
     @classmethod
     def from_saved(
-        cls, ontology: Ontology, arrays: SavedArrays, keys: list[str], owner_names: list[str]
+        cls,
+        ontology: Ontology,
+        arrays: SavedArrays,
+        keys: list[str],
+        owner_names: list[str],
+        similarity: SimilarityEngine | None = None,
     ) -> Partition:
-        """A partition over saved arrays (memory maps too: nothing is copied until written)."""
+        """A partition over saved arrays (memory maps too: nothing is copied until written).
+
+        ``similarity`` adopts the per-profile values saved with the matrices
+        (checked: ``ValueError`` if they do not fit them).
+        """
         partition = cls(ontology)
         rows = len(keys)
         partition.observed, partition.picture = (
@@ -236,6 +256,15 @@ class Partition:
             )
             for name in ("observed", "picture")
         )
+        if similarity is not None:
+            for name, matrix in partition._matrices():
+                prefix = f"{name}.{PER_ROW}."
+                per_row = {
+                    key.removeprefix(prefix): array
+                    for key, array in arrays.items()
+                    if key.startswith(prefix)
+                }
+                similarity.adopt(matrix, per_row)
         for name, column in partition._named_columns():
             if isinstance(column, ValueSets):
                 loaded = ValueSets.from_arrays(
@@ -247,6 +276,9 @@ class Partition:
         partition.owner_names = list(owner_names)
         partition._owner_codes = {owner: code for code, owner in enumerate(owner_names)}
         return partition
+
+    def _matrices(self) -> list[tuple[str, ProfileMatrix]]:
+        return [("observed", self.observed), ("picture", self.picture)]
 
     def _named_columns(self) -> list[tuple[str, ValueSets | Column]]:
         return [

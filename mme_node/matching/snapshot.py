@@ -130,7 +130,7 @@ class IndexSnapshots:
             partitions = {}
             for name in PARTITIONS:
                 partition = state.index.partition(name == "test")
-                arrays, keys = partition.saved()
+                arrays, keys = partition.saved(state.release.similarity)
                 partitions[name] = (arrays, keys, list(partition.owner_names))
             reaches = list(state.index.reaches)
         default_reach = reach_of(state.index.default_consent)
@@ -218,7 +218,9 @@ def _read_index(directory: Path, release: Release, default_consent: Consent) -> 
             array: np.load(directory / f"{name}.{array}.npy", mmap_mode="c")
             for array in part["arrays"]
         }
-        partition = Partition.from_saved(release.ontology, arrays, keys, part["owners"])
+        partition = Partition.from_saved(
+            release.ontology, arrays, keys, part["owners"], release.similarity
+        )
         setattr(index, name, partition)
     return index
 

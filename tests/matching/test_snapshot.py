@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from matching_samples import MatchingNode, patient_json, prepared, record_of, snv
 
-from hpo import Release
+from hpo import Release, SimilarityEngine
 from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.index import MatchIndex
 from mme_node.matching.matcher import Matcher
@@ -125,6 +126,77 @@ def test_a_loaded_index_ranks_and_counts_as_the_saved_one(
     assert loaded.counts() == index.counts()
     assert len(loaded) == len(index)
     assert loaded.test.counts() == index.test.counts()
+
+
+def warmed_index(release: Release, genes: GeneIndex, terms: list[str]) -> MatchIndex:
+    """An index with dead rows whose matrices have the similarity caches a serving one has."""
+    index = MatchIndex(release.ontology)
+    records = cohort(release, genes, terms, seed=3)
+    for record in records:
+        index.add(record)
+    for record in records[::5]:
+        index.remove(record.key)
+    for partition in (index.real, index.test):
+        for matrix in (partition.observed, partition.picture):
+            release.similarity.warm(matrix, ["resnik", "simgic"])
+    return index
+
+
+def test_the_saved_similarity_values_are_adopted_by_the_loading_process(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex, terms: list[str]
+) -> None:
+    index = warmed_index(bundled_release, gene_index, terms)
+    loaded = saved_and_loaded(index, bundled_release, tmp_path, seq=7)
+    fresh = SimilarityEngine(bundled_release.ontology, bundled_release.information_content)
+    for partition in (loaded.real, loaded.test):
+        for matrix in (partition.observed, partition.picture):
+            adopted = bundled_release.similarity.row_values(matrix)  # never warmed here
+            fresh.warm(matrix, ["resnik", "simgic"])
+            computed = fresh.row_values(matrix)
+            assert sorted(adopted) == sorted(computed) == ["closure_weight", "mean_ic"]
+            for name, values in computed.items():
+                assert np.array_equal(adopted[name], values)
+    asked = queries(bundled_release, gene_index, terms)
+    assert rankings(loaded, bundled_release, asked) == rankings(index, bundled_release, asked)
+
+
+@pytest.mark.parametrize("damage", ["other values", "one row short", "not a number"])
+def test_damaged_similarity_values_make_the_snapshot_unusable(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex, terms: list[str], damage: str
+) -> None:
+    index = warmed_index(bundled_release, gene_index, terms)
+    snapshots = IndexSnapshots(tmp_path)
+    info = snapshots.save(snapshots.copy(ServingState(bundled_release, index), 7))
+    path = tmp_path / info.name / "real.picture.per_row.closure_weight.npy"
+    values = np.load(path)
+    if damage == "other values":
+        values = values * 1.01
+    elif damage == "one row short":
+        values = values[:-1]
+    else:
+        values[len(values) // 2] = np.nan
+    np.save(path, values)
+    assert snapshots.load(bundled_release, index.default_consent) is None  # built again
+
+
+def test_a_snapshot_without_similarity_values_loads_and_computes_them(
+    tmp_path: Path, bundled_release: Release, gene_index: GeneIndex, terms: list[str]
+) -> None:
+    index = warmed_index(bundled_release, gene_index, terms)
+    snapshots = IndexSnapshots(tmp_path)
+    info = snapshots.save(snapshots.copy(ServingState(bundled_release, index), 7))
+    meta_path = tmp_path / info.name / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for part in ("real", "test"):  # as snapshots were saved before these values were
+        meta[part]["arrays"] = [name for name in meta[part]["arrays"] if ".per_row." not in name]
+    meta_path.write_text(json.dumps(meta))
+    loaded = snapshots.load(bundled_release, index.default_consent)
+    assert loaded is not None
+    assert bundled_release.similarity.row_values(loaded[0].index.real.picture) == {}
+    asked = queries(bundled_release, gene_index, terms)
+    assert rankings(loaded[0].index, bundled_release, asked) == rankings(
+        index, bundled_release, asked
+    )
 
 
 def test_a_loaded_index_takes_writes_and_compacts_like_a_fresh_one(
