@@ -52,7 +52,7 @@ from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.changes import ChangeLog
 from mme_node.stores.sqlite import SQLitePatientStore
-from mme_node.vocabulary.genes import BundledGenes
+from mme_node.vocabulary.gene_cache import BundledGenes
 from mme_node.vocabulary.liftover import VariantLifter
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ async def _open_node(settings: Settings, *, serving: bool) -> Node:
         notifier=notifier,
         lock=ActivationLock.in_data_dir(settings.data_dir),
     )
-    genes = BundledGenes()
+    genes = BundledGenes(settings.compiled_genes_path)
     if serving:
         genes.load()  # before the first request, not during it
     patients = PatientService(

@@ -118,6 +118,11 @@ class Settings:
         """
         return self.hpo_dir_override or self.data_dir / "hpo"
 
+    @property
+    def compiled_genes_path(self) -> Path:
+        """The bundled HGNC table compiled for quick reading, beside the compiled HPO releases."""
+        return self.hpo_dir / "hgnc-genes.json"
+
     def worker_count(self) -> int:
         """Server processes to run: ``workers``, or one per CPU this process may use when 0."""
         if self.workers < 0:

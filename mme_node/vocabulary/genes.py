@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mme_node.errors import InvalidPatient
 
@@ -108,31 +108,64 @@ def _key(symbol: str) -> str:
 
 
 class GeneIndex:
-    """Exact-key and symbol lookups over a set of HGNC gene records."""
+    """Exact-key and symbol lookups over a set of HGNC gene records.
+
+    The genes are kept as rows of plain values and the lookup tables map
+    keys to row numbers, so that :meth:`compiled` gives the whole index as
+    JSON data that :meth:`from_compiled` takes back without building any of
+    it again (:mod:`.gene_cache` keeps it between starts).
+    """
 
     def __init__(self, records: Iterable[GeneRecord]) -> None:
-        self._by_hgnc: dict[str, GeneRecord] = {}
-        self._by_entrez: dict[str, GeneRecord] = {}
-        self._by_ensembl: dict[str, list[GeneRecord]] = {}
-        self._approved: dict[str, GeneRecord] = {}
-        self._previous: dict[str, list[GeneRecord]] = {}
-        self._alias: dict[str, list[GeneRecord]] = {}
-        for record in records:
-            self._by_hgnc[record.hgnc_id] = record
-            self._approved[_key(record.symbol)] = record
+        rows: list[GeneRow] = []
+        by_hgnc: dict[str, int] = {}
+        by_entrez: dict[str, int] = {}
+        by_ensembl: dict[str, list[int]] = {}
+        approved: dict[str, int] = {}
+        previous: dict[str, list[int]] = {}
+        alias: dict[str, list[int]] = {}
+        for number, record in enumerate(records):
+            rows.append(_row_of(record))
+            by_hgnc[record.hgnc_id] = number
+            approved[_key(record.symbol)] = number
             if record.entrez_id:
-                self._by_entrez[record.entrez_id] = record
+                by_entrez[record.entrez_id] = number
             if record.ensembl_id:
-                self._by_ensembl.setdefault(record.ensembl_id, []).append(record)
+                by_ensembl.setdefault(record.ensembl_id, []).append(number)
             for level, symbols in (
-                (self._previous, record.previous_symbols),
-                (self._alias, record.alias_symbols),
+                (previous, record.previous_symbols),
+                (alias, record.alias_symbols),
             ):
                 for key in dict.fromkeys(_key(s) for s in symbols):
-                    level.setdefault(key, []).append(record)
+                    level.setdefault(key, []).append(number)
+        self._rows = rows
+        self._by_hgnc, self._by_entrez, self._approved = by_hgnc, by_entrez, approved
+        self._by_ensembl, self._previous, self._alias = by_ensembl, previous, alias
+
+    def compiled(self) -> dict[str, Any]:
+        """The rows and lookup tables as JSON data (see :meth:`from_compiled`)."""
+        return {
+            "rows": self._rows,
+            "by_hgnc": self._by_hgnc,
+            "by_entrez": self._by_entrez,
+            "by_ensembl": self._by_ensembl,
+            "approved": self._approved,
+            "previous": self._previous,
+            "alias": self._alias,
+        }
+
+    @classmethod
+    def from_compiled(cls, document: dict[str, Any]) -> GeneIndex:
+        """The index :meth:`compiled` gave ``document`` of, as it is: check ``document`` first."""
+        index = cls(())
+        index._rows = document["rows"]
+        index._by_hgnc, index._by_entrez = document["by_hgnc"], document["by_entrez"]
+        index._by_ensembl, index._approved = document["by_ensembl"], document["approved"]
+        index._previous, index._alias = document["previous"], document["alias"]
+        return index
 
     def __len__(self) -> int:
-        return len(self._by_hgnc)
+        return len(self._rows)
 
     @classmethod
     def from_tsv(cls, path: Path) -> GeneIndex:
@@ -150,28 +183,55 @@ class GeneIndex:
         if query.casefold() in NO_GENE_MARKERS:
             return None
         if match := _HGNC_ID.fullmatch(query):
-            return self._one(text, GeneLevel.HGNC_ID, self._by_hgnc.get(f"HGNC:{int(match[1])}"))
+            found = self._by_hgnc.get(f"HGNC:{int(match[1])}")
+            return self._one(text, GeneLevel.HGNC_ID, [] if found is None else [found])
         if match := _ENSEMBL_ID.fullmatch(query):
-            found = self._by_ensembl.get(match[1].upper(), [])
-            return self._one(text, GeneLevel.ENSEMBL, *found)
+            return self._one(text, GeneLevel.ENSEMBL, self._by_ensembl.get(match[1].upper(), []))
         if match := _ENTREZ_ID.fullmatch(query):
-            return self._one(text, GeneLevel.ENTREZ, self._by_entrez.get(match[1]))
+            found = self._by_entrez.get(match[1])
+            return self._one(text, GeneLevel.ENTREZ, [] if found is None else [found])
         key = _key(query)
-        if approved := self._approved.get(key):
-            return self._one(text, GeneLevel.APPROVED, approved)
+        if (approved := self._approved.get(key)) is not None:
+            return self._one(text, GeneLevel.APPROVED, [approved])
         if previous := self._previous.get(key):
-            return self._one(text, GeneLevel.PREVIOUS, *previous)
-        return self._one(text, GeneLevel.ALIAS, *self._alias.get(key, []))
+            return self._one(text, GeneLevel.PREVIOUS, previous)
+        return self._one(text, GeneLevel.ALIAS, self._alias.get(key, []))
 
-    @staticmethod
-    def _one(text: str, level: GeneLevel, *found: GeneRecord | None) -> ResolvedGene:
-        genes = [g for g in found if g is not None]
-        if not genes:
+    def _one(self, text: str, level: GeneLevel, rows: list[int]) -> ResolvedGene:
+        if not rows:
             raise UnknownGeneError(text)
-        if len(genes) > 1:
-            raise AmbiguousGeneError(text, level, genes)
-        gene = genes[0]
+        if len(rows) > 1:
+            raise AmbiguousGeneError(text, level, (_record_of(self._rows[row]) for row in rows))
+        gene = _record_of(self._rows[rows[0]])
         return ResolvedGene(gene.hgnc_id, gene.symbol, gene.entrez_id, gene.ensembl_id, level)
+
+
+GeneRow = list[Any]
+"""A gene as plain values: HGNC id, symbol, Entrez id, Ensembl id (None when missing),
+previous symbols and alias symbols (each joined by ``|``, as in the table)."""
+
+
+def _row_of(record: GeneRecord) -> GeneRow:
+    return [
+        record.hgnc_id,
+        record.symbol,
+        record.entrez_id,
+        record.ensembl_id,
+        "|".join(record.previous_symbols),
+        "|".join(record.alias_symbols),
+    ]
+
+
+def _record_of(row: GeneRow) -> GeneRecord:
+    hgnc_id, symbol, entrez_id, ensembl_id, previous, alias = row
+    return GeneRecord(
+        hgnc_id=hgnc_id,
+        symbol=symbol,
+        entrez_id=entrez_id,
+        ensembl_id=ensembl_id,
+        previous_symbols=tuple(previous.split("|")) if previous else (),
+        alias_symbols=tuple(alias.split("|")) if alias else (),
+    )
 
 
 def _read_records(lines: Iterable[str]) -> Iterator[GeneRecord]:
@@ -203,19 +263,3 @@ def bundled_gene_index() -> GeneIndex:
     """The index of the HGNC table shipped with the node, built once per process."""
     with resources.as_file(resources.files("mme_node") / "data" / BUNDLED_TABLE) as path:
         return GeneIndex.from_tsv(path)
-
-
-class BundledGenes:
-    """The bundled HGNC table, read when a gene is first looked up or :meth:`load` is called.
-
-    Reading it costs about 0.2 s of CPU: a command that never looks up a
-    gene (``tokens``, ``doctor``, the process composing ``serve``'s banner)
-    never pays it, and a serving process calls :meth:`load` while it starts,
-    before its first request.
-    """
-
-    def load(self) -> GeneIndex:
-        return bundled_gene_index()
-
-    def resolve(self, text: str) -> ResolvedGene | None:
-        return bundled_gene_index().resolve(text)

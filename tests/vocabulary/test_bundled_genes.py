@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from mme_node.settings import Settings
-from mme_node.vocabulary.genes import BundledGenes, bundled_gene_index
+from mme_node.vocabulary.gene_cache import BundledGenes, compiled_bundled_index
+from mme_node.vocabulary.genes import bundled_gene_index
 
 STARTS = """
 import asyncio, json, sys
 from pathlib import Path
 from mme_node.node import start_node
 from mme_node.settings import load_settings
-from mme_node.vocabulary.genes import bundled_gene_index
+from mme_node.vocabulary.gene_cache import compiled_bundled_index
 
 async def main(serving: bool) -> dict:
     settings = load_settings(environ={}).replace(
@@ -23,7 +24,7 @@ async def main(serving: bool) -> dict:
     )
     node = await start_node(settings, serving=serving)
     try:
-        read_at_start = bundled_gene_index.cache_info().currsize == 1
+        read_at_start = compiled_bundled_index.cache_info().currsize == 1
         gene = node.patients.genes.resolve("EFTUD2")
         return {"read_at_start": read_at_start, "hgnc_id": gene.hgnc_id}
     finally:
@@ -55,7 +56,11 @@ def test_a_command_line_node_reads_it_at_the_first_lookup(node_settings: Setting
     assert started(node_settings, "command") == {"read_at_start": False, "hgnc_id": "HGNC:30858"}
 
 
-def test_bundled_genes_resolve_as_the_table_does() -> None:
+def test_bundled_genes_resolve_as_the_table_does(tmp_path: Path) -> None:
+    compiled = BundledGenes(tmp_path / "hgnc-genes.json")
     for text in ("EFTUD2", "HGNC:30858", "na"):
         assert BundledGenes().resolve(text) == bundled_gene_index().resolve(text)
+        assert compiled.resolve(text) == bundled_gene_index().resolve(text)
     assert BundledGenes().load() is bundled_gene_index()
+    assert compiled.load() is compiled_bundled_index(tmp_path / "hgnc-genes.json")
+    compiled_bundled_index.cache_clear()

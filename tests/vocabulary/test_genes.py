@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import InvalidPatient
+from mme_node.vocabulary.gene_cache import compiled_bundled_index
 from mme_node.vocabulary.genes import (
     AmbiguousGeneError,
     GeneIndex,
@@ -20,9 +21,17 @@ from mme_node.vocabulary.genes import (
 )
 
 
-@pytest.fixture(scope="module")
-def genes() -> GeneIndex:
-    return bundled_gene_index()
+@pytest.fixture(scope="module", params=["parsed", "compiled"])
+def genes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> GeneIndex:
+    """The bundled table parsed, and read back from its compiled form: the same lookups."""
+    if request.param == "parsed":
+        return bundled_gene_index()
+    compiled = tmp_path_factory.mktemp("compiled") / "hgnc-genes.json"
+    compiled_bundled_index(compiled)  # compiles and writes it
+    compiled_bundled_index.cache_clear()
+    index = compiled_bundled_index(compiled)  # reads it back
+    compiled_bundled_index.cache_clear()
+    return index
 
 
 def test_bundled_table_holds_every_approved_gene(genes: GeneIndex) -> None:
