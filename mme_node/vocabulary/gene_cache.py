@@ -22,7 +22,7 @@ import functools
 import hashlib
 import json
 import logging
-import os
+import secrets
 from importlib import resources
 from pathlib import Path
 
@@ -107,7 +107,7 @@ def _read(path: Path, source: str) -> GeneIndex | None:
 def _write(path: Path, index: GeneIndex, source: str) -> None:
     body = json.dumps(index.compiled(), separators=(",", ":")).encode()
     header = {"format": FORMAT, "source_sha256": source, "sha256": hashlib.sha256(body).hexdigest()}
-    writing = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writing = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
         with writing.open("wb") as handle:
             handle.write(json.dumps(header).encode() + b"\n" + body)
