@@ -90,6 +90,7 @@ class AccessLimits:
     failed_auth_per_token: RateLimiter
     match_per_token: RateLimiter
     match_per_address: RateLimiter
+    sign_in_starts_per_address: RateLimiter
 
     @classmethod
     def per_minute(cls, failed_auth: int, match: int) -> AccessLimits:
@@ -98,6 +99,7 @@ class AccessLimits:
             RateLimiter(failed_auth),
             RateLimiter(match),
             RateLimiter(match),
+            RateLimiter(failed_auth),
         )
 
     def check_caller(self, address: str, token: str | None) -> None:
@@ -121,6 +123,12 @@ class AccessLimits:
         self.failed_auth_per_address.take(address)
         if token:
             self.failed_auth_per_token.take(token_digest(token))
+
+    def admit_sign_in_start(self, address: str) -> None:
+        """Spend one institutional sign-in start of the address (each stores a row), or refuse."""
+        wait = self.sign_in_starts_per_address.take(address)
+        if wait > 0:
+            raise _too_many("too many sign-ins started from your address", wait)
 
     def admit_match(self, client: str, address: str) -> None:
         """Spend one ``/match`` of the token's client and of the address, or refuse."""

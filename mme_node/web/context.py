@@ -12,10 +12,12 @@ from datetime import timedelta
 from starlette.requests import Request
 
 from mme_node.node import Node
+from mme_node.security.keys import NodeKey
 from mme_node.settings import Settings
 from mme_node.web.cookies import CookiePolicy
 from mme_node.web.identity import IdentityMap
 from mme_node.web.oidc import OpenIDSignIn
+from mme_node.web.tickets import SignInTickets
 
 SIGN_IN_LIFETIME = timedelta(minutes=15)
 """How long the sign-in page (and a pending institutional sign-in) stays valid."""
@@ -29,6 +31,7 @@ class WebContext:
     session_lifetime: timedelta
     token_sign_in: bool
     public_url: str
+    tickets: SignInTickets
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebContext:
@@ -39,6 +42,7 @@ class WebContext:
             session_lifetime=timedelta(minutes=settings.web_session_minutes),
             token_sign_in=settings.web_token_sign_in,
             public_url=settings.public_url.rstrip("/"),
+            tickets=SignInTickets(NodeKey.in_data_dir(settings.data_dir), SIGN_IN_LIFETIME),
         )
 
 

@@ -1,9 +1,12 @@
 """Signing in (institutional identity or submitter token) and out.
 
-A visitor on the sign-in page gets a short sign-in session whose CSRF token
-the token form posts back and in which a pending institutional sign-in keeps
-its state. Signing in always starts a new session with a new key (a key
-seen before sign-in is never the signed-in one) and ends the sign-in one.
+A visitor on the sign-in page gets a sign-in ticket (:mod:`mme_node.web.tickets`):
+a signed cookie holding the CSRF token that the token form posts back and the
+page to return to. Looking at the page writes nothing to the database; only
+starting an institutional sign-in stores a sign-in session (its OpenID
+Connect state), and those starts are rate-limited per address. Signing in
+always starts a new session with a new key (a key seen before sign-in is
+never the signed-in one) and ends the sign-in one.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from mme_node.security.sessions import Session, SessionPurpose
 from mme_node.security.tokens import Role
 from mme_node.web.context import SIGN_IN_LIFETIME, WebContext, node_of, web_of
 from mme_node.web.cookies import APP_PATH, SESSION_COOKIE, SIGN_IN_COOKIE
-from mme_node.web.csrf import CSRFRejected, check_csrf, new_csrf_token
+from mme_node.web.csrf import CSRFRejected, check_csrf
 from mme_node.web.forms import read_form
 from mme_node.web.identity import Identity
 from mme_node.web.pages import Call, render, signed_in
+from mme_node.web.tickets import is_ticket
 from mme_node.web.visitor import (
     institution_session_data,
     signed_in_visitor,
@@ -52,8 +56,7 @@ async def sign_in_page(request: Request) -> Response:
         return RedirectResponse(next_url, status_code=303)
     session = await _sign_in_session(request)
     if "next" in request.query_params:
-        session.data["next"] = next_url
-        await node_of(request).sessions.save(session)
+        session = await _going_to(request, session, next_url)
     notice = "You are signed out." if "signed_out" in request.query_params else ""
     return await _sign_in_form(request, session, notice=notice)
 
@@ -100,15 +103,20 @@ async def sign_in_with_token(request: Request) -> Response:
 
 
 async def start_institution_sign_in(request: Request) -> Response:
-    web = web_of(request)
+    web, node = web_of(request), node_of(request)
     if web.oidc is None:
         raise NotFound("institutional sign-in is not configured on this node")
     session = await _sign_in_session(request)
     try:
+        if is_ticket(session.key):
+            node.limits.admit_sign_in_start(client_address(request))
+            session = await node.sessions.create(
+                SessionPurpose.SIGN_IN, SIGN_IN_LIFETIME, session.data
+            )
         response = await web.oidc.redirect(request, session, _callback_url(request, web))
     except MMEError as error:
         return await _sign_in_form(request, session, error=error.message, status=error.status)
-    await node_of(request).sessions.save(session)
+    await node.sessions.save(session)
     web.cookies.set_sign_in(request, response, session)
     return response
 
@@ -160,7 +168,8 @@ async def _signed_in(
     if previous:
         await node.sessions.delete(previous)
     session = await node.sessions.create(SessionPurpose.SIGNED_IN, web.session_lifetime, data)
-    await node.sessions.delete(pending.key)
+    if not is_ticket(pending.key):
+        await node.sessions.delete(pending.key)
     target = safe_next(pending.data.get("next"))
     response: Response
     if refresh:
@@ -173,17 +182,25 @@ async def _signed_in(
 
 
 async def _pending(node: Node, request: Request) -> Session | None:
-    return await node.sessions.load(request.cookies.get(SIGN_IN_COOKIE), SessionPurpose.SIGN_IN)
+    """The visitor's sign-in ticket, or stored sign-in session; None if neither is live."""
+    value = request.cookies.get(SIGN_IN_COOKIE)
+    if value and is_ticket(value):
+        return web_of(request).tickets.open(value)
+    return await node.sessions.load(value, SessionPurpose.SIGN_IN)
 
 
 async def _sign_in_session(request: Request) -> Session:
-    """The visitor's sign-in session, or a new one."""
-    node = node_of(request)
-    session = await _pending(node, request)
-    if session is None:
-        session = await node.sessions.create(
-            SessionPurpose.SIGN_IN, SIGN_IN_LIFETIME, {"csrf": new_csrf_token()}
-        )
+    """The visitor's sign-in ticket or session, or a new ticket (nothing is written)."""
+    session = await _pending(node_of(request), request)
+    return web_of(request).tickets.new() if session is None else session
+
+
+async def _going_to(request: Request, session: Session, next_url: str) -> Session:
+    """``session`` returning to ``next_url`` after sign-in: a new ticket, or the stored session."""
+    if is_ticket(session.key):
+        return web_of(request).tickets.new(csrf=session.data["csrf"], next_url=next_url)
+    session.data["next"] = next_url
+    await node_of(request).sessions.save(session)
     return session
 
 

@@ -7,6 +7,7 @@ real OpenID Connect provider on 127.0.0.1.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -136,6 +137,51 @@ def test_token_sign_in_without_the_sign_in_pages_csrf_token_is_refused(
     answer = browser_client.post("/app/sign-in", data={"token": web_tokens.clinic_a})
     assert answer.status_code == 403
     assert "mme_session=" not in " ".join(answer.headers.get_list("set-cookie"))
+
+
+def web_session_rows(settings: Settings) -> int:
+    with sqlite3.connect(settings.database_path) as db:
+        count: int = db.execute("SELECT count(*) FROM web_sessions").fetchone()[0]
+    return count
+
+
+def test_signed_out_visits_write_no_session(
+    browser_client: TestClient, web_settings: Settings
+) -> None:
+    before = web_session_rows(web_settings)
+    for _ in range(20):
+        browser_client.cookies.clear()
+        assert browser_client.get("/app/sign-in").status_code == 200
+        assert browser_client.get("/app/patients").status_code == 303
+        assert browser_client.get("/app/sign-in?next=/app/patients").status_code == 200
+    assert web_session_rows(web_settings) == before
+
+
+def test_a_forged_or_altered_sign_in_ticket_is_refused(
+    browser_client: TestClient, web_tokens: WebTokens
+) -> None:
+    page = browser_client.get("/app/sign-in")
+    csrf = csrf_of(page.text)
+    ticket = browser_client.cookies["mme_sign_in"]
+    body, _, mac = ticket.rpartition(".")
+    forgeries = [
+        body + "." + ("0" if mac[0] != "0" else "1") + mac[1:],  # altered signature
+        "t1.eyJleHBpcmVzIjo5OTk5OTk5OTk5LCJkYXRhIjp7ImNzcmYiOiJ4In19." + mac,  # own body
+    ]
+    for forged in forgeries:
+        browser_client.cookies.clear()
+        browser_client.cookies.set("mme_sign_in", forged, path="/app/sign-in")
+        answer = browser_client.post(
+            "/app/sign-in", data={"csrf_token": csrf, "token": web_tokens.clinic_a}
+        )
+        assert answer.status_code == 403
+        assert "mme_session=" not in " ".join(answer.headers.get_list("set-cookie"))
+    browser_client.cookies.clear()
+    browser_client.cookies.set("mme_sign_in", ticket, path="/app/sign-in")
+    answer = browser_client.post(
+        "/app/sign-in", data={"csrf_token": "x", "token": web_tokens.clinic_a}
+    )
+    assert answer.status_code == 403  # a real ticket, but another CSRF token
 
 
 def test_sign_out_needs_the_csrf_token(browser_client: TestClient, web_tokens: WebTokens) -> None:
@@ -355,3 +401,19 @@ def test_failed_token_sign_ins_are_throttled_like_failed_api_calls(
         refused = token_sign_in_answer(client, web_tokens.clinic_a)
         assert refused.status_code == 429
         assert "mme_session=" not in " ".join(refused.headers.get_list("set-cookie"))
+
+
+def test_institutional_sign_in_starts_are_throttled_per_address(
+    web_settings: Settings, web_tokens: WebTokens
+) -> None:
+    settings = web_settings.replace(rate_limit_failed_auth=2)
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        before = web_session_rows(settings)
+        for _ in range(2):
+            client.cookies.clear()
+            assert client.get("/app/sign-in/oidc").status_code in (302, 303, 307)
+        assert web_session_rows(settings) == before + 2  # each start keeps its OIDC state
+        client.cookies.clear()
+        refused = client.get("/app/sign-in/oidc")
+        assert refused.status_code == 429
+        assert web_session_rows(settings) == before + 2
