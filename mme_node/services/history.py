@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from mme_node.errors import ServiceUnavailable
 from mme_node.model import Contact
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.stores.codec import contact_from_document, contact_to_document
-from mme_node.stores.database import open_database
+from mme_node.stores.database import SerialConnection
 
 Direction = Literal["inbound", "outbound", "local"]
 
@@ -89,26 +90,19 @@ class MatchHistory:
     A match that showed one of our patients to someone comes with its audit
     entries (``audit``), written in the same transaction as the match: with
     it or not at all.
+
+    Database failures (a locked or unreadable file) are ``ServiceUnavailable``
+    (503), as for the node's other services sharing the file.
     """
 
     def __init__(self, database_path: Path, audit: AuditLog | None = None) -> None:
-        self._path = database_path
         self._audit = audit
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._database = SerialConnection(database_path, "match history")
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
 
-    def _db(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self._connection = open_database(self._path)
-        return self._connection
-
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._database.close()
 
     async def record(self, match: RecordedMatch, audit: Sequence[AuditEntry] = ()) -> RecordedMatch:
         """Store a match and its ``audit`` entries; returns it with ``id`` and ``new`` flags.
@@ -135,18 +129,23 @@ class MatchHistory:
         pending = _Pending(matches, audit)
         with self._queue_lock:
             self._queue.append(pending)
-        with self._lock:
+        try:
+            with self._database.held() as db:
+                if not pending.done:
+                    with self._queue_lock:
+                        batch, self._queue = self._queue, []
+                    self._write(db, batch)
+        except ServiceUnavailable:
+            with self._queue_lock:  # the database could not be opened: nobody writes it later
+                self._queue = [waiting for waiting in self._queue if waiting is not pending]
             if not pending.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._write(batch)
+                raise
         if pending.error is not None:
             raise pending.error
         return pending.recorded
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, db: sqlite3.Connection, batch: list[_Pending]) -> None:
         """Everything in ``batch`` in one transaction; a failing entry is undone alone."""
-        db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
             for pending in batch:
@@ -163,9 +162,15 @@ class MatchHistory:
         except BaseException as error:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            # The whole batch failed (the database, not one entry): 503 for every caller.
+            failure = (
+                self._database.unavailable(error) if isinstance(error, sqlite3.Error) else error
+            )
             for pending in batch:
-                pending.recorded, pending.error = [], pending.error or error
-            raise
+                pending.recorded, pending.error = [], pending.error or failure
+            if failure is error:
+                raise
+            raise failure from error
         finally:
             for pending in batch:
                 pending.done = True
@@ -181,20 +186,15 @@ class MatchHistory:
         return await asyncio.to_thread(self._for_patient, owner, patient_id)
 
     def _for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
-        with self._lock:
-            db = self._db()
-            # One read transaction: a consistent snapshot while another process writes.
-            db.execute("BEGIN")
-            try:
-                requests = db.execute(
-                    f"{_MATCH_COLUMNS} WHERE (owner = ? AND patient_id = ?) OR pk IN"
-                    " (SELECT request_pk FROM match_results WHERE owner = ? AND patient_id = ?)"
-                    " ORDER BY pk",
-                    (owner, patient_id, owner, patient_id),
-                ).fetchall()
-                return [_stored_match(db, row) for row in requests]
-            finally:
-                db.execute("COMMIT")
+        # One read transaction: a consistent snapshot while another process writes.
+        with self._database.transaction() as db:
+            requests = db.execute(
+                f"{_MATCH_COLUMNS} WHERE (owner = ? AND patient_id = ?) OR pk IN"
+                " (SELECT request_pk FROM match_results WHERE owner = ? AND patient_id = ?)"
+                " ORDER BY pk",
+                (owner, patient_id, owner, patient_id),
+            ).fetchall()
+            return [_stored_match(db, row) for row in requests]
 
     async def as_seen_by_owner(self, owner: str, patient_id: str) -> list[RecordedMatch]:
         """:meth:`for_patient` as the patient's submitter may see it (:func:`_as_seen_by`).
@@ -219,30 +219,23 @@ class MatchHistory:
     def _forget_patient(
         self, owner: str, patient_id: str, audit: tuple[AuditEntry, ...] = ()
     ) -> int:
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                erased = db.total_changes
-                db.execute(
-                    "DELETE FROM match_requests WHERE owner = ? AND patient_id = ?",
-                    (owner, patient_id),
-                )
-                db.execute(
-                    "DELETE FROM match_results WHERE owner = ? AND patient_id = ?",
-                    (owner, patient_id),
-                )
-                db.execute(
-                    "DELETE FROM match_threads WHERE query_owner = ? AND query_patient_id = ?",
-                    (owner, patient_id),
-                )
-                erased = db.total_changes - erased
-                if self._audit is not None:
-                    self._audit.append_in(db, audit)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._database.transaction("IMMEDIATE") as db:
+            erased = db.total_changes
+            db.execute(
+                "DELETE FROM match_requests WHERE owner = ? AND patient_id = ?",
+                (owner, patient_id),
+            )
+            db.execute(
+                "DELETE FROM match_results WHERE owner = ? AND patient_id = ?",
+                (owner, patient_id),
+            )
+            db.execute(
+                "DELETE FROM match_threads WHERE query_owner = ? AND query_patient_id = ?",
+                (owner, patient_id),
+            )
+            erased = db.total_changes - erased
+            if self._audit is not None:
+                self._audit.append_in(db, audit)
         return erased
 
     async def mentions(self, owner: str, patient_id: str) -> bool:
@@ -250,8 +243,8 @@ class MatchHistory:
         return await asyncio.to_thread(self._mentions, owner, patient_id)
 
     def _mentions(self, owner: str, patient_id: str) -> bool:
-        with self._lock:
-            (found,) = self._db().execute(_MENTIONS, (owner, patient_id) * 2).fetchone()
+        with self._database.held() as db:
+            (found,) = db.execute(_MENTIONS, (owner, patient_id) * 2).fetchone()
         return bool(found)
 
     async def purge(self, before: datetime.datetime, actor: str) -> int:
@@ -264,29 +257,20 @@ class MatchHistory:
         return await asyncio.to_thread(self._purge, before, actor)
 
     def _purge(self, before: datetime.datetime, actor: str) -> int:
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cutoff = before.astimezone(datetime.UTC).isoformat()
-                purged = db.execute(
-                    "DELETE FROM match_requests WHERE created < ?", (cutoff,)
-                ).rowcount
-                db.execute(
-                    "DELETE FROM match_threads WHERE pk NOT IN"
-                    " (SELECT thread_pk FROM match_results WHERE thread_pk IS NOT NULL)"
+        cutoff = before.astimezone(datetime.UTC).isoformat()
+        with self._database.transaction("IMMEDIATE") as db:
+            purged = db.execute("DELETE FROM match_requests WHERE created < ?", (cutoff,)).rowcount
+            db.execute(
+                "DELETE FROM match_threads WHERE pk NOT IN"
+                " (SELECT thread_pk FROM match_results WHERE thread_pk IS NOT NULL)"
+            )
+            if self._audit is not None and purged:
+                entry = AuditEntry(
+                    AuditEvent.RETENTION,
+                    actor=actor,
+                    details={"matches_erased": purged, "recorded_before": cutoff},
                 )
-                if self._audit is not None and purged:
-                    entry = AuditEntry(
-                        AuditEvent.RETENTION,
-                        actor=actor,
-                        details={"matches_erased": purged, "recorded_before": cutoff},
-                    )
-                    self._audit.append_in(db, [entry])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                self._audit.append_in(db, [entry])
         return int(purged)
 
     async def unseen(self, owner: str, limit: int = 200) -> list[RecordedMatch]:
@@ -299,33 +283,28 @@ class MatchHistory:
         return await asyncio.to_thread(self._unseen, owner, limit)
 
     def _unseen(self, owner: str, limit: int) -> list[RecordedMatch]:
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN")
-            try:
-                rows = db.execute(_UNSEEN_NEW_RESULTS, {"owner": owner}).fetchall()
-                matches: dict[int, list[RecordedResult]] = {}
-                for request_pk, score, patient_id, result_owner, patient_json in rows:
-                    if request_pk not in matches and len(matches) == limit:
-                        break
-                    matches.setdefault(request_pk, []).append(
-                        RecordedResult(score, patient_id, result_owner, patient_json, new=True)
-                    )
-                found = []
-                for request_pk, results in matches.items():
-                    row = db.execute(f"{_MATCH_COLUMNS} WHERE pk = ?", (request_pk,)).fetchone()
-                    found.append(_replace(_match_of(row), results=tuple(results)))
-                return found
-            finally:
-                db.execute("COMMIT")
+        with self._database.transaction() as db:
+            rows = db.execute(_UNSEEN_NEW_RESULTS, {"owner": owner}).fetchall()
+            matches: dict[int, list[RecordedResult]] = {}
+            for request_pk, score, patient_id, result_owner, patient_json in rows:
+                if request_pk not in matches and len(matches) == limit:
+                    break
+                matches.setdefault(request_pk, []).append(
+                    RecordedResult(score, patient_id, result_owner, patient_json, new=True)
+                )
+            found = []
+            for request_pk, results in matches.items():
+                row = db.execute(f"{_MATCH_COLUMNS} WHERE pk = ?", (request_pk,)).fetchone()
+                found.append(_replace(_match_of(row), results=tuple(results)))
+            return found
 
     async def unseen_counts(self, owner: str) -> dict[str, int]:
         """How many unseen new results concern each of the owner's patients (by patient id)."""
         return await asyncio.to_thread(self._unseen_counts, owner)
 
     def _unseen_counts(self, owner: str) -> dict[str, int]:
-        with self._lock:
-            rows = self._db().execute(_UNSEEN_COUNTS, {"owner": owner}).fetchall()
+        with self._database.held() as db:
+            rows = db.execute(_UNSEEN_COUNTS, {"owner": owner}).fetchall()
         return {patient_id: int(count) for patient_id, count in rows}
 
     async def mark_seen(self, owner: str, match_id: int | None = None) -> int:
@@ -339,15 +318,8 @@ class MatchHistory:
 
     def _mark_seen(self, owner: str, match_id: int | None) -> int:
         now = datetime.datetime.now(datetime.UTC).isoformat()
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = db.execute(_MARK_SEEN, {"owner": owner, "match": match_id, "now": now})
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._database.transaction("IMMEDIATE") as db:
+            cursor = db.execute(_MARK_SEEN, {"owner": owner, "match": match_id, "now": now})
         return cursor.rowcount
 
     async def counts(self) -> HistoryCounts:
@@ -355,8 +327,7 @@ class MatchHistory:
         return await asyncio.to_thread(self._counts)
 
     def _counts(self) -> HistoryCounts:
-        with self._lock:
-            db = self._db()
+        with self._database.held() as db:
             (received,) = db.execute(
                 "SELECT count(*) FROM match_requests WHERE direction = 'inbound' AND test = 0"
             ).fetchone()

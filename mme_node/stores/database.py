@@ -503,7 +503,11 @@ class SerialConnection:
                     self._connection = open_database(self.path)
                 yield self._connection
             except sqlite3.Error as error:
-                raise ServiceUnavailable(f"{self.what} failed: {error}") from error
+                raise self.unavailable(error) from error
+
+    def unavailable(self, error: sqlite3.Error) -> ServiceUnavailable:
+        """The error a caller gets for ``error``: 503, naming this service."""
+        return ServiceUnavailable(f"{self.what} failed: {error}")
 
     @contextlib.contextmanager
     def transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:

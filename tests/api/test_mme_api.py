@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 from mme_node.app import create_app
 from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL
 from mme_node.settings import Settings, load_settings
+from mme_node.stores import database
 
 MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
 MME_V1_1 = "application/vnd.ga4gh.matchmaker.v1.1+json"
@@ -234,6 +236,24 @@ def test_submitter_token_cannot_match_as_a_peer(client: TestClient, tokens: Toke
 
 def test_admin_token_may_match(cohort: TestClient, tokens: Tokens) -> None:
     assert match(cohort, tokens.admin, query()).status_code == 200
+
+
+def test_match_is_503_with_a_message_while_another_process_holds_the_database(
+    node_settings: Settings, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)  # give up on the lock quickly
+    with TestClient(create_app(node_settings)) as client:
+        submit(client, tokens.submitter, stored("P0", AUTISM, GAIT_ATAXIA))
+        other = sqlite3.connect(node_settings.database_path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # holds the write lock the history needs
+            answer = match(client, tokens.peer, query())
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert answer.status_code == 503, answer.text
+        assert "match history failed: database is locked" in answer.json()["message"]
+        assert match(client, tokens.peer, query()).status_code == 200  # and it recovers
 
 
 def test_malformed_json_is_400(client: TestClient, tokens: Tokens) -> None:

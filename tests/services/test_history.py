@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from mme_node.errors import ServiceUnavailable
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
 from mme_node.services import history as history_module
 from mme_node.services.history import Direction, MatchHistory, RecordedMatch, RecordedResult
+from mme_node.stores import database
 from mme_node.stores.database import MIGRATIONS, open_database
 
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -400,6 +402,33 @@ def test_a_refused_match_in_a_group_commit_leaves_the_others_stored(
     assert isinstance(outcomes[-1], sqlite3.IntegrityError)
     assert for_patient(history, "P1") == []
     assert all(len(for_patient(history, f"P{n}")) == 1 for n in range(2, 8))
+
+
+@pytest.mark.parametrize("opened", [True, False], ids=["while-writing", "while-opening"])
+def test_every_caller_of_a_group_commit_on_a_locked_database_is_told_503(
+    history: MatchHistory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: bool
+) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 100)  # give up on the lock quickly
+    if opened:  # else the history's first use opens (and migrates) the file under the lock
+        record(history, asked_about("outbound", "P0", theirs("r0")))
+
+    async def together() -> list[RecordedMatch | BaseException]:
+        return await asyncio.gather(
+            *(history.record(asked_about("outbound", f"P{n}", theirs("r1"))) for n in range(8)),
+            return_exceptions=True,
+        )
+
+    other = sqlite3.connect(tmp_path / "node.sqlite3", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        outcomes = asyncio.run(together())
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes), outcomes
+    assert all("match history failed: database is locked" in str(o) for o in outcomes)
+    assert all(for_patient(history, f"P{n}") == [] for n in range(1, 8))
+    assert record(history, asked_about("outbound", "P1", theirs("r1"))).id is not None
 
 
 def test_record_many_stores_every_match_or_none(history: MatchHistory) -> None:
