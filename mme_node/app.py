@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
+from mme_node.api.answers import AnswerTexts
 from mme_node.api.errors import EXCEPTION_HANDLERS
 from mme_node.api.routes import ROUTES
 from mme_node.node import Node, start_node
@@ -48,6 +49,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = web
+    app.state.answers = AnswerTexts()  # this app's texts of recent /match answers
     return app
 
 

@@ -53,10 +53,6 @@ def mme_endpoint(endpoint: Endpoint) -> Endpoint:
     return wrapped
 
 
-ANSWERS = AnswerTexts()
-"""This process's serialised patients of recent answers (see :mod:`.answers`)."""
-
-
 def mme_response(content: dict[str, Any], version: str) -> Response:
     return JSONResponse(content, media_type=media_type(version))
 
@@ -64,6 +60,12 @@ def mme_response(content: dict[str, Any], version: str) -> Response:
 def _node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
+
+
+def _answers(request: Request) -> AnswerTexts:
+    """The app's serialised patients of recent answers (see :mod:`.answers`)."""
+    answers: AnswerTexts = request.app.state.answers
+    return answers
 
 
 @mme_endpoint
@@ -104,7 +106,9 @@ async def match(request: Request) -> Response:
     # Validating and normalising up to MAX_FEATURES terms is CPU work: off the event loop.
     query = await run_cpu_bound(lambda: _query_from(body, node))
     results = await node.inbound_match(client.name, query)
-    answer = ANSWERS.answer(results, node.settings.disclaimer, node.settings.terms, version)
+    answer = _answers(request).answer(
+        results, node.settings.disclaimer, node.settings.terms, version
+    )
     return Response(answer, media_type=media_type(version))
 
 

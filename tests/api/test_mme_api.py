@@ -238,6 +238,16 @@ def test_admin_token_may_match(cohort: TestClient, tokens: Tokens) -> None:
     assert match(cohort, tokens.admin, query()).status_code == 200
 
 
+def test_each_app_keeps_its_own_answer_texts(
+    cohort: TestClient, tokens: Tokens, node_settings: Settings
+) -> None:
+    assert match(cohort, tokens.peer, query()).status_code == 200
+    assert len(cohort.app.state.answers) > 0  # type: ignore[attr-defined]
+    other = create_app(node_settings)
+    assert len(other.state.answers) == 0
+    assert other.state.answers is not cohort.app.state.answers  # type: ignore[attr-defined]
+
+
 def test_match_is_503_with_a_message_while_another_process_holds_the_database(
     node_settings: Settings, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
