@@ -45,7 +45,6 @@ from mme_node.formats.dumping import compile_dumper
 from mme_node.model import (
     Contact,
     Feature,
-    Gene,
     GenomicFeature,
     OntologyClass,
     Patient,
@@ -53,6 +52,7 @@ from mme_node.model import (
     Variant,
     canonical_reference_name,
 )
+from mme_node.stores.codec import gene_from_document
 
 SUPPORTED_VERSIONS = ("1.0", "1.1")
 
@@ -741,17 +741,9 @@ def _disorders_from(data: dict[str, Any]) -> tuple[OntologyClass, ...]:
 
 
 def _genomic_feature_from(data: dict[str, Any], path: str, warnings: list[str]) -> GenomicFeature:
-    gene = data["gene"]
     variant = data.get("variant")
     return GenomicFeature(
-        gene=Gene(
-            id=gene["id"],
-            label=gene.get("label"),
-            hgnc_id=gene.get("hgnc_id"),
-            symbol=gene.get("symbol"),
-            ensembl_id=gene.get("ensembl_id"),
-            entrez_id=gene.get("entrez_id"),
-        ),
+        gene=gene_from_document(data["gene"]),
         variant=None if variant is None else _variant_from(variant, f"{path}.variant", warnings),
         zygosity=data.get("zygosity"),
         type=None if data.get("type") is None else _ontology_class(data["type"]),

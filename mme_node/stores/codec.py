@@ -256,17 +256,22 @@ def _genomic_feature_from_document(document: Document) -> GenomicFeature:
     variant = document.get("variant")
     kind = document.get("type")
     return GenomicFeature(
-        gene=Gene(
-            id=gene["id"],
-            hgnc_id=gene.get("hgnc_id"),
-            symbol=gene.get("symbol"),
-            ensembl_id=gene.get("ensembl_id"),
-            entrez_id=gene.get("entrez_id"),
-            label=gene.get("label"),
-        ),
+        gene=gene_from_document(gene),
         variant=None if variant is None else _variant_from_document(variant),
         zygosity=document.get("zygosity"),
         type=None if kind is None else _ontology_class_from_document(kind),
+    )
+
+
+def gene_from_document(document: Document) -> Gene:
+    """The gene of a dict keyed by its field names: a stored document, or loaded MME JSON."""
+    return Gene(
+        id=document["id"],
+        hgnc_id=document.get("hgnc_id"),
+        symbol=document.get("symbol"),
+        ensembl_id=document.get("ensembl_id"),
+        entrez_id=document.get("entrez_id"),
+        label=document.get("label"),
     )
 
 
