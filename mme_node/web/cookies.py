@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,38 +45,24 @@ class CookiePolicy:
         return self.https or request.url.scheme == "https"
 
     def set_session(self, request: Request, response: Response, session: Session) -> None:
-        self._set(request, response, SESSION_COOKIE, session, APP_PATH, "strict")
+        self._set(request, response, SESSION_COOKIE, session)
 
     def set_sign_in(self, request: Request, response: Response, session: Session) -> None:
-        self._set(request, response, SIGN_IN_COOKIE, session, SIGN_IN_PATH, "lax")
+        self._set(request, response, SIGN_IN_COOKIE, session)
 
-    def clear_session(self, request: Request, response: Response) -> None:
+    def clear(self, request: Request, response: Response, name: str) -> None:
+        """Tell the browser to drop cookie ``name`` (one of the two above)."""
+        path, same_site = _PLACES[name]
         response.delete_cookie(
-            SESSION_COOKIE,
-            path=APP_PATH,
+            name,
+            path=path,
             secure=self.secure(request),
             httponly=True,
-            samesite="strict",
+            samesite=same_site,
         )
 
-    def clear_sign_in(self, request: Request, response: Response) -> None:
-        response.delete_cookie(
-            SIGN_IN_COOKIE,
-            path=SIGN_IN_PATH,
-            secure=self.secure(request),
-            httponly=True,
-            samesite="lax",
-        )
-
-    def _set(
-        self,
-        request: Request,
-        response: Response,
-        name: str,
-        session: Session,
-        path: str,
-        same_site: str,
-    ) -> None:
+    def _set(self, request: Request, response: Response, name: str, session: Session) -> None:
+        path, same_site = _PLACES[name]
         lifetime = int((session.expires - datetime.now(UTC)).total_seconds())
         response.set_cookie(
             name,
@@ -84,5 +71,12 @@ class CookiePolicy:
             path=path,
             secure=self.secure(request),
             httponly=True,
-            samesite=same_site,  # type: ignore[arg-type]
+            samesite=same_site,
         )
+
+
+_PLACES: dict[str, tuple[str, Literal["strict", "lax"]]] = {
+    SESSION_COOKIE: (APP_PATH, "strict"),
+    SIGN_IN_COOKIE: (SIGN_IN_PATH, "lax"),
+}
+"""Each cookie's path and SameSite value, the same when it is set and when it is cleared."""

@@ -149,7 +149,7 @@ async def sign_out(call: Call) -> Response:
     request, web = call.request, web_of(call.request)
     await call.node.sessions.delete(call.visitor.session.key)
     response = RedirectResponse(f"{APP_PATH}/sign-in?signed_out=1", status_code=303)
-    web.cookies.clear_session(request, response)
+    web.cookies.clear(request, response, SESSION_COOKIE)
     return response
 
 
@@ -177,7 +177,7 @@ async def _signed_in(
     else:
         response = RedirectResponse(target, status_code=303)
     web.cookies.set_session(request, response, session)
-    web.cookies.clear_sign_in(request, response)
+    web.cookies.clear(request, response, SIGN_IN_COOKIE)
     return response
 
 
