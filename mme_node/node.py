@@ -26,11 +26,9 @@ from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.snapshot import IndexSnapshots
 from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
-from mme_node.model import Patient
 from mme_node.peers import CircuitBreaker, PeerRegistry
 from mme_node.security.audit import AuditLog
 from mme_node.security.consent import default_consent, peer_default_disclosure
-from mme_node.security.disclosure import Disclosure
 from mme_node.security.files import create_private_directory, permission_warning
 from mme_node.security.keys import NodeKey
 from mme_node.security.policy import SharingPolicy
@@ -88,9 +86,6 @@ class Node:
     def release(self) -> Release:
         """The HPO release being served now (read it once per request)."""
         return self.serving.release
-
-    async def inbound_match(self, caller: str, query: Patient) -> list[Disclosure]:
-        return await self.matches.inbound(caller, query)
 
     async def metrics(self) -> dict[str, Any]:
         """The MME metrics: aggregate counts of real (non-test) patients and matches.

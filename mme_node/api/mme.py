@@ -105,7 +105,7 @@ async def match(request: Request) -> Response:
     body = await read_json(request, node.settings.max_body_bytes, accepted_request_types(request))
     # Validating and normalising up to MAX_FEATURES terms is CPU work: off the event loop.
     query = await run_cpu_bound(lambda: _query_from(body, node))
-    results = await node.inbound_match(client.name, query)
+    results = await node.matches.inbound(client.name, query)
     answer = _answers(request).answer(
         results, node.settings.disclaimer, node.settings.terms, version
     )
