@@ -126,7 +126,7 @@ async def finish_institution_sign_in(request: Request) -> Response:
     if web.oidc is None:
         raise NotFound("institutional sign-in is not configured on this node")
     session = await _pending(node, request)
-    if session is None:
+    if session is None or is_ticket(session.key):  # no institutional sign-in was started here
         return await _sign_in_form(
             request,
             await _sign_in_session(request),

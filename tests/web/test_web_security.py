@@ -391,6 +391,16 @@ def test_a_callback_started_in_another_browser_is_refused(
     assert "mme_session=" not in " ".join(answer.headers.get_list("set-cookie"))
 
 
+def test_a_callback_with_only_the_sign_in_pages_ticket_is_refused(
+    browser_client: TestClient,
+) -> None:
+    browser_client.get("/app/sign-in")  # a ticket, but no institutional sign-in started
+    answer = browser_client.get("/app/sign-in/oidc/callback?code=stolen&state=guessed")
+    assert answer.status_code == 403
+    assert "took too long or was started in another browser" in answer.text
+    assert "mme_session=" not in " ".join(answer.headers.get_list("set-cookie"))
+
+
 def test_failed_token_sign_ins_are_throttled_like_failed_api_calls(
     web_settings: Settings, web_tokens: WebTokens
 ) -> None:
