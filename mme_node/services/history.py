@@ -27,7 +27,7 @@ from mme_node.errors import ServiceUnavailable
 from mme_node.model import Contact
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.stores.codec import contact_from_document, contact_to_document
-from mme_node.stores.database import SerialConnection
+from mme_node.stores.database import SerialConnection, transaction
 
 Direction = Literal["inbound", "outbound", "local"]
 
@@ -147,21 +147,18 @@ class MatchHistory:
     def _write(self, db: sqlite3.Connection, batch: list[_Pending]) -> None:
         """Everything in ``batch`` in one transaction; a failing entry is undone alone."""
         try:
-            db.execute("BEGIN IMMEDIATE")
-            for pending in batch:
-                db.execute("SAVEPOINT entry")
-                try:
-                    pending.recorded = [_insert(db, match) for match in pending.matches]
-                    if self._audit is not None:
-                        self._audit.append_in(db, pending.audit)
-                except Exception as error:
-                    db.execute("ROLLBACK TO entry")
-                    pending.recorded, pending.error = [], error
-                db.execute("RELEASE entry")
-            db.execute("COMMIT")
+            with transaction(db, "IMMEDIATE"):
+                for pending in batch:
+                    db.execute("SAVEPOINT entry")
+                    try:
+                        pending.recorded = [_insert(db, match) for match in pending.matches]
+                        if self._audit is not None:
+                            self._audit.append_in(db, pending.audit)
+                    except Exception as error:
+                        db.execute("ROLLBACK TO entry")
+                        pending.recorded, pending.error = [], error
+                    db.execute("RELEASE entry")
         except BaseException as error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
             # The whole batch failed (the database, not one entry): 503 for every caller.
             failure = (
                 self._database.unavailable(error) if isinstance(error, sqlite3.Error) else error

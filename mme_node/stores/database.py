@@ -442,6 +442,22 @@ def schema_version(connection: sqlite3.Connection) -> int:
     return int(version)
 
 
+@contextlib.contextmanager
+def transaction(connection: sqlite3.Connection, mode: str = "") -> Iterator[sqlite3.Connection]:
+    """One explicit transaction on ``connection``: committed when the block ends, rolled back
+    when it raises (the connections run in autocommit mode, so nothing groups statements but
+    this). ``mode`` "IMMEDIATE" for a write (takes the write lock at once), "" to read.
+    """
+    connection.execute(f"BEGIN {mode}")
+    try:
+        yield connection
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
 def migrate(connection: sqlite3.Connection) -> None:
     """Apply the migrations the file lacks, each in its own transaction.
 
@@ -449,17 +465,12 @@ def migrate(connection: sqlite3.Connection) -> None:
     read again under the write lock, so each step runs exactly once.
     """
     while (current := schema_version(connection)) < len(MIGRATIONS):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(connection, "IMMEDIATE"):
             current = schema_version(connection)
             if current < len(MIGRATIONS):
                 for statement in MIGRATIONS[current]:
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {current + 1}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
     if current > len(MIGRATIONS):
         raise ServiceUnavailable(
             f"database schema version {current} is newer than this mme-node knows "
@@ -512,12 +523,5 @@ class SerialConnection:
     @contextlib.contextmanager
     def transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
         """``mode`` "IMMEDIATE" for a write (takes the write lock at once), "" to read."""
-        with self.held() as connection:
-            connection.execute(f"BEGIN {mode}")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        with self.held() as connection, transaction(connection, mode):
+            yield connection

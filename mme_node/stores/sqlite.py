@@ -40,7 +40,7 @@ from mme_node.stores.codec import (
     encode_consent,
     encode_patient,
 )
-from mme_node.stores.database import open_database
+from mme_node.stores.database import open_database, transaction
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -220,16 +220,8 @@ class SQLitePatientStore:
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """The writer connection inside one immediate transaction, committed on success."""
-        with self._write_lock:
-            connection = _require_open(self._writer)
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        with self._write_lock, transaction(_require_open(self._writer), "IMMEDIATE") as connection:
+            yield connection
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
