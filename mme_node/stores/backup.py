@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mme_node.errors import InvalidRequest, ServiceUnavailable
 from mme_node.security.files import create_private_directory
+from mme_node.stores.write_gate import gate_path
 
 PAGES_PER_STEP = 1024
 """Pages copied per step: the node's writers are only held off between steps."""
@@ -73,7 +74,10 @@ def backup_data_dir(
 
 
 def _is_companion(path: Path, database: Path) -> bool:
-    return any(path.name == database.name + suffix for suffix in _DATABASE_COMPANIONS)
+    """SQLite's files beside the database, and its write gate: none is part of the copy."""
+    return path == gate_path(database) or any(
+        path.name == database.name + suffix for suffix in _DATABASE_COMPANIONS
+    )
 
 
 def _backup_database(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from mme_node.errors import ServiceUnavailable
+from mme_node.stores.write_gate import WriteGate
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -362,6 +363,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 
 
+class GatedConnection(sqlite3.Connection):
+    """A connection whose write transactions pass the file's :class:`WriteGate` first."""
+
+    gate: WriteGate | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.gate is not None:
+            self.gate.close()
+
+
 def open_database(path: Path) -> sqlite3.Connection:
     """A connection to the node's database, created and migrated to the current schema.
 
@@ -386,17 +398,29 @@ def open_database(path: Path) -> sqlite3.Connection:
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         connection = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            factory=GatedConnection,
         )
     except (OSError, sqlite3.Error) as error:
         raise ServiceUnavailable(f"cannot open database {path}: {error}") from error
     try:
+        connection.gate = _opened_gate(path)
         _configure(connection)
         migrate(connection)
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _opened_gate(path: Path) -> WriteGate:
+    try:
+        return WriteGate(path)
+    except OSError as error:
+        raise ServiceUnavailable(f"cannot open the write gate of {path}: {error}") from error
 
 
 def _configure(connection: sqlite3.Connection) -> None:
@@ -446,16 +470,19 @@ def schema_version(connection: sqlite3.Connection) -> int:
 def transaction(connection: sqlite3.Connection, mode: str = "") -> Iterator[sqlite3.Connection]:
     """One explicit transaction on ``connection``: committed when the block ends, rolled back
     when it raises (the connections run in autocommit mode, so nothing groups statements but
-    this). ``mode`` "IMMEDIATE" for a write (takes the write lock at once), "" to read.
+    this). ``mode`` "IMMEDIATE" for a write (takes the write lock at once, after the
+    file's write gate for a connection of :func:`open_database`), "" to read.
     """
-    connection.execute(f"BEGIN {mode}")
-    try:
-        yield connection
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
+    gate = connection.gate if mode and isinstance(connection, GatedConnection) else None
+    with gate.passed() if gate is not None else contextlib.nullcontext():
+        connection.execute(f"BEGIN {mode}")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
 
 
 def migrate(connection: sqlite3.Connection) -> None:

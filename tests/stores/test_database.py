@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import subprocess
 import sys
-from contextlib import closing
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,9 @@ from mme_node.stores.database import (
     SerialConnection,
     open_database,
     schema_version,
+    transaction,
 )
+from mme_node.stores.write_gate import gate_path
 
 
 def test_connection_uses_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
@@ -154,3 +159,82 @@ def test_a_serial_connection_commits_a_transaction_only_when_it_ends_well(tmp_pa
             assert connection.execute("SELECT name FROM clients").fetchall() == [("c1",)]
     finally:
         database.close()
+
+
+GATE_HOLDER = """
+import fcntl, sys
+with open(sys.argv[1], "a") as gate:
+    fcntl.flock(gate, fcntl.LOCK_EX)
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+@contextmanager
+def gate_held_by_another_process(database: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the write gate of ``database`` until its stdin gets a line."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", GATE_HOLDER, str(gate_path(database))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def started_write(connection: sqlite3.Connection) -> threading.Event:
+    """A write transaction started in a thread; the event is set once it has committed."""
+    committed = threading.Event()
+
+    def write() -> None:
+        with transaction(connection, "IMMEDIATE"):
+            connection.execute("CREATE TABLE written (x INTEGER)")
+        committed.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    return committed
+
+
+def test_a_write_waits_while_another_process_holds_the_write_gate(tmp_path: Path) -> None:
+    path = tmp_path / "mme-node.sqlite3"
+    with closing(open_database(path)) as connection:
+        with gate_held_by_another_process(path) as holder:
+            committed = started_write(connection)
+            assert not committed.wait(0.5)  # SQLite's own lock is free: only the gate holds it
+            assert holder.stdin is not None
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+            assert committed.wait(30)
+        assert connection.execute("SELECT count(*) FROM written").fetchone() == (0,)
+
+
+def test_a_writer_killed_while_holding_the_gate_does_not_keep_it_shut(tmp_path: Path) -> None:
+    path = tmp_path / "mme-node.sqlite3"
+    with closing(open_database(path)) as connection, gate_held_by_another_process(path) as holder:
+        committed = started_write(connection)
+        assert not committed.wait(0.2)
+        holder.kill()
+        assert committed.wait(30)
+
+
+def test_reads_do_not_wait_at_the_write_gate(tmp_path: Path) -> None:
+    path = tmp_path / "mme-node.sqlite3"
+    with (
+        closing(open_database(path)) as connection,
+        gate_held_by_another_process(path),
+        transaction(connection) as reading,
+    ):
+        assert reading.execute("SELECT count(*) FROM clients").fetchone() == (0,)
+
+
+def test_the_write_gate_is_private_to_the_node_user(tmp_path: Path) -> None:
+    path = tmp_path / "mme-node.sqlite3"
+    open_database(path).close()
+
+    assert stat.S_IMODE(gate_path(path).stat().st_mode) == 0o600
