@@ -8,7 +8,8 @@ bounded in depth and free of unpaired surrogates.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import TypeVar
 
 from starlette.requests import Request
 
@@ -51,6 +52,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+T = TypeVar("T")
+
 PARSE_IN_WORKER_BYTES = 64 * 1024
 """Bodies larger than this are parsed in a worker thread, off the event loop."""
 
@@ -62,13 +65,33 @@ async def read_json(request: Request, max_bytes: int, accepted: Collection[str])
     milliseconds to parse and check: that happens in a worker thread so that
     other requests (``/health``) are answered meanwhile.
     """
+    return await read_document(request, max_bytes, accepted, _as_parsed, PARSE_IN_WORKER_BYTES)
+
+
+async def read_document(
+    request: Request,
+    max_bytes: int,
+    accepted: Collection[str],
+    load: Callable[[object], T],
+    inline_up_to: int,
+) -> T:
+    """``load`` (validation, say) of the parsed JSON body, after the media type and size checks.
+
+    Parsing and ``load`` run on the event loop for a body of up to
+    ``inline_up_to`` bytes, and in the one CPU slot of a worker thread for a
+    larger one (see :mod:`mme_node.concurrency`).
+    """
     check_media_type(request, accepted)
     body = await read_body(request, max_bytes)
     if not body.strip():
         raise InvalidRequest("request body is empty; a JSON object was expected")
-    if len(body) > PARSE_IN_WORKER_BYTES:
-        return await run_cpu_bound(lambda: parse_json(body))
-    return parse_json(body)
+    if len(body) > inline_up_to:
+        return await run_cpu_bound(lambda: load(parse_json(body)))
+    return load(parse_json(body))
+
+
+def _as_parsed(document: object) -> object:
+    return document
 
 
 def parse_json(body: bytes) -> object:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from collections.abc import Awaitable, Callable
 
 import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
-from mme_node.api.bodies import parse_json, read_body
+from mme_node.api.bodies import parse_json, read_body, read_document
 from mme_node.errors import InvalidRequest, PayloadTooLarge
 
 CAP = 1000
@@ -80,3 +82,36 @@ def test_json_the_node_cannot_handle_is_a_bad_request(body: bytes, reason: str) 
 def test_json_with_a_surrogate_pair_and_moderate_nesting_is_read() -> None:
     document = parse_json(b'{"label": "\\ud83d\\ude00", "a": ' + b"[" * 20 + b"]" * 20 + b"}")
     assert isinstance(document, dict) and document["label"] == "\U0001f600"
+
+
+def json_request(body: bytes) -> Request:
+    """A POST of ``body`` as application/json, in one chunk."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers}, receive)
+
+
+@pytest.mark.parametrize(("padding", "on_the_loop"), [(10, True), (5000, False)])
+def test_a_document_is_loaded_on_the_event_loop_only_when_its_body_is_small(
+    padding: int, on_the_loop: bool
+) -> None:
+    body = json.dumps({"name": "x" * padding}).encode()
+    loaded_in: list[int] = []
+
+    def load(document: object) -> object:
+        loaded_in.append(threading.get_ident())
+        return document
+
+    async def read() -> tuple[object, int]:
+        document = await read_document(
+            json_request(body), CAP * 100, {"application/json"}, load, 4096
+        )
+        return document, threading.get_ident()
+
+    document, loop_thread = asyncio.run(read())
+
+    assert document == {"name": "x" * padding}
+    assert (loaded_in == [loop_thread]) is on_the_loop
