@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
 from typing import Any
 
 import pytest
 from matching_samples import CONTACT_HREF, MatchingNode, patient_json, snv
 
 from hpo import Method, Release
+from mme_node.matching import matcher as matcher_module
 from mme_node.matching.matcher import Matcher
 from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL, PhenotypeModel, load_model
 from mme_node.matching.scoring import ScoringWeights
@@ -411,3 +414,62 @@ async def test_explanations_only_when_asked(node: MatchingNode) -> None:
     assert plain.explanation is None
     assert explained.explanation is not None
     assert explained.explanation.shared_genes == ("SCN1A",)
+
+
+def ranking_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads :meth:`Matcher._rank` runs in from now on, in order."""
+    threads: list[int] = []
+    rank = Matcher._rank
+
+    def recorded(self: Matcher, *args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return rank(self, *args)
+
+    monkeypatch.setattr(Matcher, "_rank", recorded)
+    return threads
+
+
+async def test_a_small_partition_is_ranked_on_the_event_loop_a_large_one_in_a_worker(
+    node: MatchingNode,
+    bundled_release: Release,
+    annotated_terms: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    query_json = patient_json("query", annotated_terms[:8], genes=["PTEN"])
+    await store_all(node, *random_cohort(bundled_release, annotated_terms, query_json, 60, 5))
+    query = node.query(query_json)
+    threads = ranking_threads(monkeypatch)
+
+    on_the_loop = await node.matcher.match(query, limit=10)
+    monkeypatch.setattr(matcher_module, "INLINE_RANK_PAIRS", 1)  # nothing is small now
+    in_a_worker = await node.matcher.match(query, limit=10)
+
+    assert threads[0] == threading.get_ident() != threads[1]
+    assert [(r.record.key, r.score) for r in on_the_loop] == [
+        (r.record.key, r.score) for r in in_a_worker
+    ]
+
+
+async def test_a_match_while_the_index_is_being_updated_waits_in_a_worker_not_on_the_loop(
+    node: MatchingNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store_all(node, patient_json("P1", [AUTISM, GAIT_ATAXIA], genes=["SCN1A"]))
+    lock = node.matcher.serving.state.lock
+    threads = ranking_threads(monkeypatch)
+    lock.acquire()
+    safety = threading.Timer(10, lock.release)  # a blocked loop could not release it
+    safety.start()
+    try:
+        matching = asyncio.create_task(
+            node.matcher.match(node.query(patient_json("Q", [AUTISM])), limit=5)
+        )
+        await asyncio.sleep(0.2)
+        assert lock.locked() and not matching.done()  # the loop ran on meanwhile
+    finally:
+        if safety.is_alive():
+            safety.cancel()
+            lock.release()
+    results = await matching
+
+    assert [r.record.patient.id for r in results] == ["P1"]
+    assert threads and threads[0] != threading.get_ident()
