@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_samples import sample_record
@@ -13,6 +16,7 @@ from store_samples import sample_record
 from mme_node.errors import InvalidPatient, ServiceUnavailable
 from mme_node.stores import SQLitePatientStore
 from mme_node.stores.database import open_database
+from mme_node.stores.sqlite import INLINE_READ_KEYS
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +148,54 @@ async def test_health_of_closed_store_is_not_ok(store: SQLitePatientStore) -> No
 
     assert not health.ok
     assert health.kind == "sqlite"
+
+
+def reading_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads the store reads records in from now on, in order."""
+    threads: list[int] = []
+    read_many = SQLitePatientStore._read_many
+
+    def recorded(connection: sqlite3.Connection, keys: Any) -> Any:
+        threads.append(threading.get_ident())
+        return read_many(connection, keys)
+
+    monkeypatch.setattr(SQLitePatientStore, "_read_many", staticmethod(recorded))
+    return threads
+
+
+async def test_a_read_of_a_few_patients_is_done_on_the_event_loop_a_larger_one_in_a_worker(
+    store: SQLitePatientStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.import_many(sample_record(n) for n in range(INLINE_READ_KEYS + 1))
+    keys = [("clinic-a", sample_record(n).patient.id) for n in range(INLINE_READ_KEYS + 1)]
+    threads = reading_threads(monkeypatch)
+
+    few = await store.get_many(keys[:INLINE_READ_KEYS])
+    many = await store.get_many(keys)
+
+    assert threads[0] == threading.get_ident() != threads[1]
+    assert [r.key for r in few if r] == keys[:INLINE_READ_KEYS]
+    assert [r.key for r in many if r] == keys
+
+
+async def test_a_small_read_while_the_reader_is_busy_waits_in_a_worker_not_on_the_loop(
+    store: SQLitePatientStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.import_many([sample_record(1)])
+    threads = reading_threads(monkeypatch)
+    busy = store._read_lock
+    busy.acquire()
+    safety = threading.Timer(10, busy.release)  # a blocked loop could not release it
+    safety.start()
+    try:
+        reading = asyncio.create_task(store.get_many([("clinic-a", sample_record(1).patient.id)]))
+        await asyncio.sleep(0.2)
+        assert busy.locked() and not reading.done()  # the loop ran on meanwhile
+    finally:
+        if safety.is_alive():
+            safety.cancel()
+            busy.release()
+    (record,) = await reading
+
+    assert record is not None and record.patient.id == sample_record(1).patient.id
+    assert threads and threads[0] != threading.get_ident()
