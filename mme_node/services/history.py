@@ -373,10 +373,11 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
     request_pk = cursor.lastrowid
     if not match.results:
         return _replace(match, id=request_pk)
-    thread = _thread(db, match)
+    thread, begun = _thread(db, match)
     # Flags first, rows after: a patient listed twice in one answer is new both times.
+    # A thread begun by this match has no earlier result to look up.
     results = tuple(
-        dataclasses.replace(result, new=_never_returned(db, thread, result))
+        dataclasses.replace(result, new=begun or _never_returned(db, thread, result))
         for result in match.results
     )
     db.executemany(
@@ -401,8 +402,9 @@ def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
     return _replace(match, id=request_pk, results=results)
 
 
-def _thread(db: sqlite3.Connection, match: RecordedMatch) -> int:
-    """The key of the match's thread: its direction, peer and query patient (created once).
+def _thread(db: sqlite3.Connection, match: RecordedMatch) -> tuple[int, bool]:
+    """The key of the match's thread (its direction, peer and query patient), and whether
+    this match begins it (the thread was created now).
 
     The query patient is the peer's (by id alone, ``query_owner`` '') for an
     inbound match, ours (owner and id) for an outbound or local one.
@@ -418,13 +420,13 @@ def _thread(db: sqlite3.Connection, match: RecordedMatch) -> int:
         key,
     ).fetchone()
     if found is not None:
-        return int(found[0])
+        return int(found[0]), False
     cursor = db.execute(
         "INSERT INTO match_threads (query_owner, query_patient_id, direction, peer)"
         " VALUES (?, ?, ?, ?)",
         key,
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.lastrowid or 0), True
 
 
 def _never_returned(db: sqlite3.Connection, thread: int, result: RecordedResult) -> bool:
