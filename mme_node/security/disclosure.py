@@ -11,6 +11,7 @@ recipient's pseudonym, never under the submitter's id, and its free-text
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from mme_node.model import (
@@ -18,6 +19,7 @@ from mme_node.model import (
     DisclosureLevel,
     Explanation,
     Feature,
+    Gene,
     GenomicFeature,
     MatchResult,
     Patient,
@@ -87,17 +89,30 @@ def disclosed(patient: Patient, level: DisclosureLevel, pseudonym: str) -> Patie
     without its variant, zygosity or variant type; ``variants`` keeps them.
     The result may show no feature and no gene at all (see :func:`as_result`).
     """
-    shown = patient.replace(id=pseudonym, label=None)
+    changes: dict[str, object] = {"id": pseudonym, "label": None}
     if not level.includes(DisclosureLevel.PHENOTYPE):
-        shown = shown.replace(
-            sex=None, age_of_onset=None, inheritance_mode=None, disorders=(), features=()
-        )
+        changes |= {
+            "sex": None,
+            "age_of_onset": None,
+            "inheritance_mode": None,
+            "disorders": (),
+            "features": (),
+        }
     if not level.includes(DisclosureLevel.GENES):
-        return shown.replace(genomic_features=())
-    if not level.includes(DisclosureLevel.VARIANTS):
-        genes = dict.fromkeys(feature.gene for feature in patient.genomic_features)
-        return shown.replace(genomic_features=tuple(GenomicFeature(gene=gene) for gene in genes))
-    return shown
+        changes["genomic_features"] = ()
+    elif not level.includes(DisclosureLevel.VARIANTS):
+        changes["genomic_features"] = tuple(
+            GenomicFeature(gene=gene) for gene in _distinct_genes(patient.genomic_features)
+        )
+    # One copy of the patient, whatever the level (a copy costs microseconds per result).
+    return patient.replace(**changes)
+
+
+def _distinct_genes(features: tuple[GenomicFeature, ...]) -> Iterable[Gene]:
+    """Each gene of ``features`` once, in order (most patients have one: nothing to hash)."""
+    if len(features) == 1:
+        return (features[0].gene,)
+    return dict.fromkeys(feature.gene for feature in features)
 
 
 def disclosed_explanation(explanation: Explanation, level: DisclosureLevel) -> Explanation:
