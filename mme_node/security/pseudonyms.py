@@ -19,6 +19,7 @@ from pathlib import Path
 from mme_node.security.keys import NodeKey
 
 _HEX_DIGITS = 32
+_LOWER_HEX = frozenset("0123456789abcdef")
 
 DIGESTS_KEPT = 65_536
 """Pseudonyms and subjects remembered per process (about 10 MB at most)."""
@@ -40,6 +41,11 @@ class Pseudonyms:
     def pseudonym(self, recipient: str, owner: str, patient_id: str) -> str:
         """The id ``recipient`` sees for ``owner``'s patient ``patient_id``: 32 hex digits."""
         return self._digest("pseudonym", recipient, owner, patient_id)
+
+    @staticmethod
+    def could_be(text: str) -> bool:
+        """Whether ``text`` has the form of a pseudonym (32 lower-case hex digits)."""
+        return len(text) == _HEX_DIGITS and all(c in _LOWER_HEX for c in text)
 
     def subject(self, owner: str, patient_id: str) -> str:
         """How the audit log names ``owner``'s patient ``patient_id``: 32 hex digits."""

@@ -18,6 +18,7 @@ import httpx
 
 from mme_node.errors import InvalidPatient, InvalidRequest, NotFound
 from mme_node.matching.explain import explain
+from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher
 from mme_node.model import Explanation, Patient, PatientRecord
 from mme_node.peers import (
@@ -29,7 +30,7 @@ from mme_node.peers import (
     match_peers,
 )
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
-from mme_node.security.disclosure import Disclosure, OutboundQuery, shows_anything
+from mme_node.security.disclosure import Disclosure, OutboundQuery, Recipient, shows_anything
 from mme_node.security.policy import SharingPolicy
 from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
 from mme_node.services.notifications import NewMatch, NotificationQueue
@@ -69,6 +70,7 @@ class MatchService:
             query,
             limit=self.settings.max_results,
             min_score=self.settings.min_score,
+            exclude=await self._echoed(query, recipient),
             scope=recipient.scope,
         )
         disclosures = [self.sharing.disclose(result, recipient) for result in results]
@@ -96,6 +98,22 @@ class MatchService:
                 )
                 self.notifications.submit(shown.result.record.patient, "inbound", [about_query])
         return disclosures
+
+    async def _echoed(self, query: Patient, recipient: Recipient) -> PatientKey | None:
+        """Our patient that ``query`` is, sent back by ``recipient`` under the pseudonym we
+        showed it (with that patient's contact); None for any other query.
+
+        The matcher already leaves out a patient queried under its own id and
+        contact; a peer only knows ours by pseudonym. Only a query whose id
+        has the form of a pseudonym is looked into: for the patients with
+        its contact, one keyed digest each (remembered per process).
+        """
+        if not self.sharing.pseudonyms.could_be(query.id):
+            return None
+        for key in await self.matcher.stored_with_contact(query.contact.href, query.test):
+            if self.sharing.pseudonyms.pseudonym(recipient.audience, *key) == query.id:
+                return key
+        return None
 
     async def local(self, owner: str, patient_id: str) -> list[Disclosure]:
         """Match one of ``owner``'s patients against the rest of this node, with explanations.

@@ -368,6 +368,18 @@ def test_query_with_a_stored_id_and_contact_does_not_match_itself(
     assert "P0" not in ids(match(cohort, tokens.peer, echo), cohort)
 
 
+def test_our_patient_sent_back_under_the_pseudonym_we_showed_does_not_match_itself(
+    cohort: TestClient, tokens: Tokens
+) -> None:
+    shown = match(cohort, tokens.peer, query()).json()["results"][0]["patient"]
+    assert our_ids(cohort, [shown["id"]]) == ["P0"] and shown["id"] != "P0"
+
+    echoed = ids(match(cohort, tokens.peer, shown), cohort)
+
+    assert "P0" not in echoed and echoed  # the others still match
+    assert "P0" in ids(match(cohort, tokens.peer, shown | {"id": "0" * 32}), cohort)
+
+
 def test_gene_given_as_ensembl_id_matches_a_symbol(client: TestClient, tokens: Tokens) -> None:
     submit(client, tokens.submitter, stored("same-gene", HEARING_LOSS))  # SCN1A
     other = stored("other-gene", HEARING_LOSS, genomicFeatures=[{"gene": {"id": "PTEN"}}])
