@@ -1,7 +1,7 @@
 """``GET /health`` latency while heavy ``/match`` requests keep a real node busy.
 
     python bench/health_under_load.py [--patients 20000] [--clients 8] [--seconds 30]
-                                      [--workers 1 2] [--hpo-dir DIR]
+                                      [--workers 1 2] [--query heaviest|usual] [--hpo-dir DIR]
 
 Issue 12 asks that ``/health`` answer within 100 ms while the node is
 saturated. For each worker count, a node (``mme-node serve`` on 127.0.0.1)
@@ -12,7 +12,10 @@ twice in the same run, side by side:
 * **under load**: the same, while ``--clients`` threads each send ``/match``
   back to back on their own connection with the heaviest query the node
   accepts (500 observed features, the cap, and 100 genomic features, the
-  cap, with their genes drawn from the stored patients' pool).
+  cap, with their genes drawn from the stored patients' pool); with
+  ``--query usual``, queries of 8-12 terms and one gene instead, whose
+  validation, ranking (up to 250,000 profile-term pairs) and record reads
+  run on the event loop itself (docs/serving.md).
 
 It prints, per phase, the ``/health`` latency percentiles, how many answers
 took over 100 ms, and the ``/match`` answers (statuses, rate, median time).
@@ -49,6 +52,7 @@ from synthetic import (  # noqa: E402
     load_average,
     machine,
     milliseconds,
+    query_json,
 )
 
 import tests.federation.node_process as node_process  # noqa: E402
@@ -112,7 +116,7 @@ class HealthProbe:
 
 
 class MatchLoad:
-    """``clients`` threads, each sending heavy /match requests back to back until stopped."""
+    """``clients`` threads, each sending /match requests back to back until stopped."""
 
     def __init__(self, url: str, token: str, bodies: list[bytes], clients: int) -> None:
         self.url = url
@@ -223,6 +227,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--query", choices=["heaviest", "usual"], default="heaviest")
     parser.add_argument("--hpo-dir", type=Path, help="compiled HPO releases to reuse")
     args = parser.parse_args()
     print(machine(), flush=True)
@@ -232,8 +237,12 @@ def main() -> None:
         release = ReleaseLibrary(hpo_dir).active()
         pools = Pools(terms=annotated_terms(release), genes=gene_pool(GENE_POOL, seed=1))
         chance = random.Random(12)
-        bodies = [heavy_query(pools, chance, n) for n in range(64)]
-        print(f"/match body: {len(bodies[0]) // 1000} KB each, {len(bodies)} different", flush=True)
+        if args.query == "heaviest":
+            bodies = [heavy_query(pools, chance, n) for n in range(64)]
+        else:
+            bodies = [json.dumps(query_json(pools, chance, n)).encode() for n in range(64)]
+        size = sum(map(len, bodies)) // len(bodies)
+        print(f"/match body ({args.query}): {size:,} bytes on average, {len(bodies)} different")
         for workers in args.workers:
             measure(work, hpo_dir, workers, args, bodies)
     print(f"\nat the end: {load_average()}")
