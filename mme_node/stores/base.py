@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from mme_node.errors import AlreadyExists
 from mme_node.model import Patient, PatientRecord
 from mme_node.security.consent import Audience
-from mme_node.stores.elastic_mapping import TermWeights
+
+if TYPE_CHECKING:
+    # Annotations only: importing the elastic package at run time would need the
+    # optional client and would import this module back (elastic.store uses it).
+    from mme_node.stores.elastic.mapping import TermWeights
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,14 +50,14 @@ from mme_node.model import (
 )
 from mme_node.security.consent import PeerScope
 from mme_node.stores.elastic import ElasticsearchPatientStore, connect
-from mme_node.stores.elastic_mapping import (
+from mme_node.stores.elastic.mapping import (
     MAPPING,
     Document,
     clinical_picture,
     document_id,
     patient_document,
 )
-from mme_node.stores.elastic_queries import informative_terms, phenotype_search
+from mme_node.stores.elastic.queries import informative_terms, phenotype_search
 from mme_node.stores.sqlite import SQLitePatientStore
 
 pytestmark = pytest.mark.anyio

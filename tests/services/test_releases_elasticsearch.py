@@ -28,7 +28,7 @@ from mme_node.services.releases import ReleaseService
 from mme_node.settings import Settings
 from mme_node.stores.changes import ChangeLog
 from mme_node.stores.elastic import ElasticsearchPatientStore
-from mme_node.stores.elastic_requests import connect
+from mme_node.stores.elastic.requests import connect
 from mme_node.vocabulary.genes import bundled_gene_index
 from tests.stores.elastic_cluster import FakeCluster, Faults, faulty_node
 

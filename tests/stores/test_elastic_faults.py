@@ -32,8 +32,8 @@ from mme_node.errors import AlreadyExists, Conflict, MMEError, NotFound, Service
 from mme_node.model import PatientRecord
 from mme_node.stores.codec import decode_record, encode_record
 from mme_node.stores.elastic import ElasticsearchPatientStore
-from mme_node.stores.elastic_mapping import IndexNames, ObservedTermsOnly, document_id
-from mme_node.stores.elastic_requests import ACK_TIMEOUT, MASTER_TIMEOUT, Backoff, connect
+from mme_node.stores.elastic.mapping import IndexNames, ObservedTermsOnly, document_id
+from mme_node.stores.elastic.requests import ACK_TIMEOUT, MASTER_TIMEOUT, Backoff, connect
 
 pytestmark = pytest.mark.anyio
 

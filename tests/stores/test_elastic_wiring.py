@@ -46,9 +46,9 @@ from mme_node.stores.elastic import (
     connect,
     elasticsearch_store_from_settings,
 )
-from mme_node.stores.elastic_mapping import IndexNames, audience_tags, document_id, reach_tags
-from mme_node.stores.elastic_requests import Backoff
-from mme_node.stores.elastic_writes import DocumentWriter
+from mme_node.stores.elastic.mapping import IndexNames, audience_tags, document_id, reach_tags
+from mme_node.stores.elastic.requests import Backoff
+from mme_node.stores.elastic.writes import DocumentWriter
 
 pytestmark = pytest.mark.anyio
 

@@ -1,6 +1,6 @@
 """The Elasticsearch patient store: the same records as SQLite, for clusters.
 
-Each patient is one document (see :mod:`mme_node.stores.elastic_mapping`) in
+Each patient is one document (see :mod:`mme_node.stores.elastic.mapping`) in
 the index of the active HPO release, reached through the ``{prefix}-read`` and
 ``{prefix}-write`` aliases. Writes from the API wait for a refresh
 (``refresh=wait_for``) so a patient is searchable once its save returns, and
@@ -47,7 +47,7 @@ from mme_node.stores.base import (
     check_save_condition,
 )
 from mme_node.stores.codec import CodecError, decode_record
-from mme_node.stores.elastic_mapping import (
+from mme_node.stores.elastic.mapping import (
     ADDED_FIELDS,
     Document,
     IndexNames,
@@ -57,7 +57,7 @@ from mme_node.stores.elastic_mapping import (
     index_body,
     patient_document,
 )
-from mme_node.stores.elastic_queries import (
+from mme_node.stores.elastic.queries import (
     RECORD_ONLY,
     SEARCH_HEADER,
     candidate_searches,
@@ -72,12 +72,12 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the Elasticsearch store needs the Elasticsearch client: install mme-node[elasticsearch]"
     ) from error
 
-from mme_node.stores.elastic_errors import (
+from mme_node.stores.elastic.errors import (
     item_failure,
     translated_failures,
     without_credentials,
 )
-from mme_node.stores.elastic_requests import (
+from mme_node.stores.elastic.requests import (
     BATCH,
     HEALTH_TIMEOUT,
     SCAN_TIMEOUT,
@@ -86,8 +86,8 @@ from mme_node.stores.elastic_requests import (
     connect,
     sent_once,
 )
-from mme_node.stores.elastic_swap import ReleaseSwap, indexes_behind
-from mme_node.stores.elastic_writes import DocumentWriter, PlannedWrite, StoredDocument
+from mme_node.stores.elastic.swap import ReleaseSwap, indexes_behind
+from mme_node.stores.elastic.writes import DocumentWriter, PlannedWrite, StoredDocument
 
 __all__ = [
     "ElasticsearchPatientStore",
@@ -252,7 +252,7 @@ class ElasticsearchPatientStore:
         the aliases stay on the old index, open to writes again, and the error
         says why; ``Conflict`` while another swap runs. Neither a timeout nor a
         dropped connection can lose the live index or an acknowledged write
-        (see :mod:`mme_node.stores.elastic_swap`).
+        (see :mod:`mme_node.stores.elastic.swap`).
         """
         with self._answers():
             result = await self._swap.run(
@@ -407,7 +407,7 @@ class ElasticsearchPatientStore:
     async def iter_records(self) -> AsyncIterator[PatientRecord]:
         """Every record, in no particular order, from a scroll over the read alias.
 
-        Each page has :data:`~mme_node.stores.elastic_requests.SCAN_TIMEOUT`
+        Each page has :data:`~mme_node.stores.elastic.requests.SCAN_TIMEOUT`
         seconds to come and is never asked twice: a stalled cluster is a
         ``ServiceUnavailable``, not a hang.
         """

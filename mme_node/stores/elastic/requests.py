@@ -11,7 +11,7 @@ Three kinds of request, three policies, all on one client
   (``elastic_transport`` ``AsyncTransport.perform_request``), and a write whose
   answer was lost may have been applied; so the store retries by itself, only
   after 429 or 503 (Elasticsearch did nothing) or after reading the document
-  back (see :mod:`mme_node.stores.elastic_writes`), with :class:`Backoff`.
+  back (see :mod:`mme_node.stores.elastic.writes`), with :class:`Backoff`.
 - **Cluster changes** (add a block, move aliases, create or delete an index)
   are sent once, with Elasticsearch's own deadlines (``master_timeout``,
   ``timeout``) below the client's, so that Elasticsearch answers, even if only

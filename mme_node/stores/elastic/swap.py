@@ -19,9 +19,9 @@ release and moves both aliases there. What each step relies on (Elasticsearch
 3. **Refresh the old index, then count it**: a scroll only sees refreshed
    documents, and acknowledged writes need not be refreshed yet.
 4. **Scan** the old index (a scroll; every page with a deadline and never
-   sent twice, see :mod:`mme_node.stores.elastic_requests`), rebuild each
+   sent twice, see :mod:`mme_node.stores.elastic.requests`), rebuild each
    record for the new release and bulk it into the new index
-   (:class:`~mme_node.stores.elastic_writes.DocumentWriter`).
+   (:class:`~mme_node.stores.elastic.writes.DocumentWriter`).
 5. Refresh the new index and check that it holds as many patients as the old.
 6. **Move both aliases in one ``_aliases`` request**, which Elasticsearch
    applies atomically (reference, "Aliases API"), with ``must_exist`` on the
@@ -51,15 +51,15 @@ from mme_node.errors import Conflict, MMEError, ServiceUnavailable
 from mme_node.model import PatientRecord
 from mme_node.stores.base import ProgressCallback, Rejection
 from mme_node.stores.codec import CodecError, decode_record
-from mme_node.stores.elastic_mapping import (
+from mme_node.stores.elastic.mapping import (
     Document,
     IndexNames,
     TermWeights,
     index_body,
     patient_document,
 )
-from mme_node.stores.elastic_queries import RECORD_ONLY
-from mme_node.stores.elastic_requests import (
+from mme_node.stores.elastic.queries import RECORD_ONLY
+from mme_node.stores.elastic.requests import (
     ACK_TIMEOUT,
     BATCH,
     CLUSTER_CHANGE_TIMEOUT,
@@ -69,7 +69,7 @@ from mme_node.stores.elastic_requests import (
     Backoff,
     sent_once,
 )
-from mme_node.stores.elastic_writes import BatchOutcome, DocumentWriter, PlannedWrite
+from mme_node.stores.elastic.writes import BatchOutcome, DocumentWriter, PlannedWrite
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ sent:
 - anything else: another writer changed the document in between.
 
 429 and 503 mean Elasticsearch performed nothing: the same write goes again
-after a :class:`~mme_node.stores.elastic_requests.Backoff` pause.
+after a :class:`~mme_node.stores.elastic.requests.Backoff` pause.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from elasticsearch import AsyncElasticsearch, ConflictError, NotFoundError
 from mme_node.errors import ServiceUnavailable
 from mme_node.model import PatientRecord
 from mme_node.stores.codec import decode_record
-from mme_node.stores.elastic_errors import (
+from mme_node.stores.elastic.errors import (
     error_reason,
     error_type,
     is_index_failure,
     is_missing_index,
     item_failure,
 )
-from mme_node.stores.elastic_mapping import Document
-from mme_node.stores.elastic_queries import RECORD_ONLY
-from mme_node.stores.elastic_requests import (
+from mme_node.stores.elastic.mapping import Document
+from mme_node.stores.elastic.queries import RECORD_ONLY
+from mme_node.stores.elastic.requests import (
     BUSY_STATUSES,
     SHARD_WAIT,
     Backoff,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from mme_node.model import Patient
 from mme_node.security.consent import Audience
-from mme_node.stores.elastic_mapping import (
+from mme_node.stores.elastic.mapping import (
     Document,
     TermWeights,
     audience_tags,
