@@ -142,13 +142,6 @@ class Partition:
     def rows_with_disorders(self, disorder_ids: Iterable[str]) -> Rows:
         return self.disorders.rows_with(value_hashes(disorder_ids))
 
-    def keys_with_contact(self, contact_href: str) -> list[str]:
-        """Keys of the live patients whose contact is ``contact_href`` (one pass over a column)."""
-        rows = np.flatnonzero(
-            (self.contacts.values == value_hash(contact_href)) & self.observed.live
-        )
-        return [key for row in rows.tolist() if (key := self.observed.key(row)) is not None]
-
     def own_rows(self, patient_id: str, contact_href: str) -> Rows:
         """Live rows of a patient with this id and this contact (a peer's echo of ours)."""
         rows = self.patient_ids.rows_with([value_hash(patient_id)])

@@ -227,19 +227,6 @@ class Matcher:
         records = await self.store.get_many([candidate.key for candidate in ranked])
         return ranked, [None if record is None else state.derived(record) for record in records]
 
-    async def stored_with_contact(self, contact_href: str, test: bool) -> list[PatientKey]:
-        """The indexed patients of a partition whose contact is ``contact_href``.
-
-        None is indexed on a store that retrieves candidates (Elasticsearch).
-        """
-        state = self.serving.state
-
-        def find() -> list[str]:
-            with state.lock:
-                return state.index.partition(test).keys_with_contact(contact_href)
-
-        return [patient_key(key) for key in await run_in_threadpool(find)]
-
     def rank(
         self,
         query: Patient,

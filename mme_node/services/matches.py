@@ -18,9 +18,8 @@ import httpx
 
 from mme_node.errors import InvalidPatient, InvalidRequest, NotFound
 from mme_node.matching.explain import explain
-from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher
-from mme_node.model import Explanation, Patient, PatientRecord
+from mme_node.model import Explanation, MatchResult, Patient, PatientRecord
 from mme_node.peers import (
     CircuitBreaker,
     Peer,
@@ -66,13 +65,17 @@ class MatchService:
         caller's pseudonym; recorded, and their contacts told.
         """
         recipient = self.sharing.caller(caller)
+        limit = self.settings.max_results
+        # A query that may be our patient sent back under its pseudonym asks for one more.
+        echo = self.sharing.pseudonyms.could_be(query.id)
         results = await self.matcher.match(
             query,
-            limit=self.settings.max_results,
+            limit=limit + 1 if echo else limit,
             min_score=self.settings.min_score,
-            exclude=await self._echoed(query, recipient),
             scope=recipient.scope,
         )
+        if echo:
+            results = [r for r in results if not self._echoes(query, r, recipient)][:limit]
         disclosures = [self.sharing.disclose(result, recipient) for result in results]
         now = _now()
         recorded = await self.history.record(
@@ -99,21 +102,19 @@ class MatchService:
                 self.notifications.submit(shown.result.record.patient, "inbound", [about_query])
         return disclosures
 
-    async def _echoed(self, query: Patient, recipient: Recipient) -> PatientKey | None:
-        """Our patient that ``query`` is, sent back by ``recipient`` under the pseudonym we
-        showed it (with that patient's contact); None for any other query.
+    def _echoes(self, query: Patient, result: MatchResult, recipient: Recipient) -> bool:
+        """Whether ``query`` is ``result``'s patient sent back by ``recipient`` under the
+        pseudonym we showed it, with its contact.
 
         The matcher already leaves out a patient queried under its own id and
-        contact; a peer only knows ours by pseudonym. Only a query whose id
-        has the form of a pseudonym is looked into: for the patients with
-        its contact, one keyed digest each (remembered per process).
+        contact; a peer only knows ours by pseudonym. The digest is the one
+        disclosing the result takes (remembered per process), so this costs
+        nothing more, and only queries whose id has a pseudonym's form get here.
         """
-        if not self.sharing.pseudonyms.could_be(query.id):
-            return None
-        for key in await self.matcher.stored_with_contact(query.contact.href, query.test):
-            if self.sharing.pseudonyms.pseudonym(recipient.audience, *key) == query.id:
-                return key
-        return None
+        record = result.record
+        return record.patient.contact.href == query.contact.href and (
+            self.sharing.pseudonyms.pseudonym(recipient.audience, *record.key) == query.id
+        )
 
     async def local(self, owner: str, patient_id: str) -> list[Disclosure]:
         """Match one of ``owner``'s patients against the rest of this node, with explanations.

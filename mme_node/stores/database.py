@@ -418,7 +418,7 @@ def open_database(path: Path) -> sqlite3.Connection:
 
 def _opened_gate(path: Path) -> WriteGate:
     try:
-        return WriteGate(path)
+        return WriteGate(path, BUSY_TIMEOUT_MS / 1000)
     except OSError as error:
         raise ServiceUnavailable(f"cannot open the write gate of {path}: {error}") from error
 
@@ -549,6 +549,7 @@ class SerialConnection:
 
     @contextlib.contextmanager
     def transaction(self, mode: str = "") -> Iterator[sqlite3.Connection]:
-        """``mode`` "IMMEDIATE" for a write (takes the write lock at once), "" to read."""
+        """``mode`` "IMMEDIATE" for a write (the write gate, then the write lock, at once),
+        "" to read. A single statement through :meth:`held` commits alone, without the gate."""
         with self.held() as connection, transaction(connection, mode):
             yield connection

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from mme_node.app import create_app
 from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL
+from mme_node.security import Role, TokenRegistry
 from mme_node.settings import Settings, load_settings
 from mme_node.stores import database
 
@@ -377,7 +378,19 @@ def test_our_patient_sent_back_under_the_pseudonym_we_showed_does_not_match_itse
     echoed = ids(match(cohort, tokens.peer, shown), cohort)
 
     assert "P0" not in echoed and echoed  # the others still match
+    assert len(echoed) == 5  # the answer is still full
     assert "P0" in ids(match(cohort, tokens.peer, shown | {"id": "0" * 32}), cohort)
+
+
+def test_another_peer_sending_a_pseudonym_it_was_not_shown_still_matches_that_patient(
+    cohort: TestClient, tokens: Tokens, node_settings: Settings
+) -> None:
+    shown = match(cohort, tokens.peer, query()).json()["results"][0]["patient"]
+    with TokenRegistry(node_settings.database_path) as registry:
+        other_peer = registry.create("other-peer-node", Role.PEER)
+
+    results = match(cohort, other_peer, shown).json()["results"]
+    assert "P0" in our_ids(cohort, [r["patient"]["id"] for r in results], "other-peer-node")
 
 
 def test_gene_given_as_ensembl_id_matches_a_symbol(client: TestClient, tokens: Tokens) -> None:

@@ -21,7 +21,7 @@ from mme_node.stores.database import (
     schema_version,
     transaction,
 )
-from mme_node.stores.write_gate import gate_path
+from mme_node.stores.write_gate import WriteGate, gate_path
 
 
 def test_connection_uses_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
@@ -238,3 +238,20 @@ def test_the_write_gate_is_private_to_the_node_user(tmp_path: Path) -> None:
     open_database(path).close()
 
     assert stat.S_IMODE(gate_path(path).stat().st_mode) == 0o600
+
+
+def test_a_writer_gives_up_when_the_gate_stays_taken_past_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "mme-node.sqlite3"
+    open_database(path).close()
+    gate = WriteGate(path, timeout=0.2)
+    try:
+        with (
+            gate_held_by_another_process(path),
+            pytest.raises(sqlite3.OperationalError, match="locked"),
+            gate.passed(),
+        ):
+            pytest.fail("the gate was passed while another process held it")
+        with gate.passed():  # free again once the holder is gone
+            pass
+    finally:
+        gate.close()
