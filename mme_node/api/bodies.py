@@ -17,6 +17,8 @@ from mme_node.concurrency import run_cpu_bound
 from mme_node.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from mme_node.formats.jsontext import JSONTextError, load_json
 
+T = TypeVar("T")
+
 
 def media_type_of(request: Request) -> str:
     """The request's media type without parameters, lower-cased ("" when absent)."""
@@ -52,8 +54,6 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-T = TypeVar("T")
-
 PARSE_IN_WORKER_BYTES = 64 * 1024
 """Bodies larger than this are parsed in a worker thread, off the event loop."""
 
@@ -65,7 +65,9 @@ async def read_json(request: Request, max_bytes: int, accepted: Collection[str])
     milliseconds to parse and check: that happens in a worker thread so that
     other requests (``/health``) are answered meanwhile.
     """
-    return await read_document(request, max_bytes, accepted, _as_parsed, PARSE_IN_WORKER_BYTES)
+    return await read_document(
+        request, max_bytes, accepted, lambda document: document, PARSE_IN_WORKER_BYTES
+    )
 
 
 async def read_document(
@@ -88,10 +90,6 @@ async def read_document(
     if len(body) > inline_up_to:
         return await run_cpu_bound(lambda: load(parse_json(body)))
     return load(parse_json(body))
-
-
-def _as_parsed(document: object) -> object:
-    return document
 
 
 def parse_json(body: bytes) -> object:

@@ -48,9 +48,12 @@ log = logging.getLogger(__name__)
 BUILD_CHUNK = 1000
 """Records indexed per worker-thread step when a state is built from the store."""
 
+INLINE_RANK_PROFILES = 20_000
 INLINE_RANK_PAIRS = 250_000
-"""A query is ranked on the event loop when its partition's profiles times its terms are at
-most this many: 10,000 profiles and a 12-term query (about 2 ms), not 500 terms."""
+"""A query is ranked on the event loop when its partition has at most
+:data:`INLINE_RANK_PROFILES` profiles and those times the query's terms are at most
+:data:`INLINE_RANK_PAIRS`: 10,000 profiles and a 12-term query (about 2 ms), not 500
+terms, nor a one-term query against 200,000 profiles (each row is read whatever the query)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +260,11 @@ class Matcher:
         """:meth:`rank` here and now if the work is small (:data:`INLINE_RANK_PAIRS`), else None.
 
         A small ranking costs little more CPU than the hand-off to a worker
-        thread and back, whose wake-ups also leave the cores idle in between:
-        done on the event loop, it raised /match from 312 to 400 per second
-        at 10,000 patients (docs/benchmarks.md). Larger work, and a state
-        whose lock is held (the follower is applying writes), goes to a
+        thread and back, whose wake-ups also leave the cores idle in between
+        (with the validation and the record read also kept on the loop, two
+        workers answered 480-490 /match per second at 10,000 patients instead
+        of 312-370: docs/benchmarks.md, "Every core busy"). Larger work, and a
+        state whose lock is held (the follower is applying writes), goes to a
         worker thread as before: the loop never waits for the lock nor ranks
         for long.
         """
@@ -269,7 +273,7 @@ class Matcher:
             return None
         try:
             profiles = state.index.partition(query.test).observed.rows
-            if profiles * max(terms, 1) > INLINE_RANK_PAIRS:
+            if profiles > INLINE_RANK_PROFILES or profiles * max(terms, 1) > INLINE_RANK_PAIRS:
                 return None
             return self._rank_locked(query, limit, min_score, exclude, state, scope)
         finally:

@@ -41,7 +41,7 @@ from mme_node.stores.codec import (
     encode_consent,
     encode_patient,
 )
-from mme_node.stores.database import open_database, transaction
+from mme_node.stores.database import BUSY_TIMEOUT_MS, open_database, transaction
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -102,9 +102,8 @@ INLINE_READ_KEYS = 16
 """``get_many`` of up to this many patients reads on the event loop when the reader is free.
 
 An indexed read of a few rows whose pages are cached costs less than the hand-off
-to a worker thread and back (with ranking also on the loop, /match went from 400
-to 442 per second at 10,000 patients: docs/benchmarks.md). Larger reads, and any
-read while another one holds the reader, go to a worker thread.
+to a worker thread and back (docs/benchmarks.md, "Every core busy"). Larger reads,
+and any read while another one holds the reader, go to a worker thread.
 """
 
 _ROW_ERRORS = (CodecError, sqlite3.IntegrityError, UnicodeEncodeError)
@@ -156,14 +155,35 @@ class SQLitePatientStore:
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> list[PatientRecord | None]:
         if not keys:
             return []
-        if len(keys) <= INLINE_READ_KEYS and self._read_lock.acquire(blocking=False):
-            try:
-                return self._read_many(_require_open(self._reader), keys)
-            except sqlite3.Error as error:
-                raise ServiceUnavailable(f"patient database failed: {error}") from error
-            finally:
-                self._read_lock.release()
+        if len(keys) <= INLINE_READ_KEYS:
+            found = self._read_many_now(keys)
+            if found is not None:
+                return found
         return await self._run(self._get_many, keys)
+
+    def _read_many_now(self, keys: Sequence[tuple[str, str]]) -> _Found | None:
+        """The records of ``keys``, read on the event loop if that cannot wait; else None.
+
+        None when the reader is in use or SQLite would have us wait (its busy
+        timeout is 0 for this read: a busy file, as during recovery after a
+        crash, must not hold the loop) or fails: a worker thread then reads,
+        waits as usual and reports any failure.
+        """
+        if not self._read_lock.acquire(blocking=False):
+            return None
+        try:
+            reader = self._reader
+            if reader is None:
+                return None
+            reader.execute("PRAGMA busy_timeout = 0")
+            try:
+                return self._read_many(reader, keys)
+            finally:
+                reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error:
+            return None
+        finally:
+            self._read_lock.release()
 
     async def list(self, owner: str | None, offset: int = 0, limit: int = 50) -> Page:
         if offset < 0 or limit < 1:

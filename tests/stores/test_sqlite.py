@@ -199,3 +199,27 @@ async def test_a_small_read_while_the_reader_is_busy_waits_in_a_worker_not_on_th
 
     assert record is not None and record.patient.id == sample_record(1).patient.id
     assert threads and threads[0] != threading.get_ident()
+
+
+async def test_a_small_read_that_sqlite_would_make_wait_is_done_in_a_worker(
+    store: SQLitePatientStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.import_many([sample_record(1)])
+    threads: list[int] = []
+    read_many = SQLitePatientStore._read_many
+
+    def busy_on_the_loop(connection: sqlite3.Connection, keys: Any) -> Any:
+        threads.append(threading.get_ident())
+        (timeout,) = connection.execute("PRAGMA busy_timeout").fetchone()
+        if threading.get_ident() == loop_thread:
+            assert timeout == 0  # SQLite must not make the loop wait
+            raise sqlite3.OperationalError("database is locked")
+        return read_many(connection, keys)
+
+    monkeypatch.setattr(SQLitePatientStore, "_read_many", staticmethod(busy_on_the_loop))
+    loop_thread = threading.get_ident()
+
+    (record,) = await store.get_many([("clinic-a", sample_record(1).patient.id)])
+
+    assert record is not None and record.patient.id == sample_record(1).patient.id
+    assert threads[0] == loop_thread != threads[1]
