@@ -6,6 +6,7 @@ the web app's settings are checked here, before the node starts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,7 @@ from mme_node.api.answers import AnswerTexts
 from mme_node.api.errors import EXCEPTION_HANDLERS
 from mme_node.api.routes import ROUTES
 from mme_node.node import Node, start_node
-from mme_node.settings import Settings, load_settings
+from mme_node.settings import Settings, SettingsError, load_settings
 from mme_node.web import ROUTES as WEB_ROUTES
 from mme_node.web import WebContext
 
@@ -28,9 +29,13 @@ def create_app(
 
     ``on_ready`` is awaited once the node is started (``mme-node serve``
     prints its banner there). Raises ``SettingsError`` for a bad web setting
-    (an identity rule, say).
+    (an identity rule, say, or a ``match_concurrency`` below 1).
     """
     web = WebContext.from_settings(settings)
+    if settings.match_concurrency < 1:
+        raise SettingsError(
+            f"setting 'match_concurrency' must be 1 or more, not {settings.match_concurrency}"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,6 +55,7 @@ def create_app(
     )
     app.state.web = web
     app.state.answers = AnswerTexts()  # this app's texts of recent /match answers
+    app.state.match_slots = asyncio.Semaphore(settings.match_concurrency)
     return app
 
 

@@ -87,6 +87,7 @@ class Settings:
     shutdown_timeout: int = 10
     max_header_bytes: int = 32768
     max_connections: int = 1000
+    match_concurrency: int = 4
     trusted_proxies: str = "127.0.0.1"
     hpo_dir_override: Path | None = None
     web_session_minutes: int = 480
