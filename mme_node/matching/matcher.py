@@ -18,8 +18,9 @@ variant or disorder with the query.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +73,7 @@ class Matcher:
     from this process or another, under the state's lock. Ranking runs under
     the same lock, so a write never changes the index while a query is being
     scored: in a worker thread, or on the event loop for a small partition
-    whose lock is free (:meth:`_rank_if_small`).
+    whose lock is free (:func:`_rank_if_small`).
 
     When the store is a :class:`~mme_node.stores.base.CandidateSource`, the
     index stays empty: each match scores the ``retrieval_depth`` best
@@ -221,7 +222,11 @@ class Matcher:
         # requests already waiting (/health among them): with 16 clients on one worker,
         # /health waited 49 ms (median) behind whole matches, 23 ms behind slices.
         await asyncio.sleep(0)
-        ranked = self._rank_if_small(query, limit, min_score, exclude, state, scope)
+        ranked = _rank_if_small(
+            query,
+            state,
+            functools.partial(self._rank_locked, query, limit, min_score, exclude, state, scope),
+        )
         await asyncio.sleep(0)
         if ranked is None:
             ranked = await run_in_threadpool(
@@ -247,37 +252,6 @@ class Matcher:
         state = state or self.serving.state
         with state.lock:
             return self._rank_locked(query, limit, min_score, exclude, state, scope)
-
-    def _rank_if_small(
-        self,
-        query: Patient,
-        limit: int,
-        min_score: float,
-        exclude: PatientKey | None,
-        state: ServingState,
-        scope: PeerScope | None,
-    ) -> list[RankedCandidate] | None:
-        """:meth:`rank` here and now if the work is small (:data:`INLINE_RANK_PAIRS`), else None.
-
-        A small ranking costs little more CPU than the hand-off to a worker
-        thread and back, whose wake-ups also leave the cores idle in between
-        (with the validation and the record read also kept on the loop, two
-        workers answered 480-490 /match per second at 10,000 patients instead
-        of 312-370: docs/benchmarks.md, "Every core busy"). Larger work, and a
-        state whose lock is held (the follower is applying writes), goes to a
-        worker thread as before: the loop never waits for the lock nor ranks
-        for long.
-        """
-        terms = len(query.observed_terms) + len(query.excluded_terms)
-        if not state.lock.acquire(blocking=False):
-            return None
-        try:
-            profiles = state.index.partition(query.test).observed.rows
-            if profiles > INLINE_RANK_PROFILES or profiles * max(terms, 1) > INLINE_RANK_PAIRS:
-                return None
-            return self._rank_locked(query, limit, min_score, exclude, state, scope)
-        finally:
-            state.lock.release()
 
     def _rank_locked(
         self,
@@ -426,6 +400,33 @@ _BLOCK = 1024
 
 _SHARING_SHARE = 4
 """Score only the patients sharing a gene (etc.) first when they are at most 1/4 of the rows."""
+
+
+def _rank_if_small(
+    query: Patient, state: ServingState, ranking: Callable[[], list[RankedCandidate]]
+) -> list[RankedCandidate] | None:
+    """``ranking()`` (of ``query`` on ``state``) here and now, under the state's lock, if the
+    work is small (:data:`INLINE_RANK_PAIRS`); else None.
+
+    A small ranking costs little more CPU than the hand-off to a worker
+    thread and back, whose wake-ups also leave the cores idle in between
+    (with the validation and the record read also kept on the loop, two
+    workers answered 480-490 /match per second at 10,000 patients instead
+    of 312-370: docs/benchmarks.md, "Every core busy"). Larger work, and a
+    state whose lock is held (the follower is applying writes), goes to a
+    worker thread as before: the loop never waits for the lock nor ranks
+    for long.
+    """
+    terms = len(query.observed_terms) + len(query.excluded_terms)
+    if not state.lock.acquire(blocking=False):
+        return None
+    try:
+        profiles = state.index.partition(query.test).observed.rows
+        if profiles > INLINE_RANK_PROFILES or profiles * max(terms, 1) > INLINE_RANK_PAIRS:
+            return None
+        return ranking()
+    finally:
+        state.lock.release()
 
 
 def reached_by_best(scores: Scores, limit: int) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
 from typing import Any
@@ -18,6 +17,7 @@ from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import Patient
 from mme_node.vocabulary.branches import PHENOTYPIC_ABNORMALITY
+from tests.loop_checks import awaited_while_held, calling_threads
 
 pytestmark = pytest.mark.anyio
 
@@ -416,19 +416,6 @@ async def test_explanations_only_when_asked(node: MatchingNode) -> None:
     assert explained.explanation.shared_genes == ("SCN1A",)
 
 
-def ranking_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The threads :meth:`Matcher._rank` runs in from now on, in order."""
-    threads: list[int] = []
-    rank = Matcher._rank
-
-    def recorded(self: Matcher, *args: Any) -> Any:
-        threads.append(threading.get_ident())
-        return rank(self, *args)
-
-    monkeypatch.setattr(Matcher, "_rank", recorded)
-    return threads
-
-
 async def test_a_small_partition_is_ranked_on_the_event_loop_a_large_one_in_a_worker(
     node: MatchingNode,
     bundled_release: Release,
@@ -438,7 +425,7 @@ async def test_a_small_partition_is_ranked_on_the_event_loop_a_large_one_in_a_wo
     query_json = patient_json("query", annotated_terms[:8], genes=["PTEN"])
     await store_all(node, *random_cohort(bundled_release, annotated_terms, query_json, 60, 5))
     query = node.query(query_json)
-    threads = ranking_threads(monkeypatch)
+    threads = calling_threads(monkeypatch, Matcher, "_rank")
 
     on_the_loop = await node.matcher.match(query, limit=10)
     monkeypatch.setattr(matcher_module, "INLINE_RANK_PAIRS", 1)  # nothing is small now
@@ -454,22 +441,12 @@ async def test_a_match_while_the_index_is_being_updated_waits_in_a_worker_not_on
     node: MatchingNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store_all(node, patient_json("P1", [AUTISM, GAIT_ATAXIA], genes=["SCN1A"]))
-    lock = node.matcher.serving.state.lock
-    threads = ranking_threads(monkeypatch)
-    lock.acquire()
-    safety = threading.Timer(10, lock.release)  # a blocked loop could not release it
-    safety.start()
-    try:
-        matching = asyncio.create_task(
-            node.matcher.match(node.query(patient_json("Q", [AUTISM])), limit=5)
-        )
-        await asyncio.sleep(0.2)
-        assert lock.locked() and not matching.done()  # the loop ran on meanwhile
-    finally:
-        if safety.is_alive():
-            safety.cancel()
-            lock.release()
-    results = await matching
+    threads = calling_threads(monkeypatch, Matcher, "_rank")
+    query = node.query(patient_json("Q", [AUTISM]))
+
+    results = await awaited_while_held(
+        node.matcher.serving.state.lock, node.matcher.match(query, limit=5)
+    )
 
     assert [r.record.patient.id for r in results] == ["P1"]
     assert threads and threads[0] != threading.get_ident()

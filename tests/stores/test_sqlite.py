@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sqlite3
 import threading
@@ -17,6 +16,7 @@ from mme_node.errors import InvalidPatient, ServiceUnavailable
 from mme_node.stores import SQLitePatientStore
 from mme_node.stores.database import open_database
 from mme_node.stores.sqlite import INLINE_READ_KEYS
+from tests.loop_checks import awaited_while_held, calling_threads
 
 pytestmark = pytest.mark.anyio
 
@@ -150,25 +150,12 @@ async def test_health_of_closed_store_is_not_ok(store: SQLitePatientStore) -> No
     assert health.kind == "sqlite"
 
 
-def reading_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The threads the store reads records in from now on, in order."""
-    threads: list[int] = []
-    read_many = SQLitePatientStore._read_many
-
-    def recorded(connection: sqlite3.Connection, keys: Any) -> Any:
-        threads.append(threading.get_ident())
-        return read_many(connection, keys)
-
-    monkeypatch.setattr(SQLitePatientStore, "_read_many", staticmethod(recorded))
-    return threads
-
-
 async def test_a_read_of_a_few_patients_is_done_on_the_event_loop_a_larger_one_in_a_worker(
     store: SQLitePatientStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store.import_many(sample_record(n) for n in range(INLINE_READ_KEYS + 1))
     keys = [("clinic-a", sample_record(n).patient.id) for n in range(INLINE_READ_KEYS + 1)]
-    threads = reading_threads(monkeypatch)
+    threads = calling_threads(monkeypatch, SQLitePatientStore, "_read_many")
 
     few = await store.get_many(keys[:INLINE_READ_KEYS])
     many = await store.get_many(keys)
@@ -182,20 +169,10 @@ async def test_a_small_read_while_the_reader_is_busy_waits_in_a_worker_not_on_th
     store: SQLitePatientStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store.import_many([sample_record(1)])
-    threads = reading_threads(monkeypatch)
-    busy = store._read_lock
-    busy.acquire()
-    safety = threading.Timer(10, busy.release)  # a blocked loop could not release it
-    safety.start()
-    try:
-        reading = asyncio.create_task(store.get_many([("clinic-a", sample_record(1).patient.id)]))
-        await asyncio.sleep(0.2)
-        assert busy.locked() and not reading.done()  # the loop ran on meanwhile
-    finally:
-        if safety.is_alive():
-            safety.cancel()
-            busy.release()
-    (record,) = await reading
+    threads = calling_threads(monkeypatch, SQLitePatientStore, "_read_many")
+    reading = store.get_many([("clinic-a", sample_record(1).patient.id)])
+
+    (record,) = await awaited_while_held(store._read_lock, reading)
 
     assert record is not None and record.patient.id == sample_record(1).patient.id
     assert threads and threads[0] != threading.get_ident()
