@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,24 @@ from mme_node.matching.scoring import ScoringWeights
 from mme_node.matching.state import Serving
 from mme_node.model import Contact, Feature, Gene, GenomicFeature, Patient, PatientRecord
 from mme_node.stores.sqlite import SQLitePatientStore
+
+
+def random_picture(
+    chance: random.Random, patient_id: str, terms: list[str], size: int, genes: Sequence[str] = ()
+) -> Patient:
+    """A patient of ``size`` distinct ``terms``: the first half observed, up to the rest
+    excluded; with one of ``genes`` if any are given."""
+    picked = chance.sample(terms, size)
+    half = size // 2
+    excluded = picked[half : chance.randint(half, size)]
+    gene = chance.choice(genes) if genes else None
+    return Patient(
+        id=patient_id,
+        contact=Contact(name="Dr. Example", href=CONTACT_HREF),
+        features=tuple(Feature(t) for t in picked[:half])
+        + tuple(Feature(t, observed=False) for t in excluded),
+        genomic_features=(GenomicFeature(Gene(id="g", hgnc_id=gene)),) if gene else (),
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -94,16 +113,8 @@ def test_scoring_first_the_patients_sharing_a_gene_ranks_as_scoring_everyone(
     chance = random.Random(7)
     genes = [f"HGNC:{number}" for number in range(1, 41)]  # about 150 patients each
     terms = annotated_terms[:300]
-    contact = Contact(name="Dr. Example", href=CONTACT_HREF)
     for number in range(6_000):
-        picked = chance.sample(terms, 6)
-        patient = Patient(
-            id=f"P{number}",
-            contact=contact,
-            features=tuple(Feature(t) for t in picked[:3])
-            + tuple(Feature(t, observed=False) for t in picked[3 : chance.randint(3, 6)]),
-            genomic_features=(GenomicFeature(Gene(id="g", hgnc_id=chance.choice(genes))),),
-        )
+        patient = random_picture(chance, f"P{number}", terms, 6, genes)
         matcher.index.add(PatientRecord("clinic-a", patient, "2025-01-16", "{}"))
     for number in range(0, 6_000, 7):  # removed patients keep their rows until compaction
         matcher.index.remove(("clinic-a", f"P{number}"))
@@ -164,15 +175,8 @@ def test_contradictions_of_some_rows_are_those_rows_counted_among_all(
     matcher = Matcher(Serving.of(bundled_release), store, ScoringWeights())
     chance = random.Random(5)
     terms = annotated_terms[:60]  # few terms: many contradictions
-    contact = Contact(name="Dr. Example", href=CONTACT_HREF)
     for number in range(300):
-        picked = chance.sample(terms, 8)
-        patient = Patient(
-            id=f"P{number}",
-            contact=contact,
-            features=tuple(Feature(t) for t in picked[:4])
-            + tuple(Feature(t, observed=False) for t in picked[4 : chance.randint(4, 8)]),
-        )
+        patient = random_picture(chance, f"P{number}", terms, 8)
         matcher.index.add(PatientRecord("clinic-a", patient, "2025-01-16", "{}"))
     partition = matcher.index.real
     observed, excluded = terms[:5], terms[5:9]
