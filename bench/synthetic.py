@@ -97,14 +97,15 @@ def synthetic_records(pools: Pools, count: int, seed: int) -> Iterator[PatientRe
 
 
 def query_json(pools: Pools, chance: random.Random, number: int) -> dict[str, Any]:
-    return {
-        "patient": {
-            "id": f"Q{number}",
-            "contact": {"name": "Dr Peer", "href": "https://peer.example.org/contact"},
-            "features": [{"id": t} for t in chance.sample(pools.terms, chance.randint(8, 12))],
-            "genomicFeatures": [{"gene": {"id": chance.choice(pools.genes).symbol}}],
-        }
+    """A query of 8-12 terms and one gene; phenotype only when ``pools`` has no genes."""
+    patient: dict[str, Any] = {
+        "id": f"Q{number}",
+        "contact": {"name": "Dr Peer", "href": "https://peer.example.org/contact"},
+        "features": [{"id": t} for t in chance.sample(pools.terms, chance.randint(8, 12))],
     }
+    if pools.genes:
+        patient["genomicFeatures"] = [{"gene": {"id": chance.choice(pools.genes).symbol}}]
+    return {"patient": patient}
 
 
 def milliseconds(samples: list[float]) -> str:

@@ -1,0 +1,182 @@
+"""What recording one answered ``/match`` costs: its history rows and audit entries.
+
+    python bench/record_bench.py [--results 5 200] [--matches 400] [--rounds 3]
+                                 [--baseline COMMIT] [--drop-index NAME ...]
+
+For each ``--results`` count, a child process records ``--matches`` inbound
+matches of that many results drawn from 10,000 patients into a fresh data
+dir, as ``MatchService.inbound`` records them: one history row and one
+audit entry (with its chain hash) per result, all in one transaction synced
+to disk. It prints the process's CPU time per match (the worker thread's
+included), after 50 matches to warm up. Each column is a child process of
+its own, and the columns take turns, ``--rounds`` times, so that all see the
+same machine. Nothing is asserted. The columns:
+
+- this checkout;
+- ``--baseline COMMIT`` (unpacked with ``git archive``, imported through
+  ``PYTHONPATH``), if given;
+- with ``--drop-index NAME``: this checkout again, with the named indexes
+  dropped from its data dirs before recording. An experiment, not a
+  configuration: without ``match_results_by_patient`` and ``audit_by_subject``
+  (the two that file every result by patient) erasure and the audit's "who
+  saw this patient?" would read every row; the column shows what keeping
+  them costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from baseline import interpreter_for, unpacked
+
+WARM_UP = 50
+PATIENTS = 10_000
+OWNERS = ("clinic-a", "clinic-b", "clinic-c")
+PEER = "peer-x"
+
+
+async def record_matches(data_dir: Path, results: int, matches: int, dropped: list[str]) -> None:
+    """Record the matches; print the CPU ms per match after the warm-up, as JSON."""
+    # Imported here: the package is whichever version PYTHONPATH points at.
+    from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
+    from mme_node.security.keys import NodeKey
+    from mme_node.security.pseudonyms import Pseudonyms
+    from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
+    from mme_node.stores.database import SerialConnection
+
+    database = data_dir / "mme-node.sqlite3"
+    if dropped:
+        schema = SerialConnection(database, "bench")  # created and migrated on first use
+        with schema.transaction("IMMEDIATE") as db:
+            for name in dropped:
+                db.execute(f'DROP INDEX "{name}"')
+        schema.close()
+    key = NodeKey.in_data_dir(data_dir)
+    pseudonyms = Pseudonyms(key)
+    audit = AuditLog(database, key)
+    history = MatchHistory(database, audit)
+    chance = random.Random(results)
+    try:
+        for number in range(WARM_UP + matches):
+            if number == WARM_UP:
+                started = time.process_time()
+            now = datetime.datetime.now(datetime.UTC)
+            picked = [
+                (OWNERS[p % len(OWNERS)], f"P{p:06d}")
+                for p in chance.sample(range(PATIENTS), results)
+            ]
+            shown = [pseudonyms.pseudonym(PEER, owner, patient) for owner, patient in picked]
+            entries = [
+                AuditEntry(
+                    AuditEvent.DISCLOSURE,
+                    now,
+                    actor=PEER,
+                    recipient=PEER,
+                    subject=pseudonyms.subject(owner, patient),
+                    pseudonym=alias,
+                    level="full",
+                    score=0.5,
+                    test=False,
+                )
+                for (owner, patient), alias in zip(picked, shown, strict=True)
+            ]
+            match = RecordedMatch(
+                direction="inbound",
+                peer=PEER,
+                created=now,
+                query_patient_id=f"Q{number}",
+                test=False,
+                results=tuple(
+                    RecordedResult(0.5, patient, owner, shown_as=alias, disclosure="full")
+                    for (owner, patient), alias in zip(picked, shown, strict=True)
+                ),
+            )
+            await history.record(match, entries)
+        print(json.dumps({"cpu_ms": (time.process_time() - started) / matches * 1e3}))
+    finally:
+        history.close()
+        audit.close()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one column measures: a version of mme_node, maybe without some indexes."""
+
+    label: str
+    tree: Path | None
+    """Where its ``mme_node`` is imported from (None: this checkout)."""
+    dropped: tuple[str, ...] = ()
+
+
+def run_variant(variant: Variant, results: int, matches: int) -> float:
+    """CPU ms per match of ``variant``, in a child process of its own."""
+    command, environment = interpreter_for(variant.tree)
+    dropped = [option for name in variant.dropped for option in ("--drop-index", name)]
+    with tempfile.TemporaryDirectory(prefix="record-bench-") as directory:
+        measured = subprocess.run(
+            [*command, __file__, "--measure", directory, str(results), str(matches), *dropped],
+            env=environment,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    cpu_ms: float = json.loads(measured.stdout)["cpu_ms"]
+    return cpu_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=int, nargs="*", default=[5, 200])
+    parser.add_argument("--matches", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", help="a commit to compare with")
+    parser.add_argument(
+        "--drop-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="add a column: this checkout without that index (repeatable)",
+    )
+    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        directory, results, matches = args.measure
+        asyncio.run(record_matches(Path(directory), int(results), int(matches), args.drop_index))
+        return
+    print(
+        f"{datetime.date.today()}: {args.matches} inbound matches recorded per run, "
+        f"{args.rounds} rounds; load average {os.getloadavg()[0]:.2f} at the start"
+    )
+    with contextlib.ExitStack() as stack:
+        variants = [Variant("this", None)]
+        if args.baseline:
+            variants.append(Variant(args.baseline, stack.enter_context(unpacked(args.baseline))))
+        if args.drop_index:
+            label = f"this without {', '.join(args.drop_index)}"
+            variants.append(Variant(label, None, tuple(args.drop_index)))
+        for results in args.results:
+            runs: dict[Variant, list[float]] = {variant: [] for variant in variants}
+            for _ in range(args.rounds):
+                for variant in variants:
+                    runs[variant].append(run_variant(variant, results, args.matches))
+            print(f"{results} results, CPU per match: median (each run)")
+            for variant, figures in runs.items():
+                each = ", ".join(f"{figure:.2f}" for figure in figures)
+                print(f"  {statistics.median(figures):6.2f} ms ({each})  {variant.label}")
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
