@@ -8,8 +8,10 @@ one outbound match of 50 results per five inbound ones; 1% of the results
 are unseen. Then times, on that same file, the inbox count that every web
 page shows and the inbox listing: the queries of this checkout beside the
 one condition they replaced (both directions OR-ed, which SQLite answers by
-reading every result). Prints medians of five runs and the load average;
-nothing is asserted.
+reading every result); and marking the whole inbox seen, as now (unseen new
+results only) and as before (every unseen result, new or not, which read all
+results of the owner's patients), each rolled back after it is timed.
+Prints medians of five runs and the load average; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ WHERE r.seen_at IS NULL AND (
 ) AND r.new
 ORDER BY r.request_pk DESC, r.rank
 """
+
+BEFORE_MARK_SEEN = (
+    "UPDATE match_results SET seen_at = :now WHERE rowid IN ("
+    + history._concerning_owner(
+        "r.rowid", "r.seen_at IS NULL AND (:match IS NULL OR q.pk = :match)"
+    )
+    + ")"
+)
+"""Marking the inbox seen as it was up to f75ae59: every unseen result, new or not."""
 
 
 def fill(path: Path, requests: int, results: int, owners: int) -> int:
@@ -125,6 +136,16 @@ def main() -> None:
         def timed(query: str) -> float:
             return median_ms(lambda: db.execute(query, owner).fetchall())
 
+        def timed_update(query: str) -> float:
+            """An update's time; rolled back each time, so that every run marks the same rows."""
+
+            def marked() -> None:
+                db.execute("BEGIN")
+                db.execute(query, {**owner, "match": None, "now": "2026-12-01"})
+                db.execute("ROLLBACK")
+
+            return median_ms(marked)
+
         print(f"{machine()}; {total:,} results, {args.owners} owners")
         for what, before, now in (
             ("inbox count (every page)", BEFORE, history._UNSEEN_COUNTS),
@@ -133,6 +154,10 @@ def main() -> None:
             print(
                 f"{what}: before {timed(before):.1f} ms, now {timed(now):.1f} ms ({load_average()})"
             )
+        print(
+            f"mark the inbox seen: before {timed_update(BEFORE_MARK_SEEN):.1f} ms,"
+            f" now {timed_update(history._MARK_SEEN):.1f} ms ({load_average()})"
+        )
         db.close()
 
 

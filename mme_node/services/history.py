@@ -307,9 +307,11 @@ class MatchHistory:
     async def mark_seen(self, owner: str, match_id: int | None = None) -> int:
         """Mark the results of one match (every match when None) that concern ``owner`` as seen.
 
-        Returns how many results were marked; results of other owners are
-        never touched, so marking an inbound match that also found another
-        owner's patient leaves it in that owner's inbox.
+        Returns how many results were marked: those in the owner's inbox
+        (:meth:`unseen`), the only ones whose being seen shows anywhere.
+        Results of other owners are never touched, so marking an inbound
+        match that also found another owner's patient leaves it in that
+        owner's inbox.
         """
         return await asyncio.to_thread(self._mark_seen, owner, match_id)
 
@@ -486,9 +488,11 @@ _UNSEEN_COUNTS = (
 
 _MARK_SEEN = (
     "UPDATE match_results SET seen_at = :now WHERE rowid IN ("
-    + _concerning_owner("r.rowid", "r.seen_at IS NULL AND (:match IS NULL OR q.pk = :match)")
+    + _concerning_owner("r.rowid", f"{_UNSEEN_NEW} AND (:match IS NULL OR q.pk = :match)")
     + ")"
 )
+"""Only unseen *new* results are marked: no other result is ever in an inbox, and so the
+update reads the partial indexes of the inbox, not every result of the owner's patients."""
 
 _MATCH_COLUMNS = (
     "SELECT pk, direction, peer, created, owner, patient_id, query_patient_id,"

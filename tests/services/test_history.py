@@ -322,15 +322,16 @@ def test_unseen_shows_each_owner_only_its_own_patients(history: MatchHistory) ->
     assert unseen_ids(history, "clinic-b") == [["r1"], ["P7"]]
 
 
-@pytest.mark.parametrize("query", ["_UNSEEN_COUNTS", "_UNSEEN_NEW_RESULTS"])
+@pytest.mark.parametrize("query", ["_UNSEEN_COUNTS", "_UNSEEN_NEW_RESULTS", "_MARK_SEEN"])
 def test_the_inbox_reads_unseen_results_through_their_indexes_not_the_whole_history(
     tmp_path: Path, query: str
 ) -> None:
+    parameters = {"owner": "a", "match": None, "now": "2026-12-01T00:00:00+00:00"}
     with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
         plan = " | ".join(
             row[3]
             for row in db.execute(
-                f"EXPLAIN QUERY PLAN {getattr(history_module, query)}", {"owner": "a"}
+                f"EXPLAIN QUERY PLAN {getattr(history_module, query)}", parameters
             )
         )
     assert "match_results_unseen_by_owner" in plan
@@ -343,6 +344,15 @@ def test_mark_seen_of_one_match_leaves_the_others(history: MatchHistory) -> None
     record(history, asked_about("outbound", "P2", theirs("r2")))
     assert asyncio.run(history.mark_seen("clinic-a", first.id)) == 1
     assert unseen_ids(history) == [["r2"]]
+
+
+def test_mark_seen_marks_only_the_results_in_the_inbox(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    assert asyncio.run(history.mark_seen("clinic-a")) == 1
+    again = record(history, asked_about("outbound", "P1", theirs("r1", "r2")))
+    assert unseen_ids(history) == [["r2"]]
+    assert asyncio.run(history.mark_seen("clinic-a", again.id)) == 1  # r2; r1 is not new
+    assert unseen(history) == []
 
 
 def test_mark_seen_never_touches_another_owners_results(history: MatchHistory) -> None:
