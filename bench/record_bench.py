@@ -17,7 +17,7 @@ same machine. Nothing is asserted. The columns:
   ``PYTHONPATH``), if given;
 - with ``--drop-index NAME``: this checkout again, with the named indexes
   dropped from its data dirs before recording. An experiment, not a
-  configuration: without ``match_results_by_patient`` and ``audit_by_subject``
+  configuration: without ``match_results_by_patient_request`` and ``audit_by_subject``
   (the two that file every result by patient) erasure and the audit's "who
   saw this patient?" would read every row; the column shows what keeping
   them costs.

@@ -17,14 +17,22 @@ from starlette.routing import Route
 
 from mme_node.api.auth import authenticate
 from mme_node.api.bodies import check_media_type, parse_json, read_body
-from mme_node.api.patients import JSON_MEDIA_TYPES
+from mme_node.api.patients import JSON_MEDIA_TYPES, int_parameter
 from mme_node.errors import InvalidRequest
 from mme_node.formats.schemas import ContactSchema, dump_patient
 from mme_node.node import Node
 from mme_node.peers import PeerOutcome
 from mme_node.security import Role
 from mme_node.security.disclosure import Disclosure
-from mme_node.services.history import RecordedMatch, RecordedResult
+from mme_node.services.history import (
+    HISTORY_PAGE_SIZE,
+    MAX_MATCH_ID,
+    RecordedMatch,
+    RecordedResult,
+)
+
+MAX_HISTORY_PAGE = 200
+"""The most matches one page of a history may hold (``limit``)."""
 
 
 def _node(request: Request) -> Node:
@@ -94,6 +102,7 @@ def outcome_json(outcome: PeerOutcome) -> dict[str, Any]:
 
 def recorded_json(match: RecordedMatch) -> dict[str, Any]:
     return {
+        "id": match.id,
         "direction": match.direction,
         "peer": match.peer,
         "created": match.created.isoformat(),
@@ -148,12 +157,19 @@ async def match_externally(request: Request) -> Response:
 
 
 async def match_history(request: Request) -> Response:
+    """A page of the patient's matches, newest first; ``next`` is the ``before`` of the next."""
     client = authenticate(request, Role.SUBMITTER, Role.ADMIN)
     node = _node(request)
     patient_id = request.path_params["patient_id"]
+    before = None  # the newest page
+    if "before" in request.query_params:
+        before = int_parameter(request, "before", 0, minimum=1, maximum=MAX_MATCH_ID)
+    limit = int_parameter(request, "limit", HISTORY_PAGE_SIZE, minimum=1, maximum=MAX_HISTORY_PAGE)
     await node.patients.get(client.name, patient_id)  # 404 for someone else's patient
-    matches = await node.history.as_seen_by_owner(client.name, patient_id)
-    return JSONResponse({"matches": [recorded_json(m) for m in matches]})
+    page = await node.history.history_page(client.name, patient_id, before, limit)
+    return JSONResponse(
+        {"matches": [recorded_json(m) for m in page.matches], "next": page.next_before}
+    )
 
 
 async def _peer_names(request: Request, node: Node) -> list[str] | None:

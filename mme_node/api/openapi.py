@@ -13,11 +13,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mme_node import __version__
+from mme_node.api.matches import MAX_HISTORY_PAGE
 from mme_node.api.patients import MAX_OFFSET
 from mme_node.formats.consent import consent_openapi_schema
 from mme_node.formats.schemas import patient_openapi_schema
 from mme_node.model import DisclosureLevel
 from mme_node.security.audit import AuditEvent
+from mme_node.services.history import HISTORY_PAGE_SIZE, MAX_MATCH_ID
 
 MME_MEDIA_TYPES = (
     "application/vnd.ga4gh.matchmaker.v1.0+json",
@@ -232,13 +234,35 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/patients/{patient_id}/matches": {
         "get": _operation(
-            "Every match about one of your patients, oldest first",
+            "The matches about one of your patients, newest first, a page at a time",
             "submitter",
             {
-                "200": {"description": "the match history", **_json(_ref("MatchHistory"))},
-                **_errors(401, 403, 404),
+                "200": {
+                    "description": "a page of the match history",
+                    **_json(_ref("MatchHistory")),
+                },
+                **_errors(400, 401, 403, 404),
             },
-            parameters=[PATIENT_ID],
+            parameters=[
+                PATIENT_ID,
+                {
+                    "name": "before",
+                    "in": "query",
+                    "description": "matches whose id is below this one (the previous page's "
+                    "next); absent: the newest",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_MATCH_ID},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_HISTORY_PAGE,
+                        "default": HISTORY_PAGE_SIZE,
+                    },
+                },
+            ],
         )
     },
     "/api/notices": {
@@ -597,8 +621,18 @@ def _components() -> dict[str, Any]:
             },
             "MatchHistory": {
                 "type": "object",
-                "properties": {"matches": {"type": "array", "items": _recorded_match()}},
-                "required": ["matches"],
+                "properties": {
+                    "matches": {
+                        "type": "array",
+                        "items": _recorded_match(),
+                        "description": "newest first",
+                    },
+                    "next": {
+                        "type": ["integer", "null"],
+                        "description": "the before of the next, older page; null on the last",
+                    },
+                },
+                "required": ["matches", "next"],
             },
             "Heartbeat": {"type": "object", "properties": {"heartbeat": {"type": "object"}}},
             "StoredPatient": stored_patient,
@@ -840,6 +874,7 @@ def _recorded_match() -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
+            "id": {"type": "integer", "description": "the match id, a cursor for before"},
             "direction": {"type": "string", "enum": ["inbound", "outbound", "local"]},
             "peer": {"type": "string"},
             "created": {"type": "string", "format": "date-time"},

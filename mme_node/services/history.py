@@ -31,6 +31,12 @@ from mme_node.stores.database import SerialConnection, transaction
 
 Direction = Literal["inbound", "outbound", "local"]
 
+HISTORY_PAGE_SIZE = 50
+"""Matches per page of a patient's history, unless the caller asks for another number."""
+
+MAX_MATCH_ID = 2**63 - 1
+"""SQLite's largest rowid: no match id is above it, and no cursor needs to be."""
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedResult:
@@ -69,6 +75,16 @@ class RecordedMatch:
     shown_as: str | None = None
     disclosure: str | None = None
     """For an outbound match: the pseudonym and level our patient was sent with."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of a patient's match history (:meth:`MatchHistory.history_page`)."""
+
+    matches: tuple[RecordedMatch, ...]
+    """Newest first, as the patient's submitter may see them."""
+    next_before: int | None
+    """The ``before`` of the next, older page; None when no older match exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,35 +188,46 @@ class MatchHistory:
             for pending in batch:
                 pending.done = True
 
-    async def for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
-        """Every match about this patient, oldest first: as the query, or as a result.
+    async def history_page(
+        self, owner: str, patient_id: str, before: int | None, limit: int
+    ) -> HistoryPage:
+        """The ``limit`` (at least 1) newest matches about this patient with ids below ``before``.
 
-        Each result carries the ``new`` flag :meth:`record` gave it, kept as
-        it was even if an earlier result was erased since. This is the whole
-        record, other owners' patients included: what the submitter ``owner``
-        may be shown of it is :meth:`as_seen_by_owner`.
+        A match is about the patient when the patient was its query or among
+        its results. Each is shown as the submitter ``owner`` may see it
+        (:func:`_as_seen_by`); other submitters' local matches that returned
+        the patient are left out by the query itself, so a page holds
+        ``limit`` matches whenever that many exist below ``before`` (None:
+        start at the newest). Each result carries the ``new`` flag
+        :meth:`record` gave it, kept as it was even if an earlier result was
+        erased since.
+
+        The cursor is a match id, ``match_requests.pk``: an INTEGER PRIMARY
+        KEY without AUTOINCREMENT, so SQLite numbers a new match one above
+        the largest id in use. Once an erasure or a purge removed the newest
+        matches, their ids may be given again, and a cursor kept from before
+        may then lead to matches recorded since.
+
+        Cost: the patient's entries in two indexes (as the query, as a
+        result) are read newest first and merged, stopping after this page
+        (and one more match, to know whether another page exists); each
+        result entry read costs a primary-key lookup of its match, to skip
+        other submitters' local matches. However long the history, a page
+        reads its own matches plus those it skips.
         """
-        return await asyncio.to_thread(self._for_patient, owner, patient_id)
+        return await asyncio.to_thread(self._history_page, owner, patient_id, before, limit)
 
-    def _for_patient(self, owner: str, patient_id: str) -> list[RecordedMatch]:
+    def _history_page(
+        self, owner: str, patient_id: str, before: int | None, limit: int
+    ) -> HistoryPage:
+        # ids <= below: ids < before, and every id when there is no cursor.
+        below = MAX_MATCH_ID if before is None else before - 1
+        parameters = {"owner": owner, "patient": patient_id, "below": below, "limit": limit + 1}
         # One read transaction: a consistent snapshot while another process writes.
         with self._database.transaction() as db:
-            requests = db.execute(
-                f"{_MATCH_COLUMNS} WHERE (owner = ? AND patient_id = ?) OR pk IN"
-                " (SELECT request_pk FROM match_results WHERE owner = ? AND patient_id = ?)"
-                " ORDER BY pk",
-                (owner, patient_id, owner, patient_id),
-            ).fetchall()
-            return [_stored_match(db, row) for row in requests]
-
-    async def as_seen_by_owner(self, owner: str, patient_id: str) -> list[RecordedMatch]:
-        """:meth:`for_patient` as the patient's submitter may see it (:func:`_as_seen_by`).
-
-        Another owner's patient appears only under the pseudonym ``owner``
-        was shown it by, never by its own id; another owner's query never.
-        """
-        seen = (_as_seen_by(owner, match) for match in await self.for_patient(owner, patient_id))
-        return [match for match in seen if match is not None]
+            ids = [pk for (pk,) in db.execute(_PAGE, parameters)]
+            matches = tuple(_as_seen_by(owner, _stored_match(db, pk)) for pk in ids[:limit])
+        return HistoryPage(matches, ids[limit - 1] if len(ids) > limit else None)
 
     async def forget_patient(
         self, owner: str, patient_id: str, audit: Sequence[AuditEntry] = ()
@@ -291,7 +318,7 @@ class MatchHistory:
                 )
             found = []
             for request_pk, results in matches.items():
-                row = db.execute(f"{_MATCH_COLUMNS} WHERE pk = ?", (request_pk,)).fetchone()
+                row = db.execute(_MATCH_BY_ID, (request_pk,)).fetchone()
                 found.append(_replace(_match_of(row), results=tuple(results)))
             return found
 
@@ -500,8 +527,26 @@ _MATCH_COLUMNS = (
     " FROM match_requests"
 )
 
+_MATCH_BY_ID = f"{_MATCH_COLUMNS} WHERE pk = ?"
 
-def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[RecordedResult, ...]:
+# A compound SELECT ordered by its only column: SQLite merges the two arms,
+# each read newest first from its index (match_requests_by_patient,
+# match_results_by_patient_request), and stops at the LIMIT. UNION, not UNION
+# ALL: a patient can be the query and a result of one match, or be listed
+# twice in one answer, and each match appears once. A subquery ordered from
+# outside would read the patient's whole history into a temporary b-tree.
+_PAGE = """
+SELECT pk FROM match_requests
+WHERE owner = :owner AND patient_id = :patient AND pk <= :below
+UNION
+SELECT r.request_pk FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
+WHERE r.owner = :owner AND r.patient_id = :patient AND r.request_pk <= :below
+    AND NOT (q.direction = 'local' AND q.owner IS NOT :owner)
+ORDER BY pk DESC LIMIT :limit
+"""
+
+
+def _stored_results(db: sqlite3.Connection, request_pk: int) -> tuple[RecordedResult, ...]:
     rows = db.execute(
         "SELECT score, patient_id, owner, patient_json, new, shown_as, disclosure"
         " FROM match_results WHERE request_pk = ? ORDER BY rank",
@@ -513,25 +558,24 @@ def _stored_results(db: sqlite3.Connection, request_pk: int | None) -> tuple[Rec
     )
 
 
-def _stored_match(db: sqlite3.Connection, row: tuple[Any, ...]) -> RecordedMatch:
-    """The match of one ``match_requests`` row, with its results."""
-    match = _match_of(row)
-    return _replace(match, results=_stored_results(db, match.id))
+def _stored_match(db: sqlite3.Connection, pk: int) -> RecordedMatch:
+    """The match with this id, with its results."""
+    match = _match_of(db.execute(_MATCH_BY_ID, (pk,)).fetchone())
+    return _replace(match, results=_stored_results(db, pk))
 
 
-def _as_seen_by(owner: str, match: RecordedMatch) -> RecordedMatch | None:
-    """``match`` as the submitter ``owner`` may see it in its patient's history (None: not at all).
+def _as_seen_by(owner: str, match: RecordedMatch) -> RecordedMatch:
+    """``match`` as the submitter ``owner`` may see it in its patient's history.
 
     Its own local or outbound match shows its results as they were shown to
     it: another owner's patient under its pseudonym (``shown_as``). An
     inbound match shows only ``owner``'s patients among the results. Another
-    owner's local match is that owner's: its query and the rest of its
-    results are not ``owner``'s to see (the audit log records the disclosure).
+    owner's local match is not shown at all (:data:`_PAGE` leaves it out):
+    its query and the rest of its results are not ``owner``'s to see (the
+    audit log records the disclosure).
     """
     if match.owner == owner:
         return _replace(match, results=tuple(_shown_to(owner, r) for r in match.results))
-    if match.direction == "local":
-        return None
     return _replace(match, results=tuple(r for r in match.results if r.owner == owner))
 
 

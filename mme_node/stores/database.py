@@ -359,6 +359,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # index ends with the rowid, seq), however rare the kind and long the log.
         "CREATE INDEX audit_by_event ON audit_log (json_extract(entry, '$.event'))",
     ),
+    (
+        # A page of a patient's history, newest first (MatchHistory.history_page):
+        # its results in match order, so the page reads the index backwards and
+        # stops. The old index is this one's prefix: lookups by patient (erasure,
+        # MatchHistory.mentions) use the new one, and one index fewer to write.
+        "CREATE INDEX match_results_by_patient_request"
+        " ON match_results (owner, patient_id, request_pk)",
+        "DROP INDEX IF EXISTS match_results_by_patient",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

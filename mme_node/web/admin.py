@@ -103,7 +103,7 @@ async def show_admin(call: Call) -> Response:
 async def show_audit(call: Call) -> Response:
     """The audit trail, newest first, a page at a time; the chain verified when asked."""
     query = call.request.query_params
-    before = _entry_number(query.get("before", ""))
+    before = call.before("an entry number")
     event = _event(query.get("event", ""))
     audit = call.node.audit
     entries = await audit.newest(before=before, limit=AUDIT_PAGE, event=event)
@@ -161,14 +161,6 @@ def _audit_url(*, before: int | None = None, event: AuditEvent | None = None) ->
         if value
     }
     return AUDIT_PATH + (f"?{urlencode(parameters)}" if parameters else "")
-
-
-def _entry_number(text: str) -> int | None:
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise InvalidRequest(f"before must be an entry number, not {text!r}")
-    return int(text)
 
 
 def _event(text: str) -> AuditEvent | None:

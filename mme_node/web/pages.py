@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mme_node.api.errors import error_response
-from mme_node.errors import Forbidden, MMEError, Unauthorized
+from mme_node.errors import Forbidden, InvalidRequest, MMEError, Unauthorized
 from mme_node.node import Node
 from mme_node.web.context import node_of
 from mme_node.web.cookies import APP_PATH, SIGN_IN_PATH
@@ -104,6 +104,19 @@ class Call:
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name)
         return value.strip() if isinstance(value, str) else default
+
+    def before(self, what: str) -> int | None:
+        """The ``before`` of a list shown newest first, a page at a time; None: the newest.
+
+        A whole number of at most 18 digits (SQLite's integers hold 19), else
+        a 400 saying it must be ``what``, never a failing database query.
+        """
+        text = self.request.query_params.get("before", "")
+        if not text:
+            return None
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise InvalidRequest(f"before must be {what}, not {text!r}")
+        return int(text)
 
     async def render(
         self, template: str, context: Mapping[str, Any] | None = None, status: int = 200

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from mme_node.errors import AlreadyExists, Conflict, InvalidPatient, InvalidRequest
 from mme_node.model import PatientRecord
+from mme_node.services.history import HISTORY_PAGE_SIZE
 from mme_node.web.case_form import DISCLOSURE_CHOICES, SEX_CHOICES, SHARING_CHOICES, CaseForm
 from mme_node.web.context import node_of
 from mme_node.web.cookies import APP_PATH
@@ -74,9 +75,15 @@ async def show_patient(call: Call) -> Response:
 async def patient_page(
     call: Call, record: PatientRecord, peers_error: str = "", status: int = 200
 ) -> Response:
-    """The page of one patient: the case, matching buttons, its match history."""
-    history = await call.node.history.as_seen_by_owner(record.owner, record.patient.id)
+    """The page of one patient: the case, matching buttons, a page of its match history."""
+    before = call.before("a match number")
+    history = await call.node.history.history_page(
+        record.owner, record.patient.id, before, HISTORY_PAGE_SIZE
+    )
     ontology = call.node.release.ontology
+    # Back to the history, at the foot of the page, when moving between its pages.
+    here, at_history = patient_url(record.patient.id), "#history-heading"
+    older = history.next_before
     return await call.render(
         "patient.html",
         {
@@ -86,7 +93,9 @@ async def patient_page(
             "disorders": [d.id for d in record.patient.disorders],
             "onset": term_name(ontology, record.patient.age_of_onset or ""),
             "inheritance": term_name(ontology, record.patient.inheritance_mode or ""),
-            "history": list(reversed(history)),
+            "history": history.matches,
+            "older": None if older is None else f"{here}?before={older}{at_history}",
+            "newest": None if before is None else here + at_history,
             "peers": call.node.matches.peers.enabled(),
             "saved": call.request.query_params.get("saved", ""),
             "consent": consent_text(record.consent or call.node.sharing.default_consent),

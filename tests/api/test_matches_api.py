@@ -18,12 +18,14 @@ import pytest
 from api_samples import Tokens, our_ids, patient_json
 from starlette.testclient import TestClient
 
+from mme_node.api.matches import MAX_HISTORY_PAGE
 from mme_node.app import create_app
 from mme_node.peers import PeerRegistry
-from mme_node.services.history import MatchHistory, RecordedMatch
+from mme_node.services.history import MatchHistory
 from mme_node.settings import Settings
 from tests.federation.mail_sink import MailSink, body_of, free_port
 from tests.peers.fault_peers import FaultPeerServer
+from tests.services.stored_history import stored_matches
 
 CONTACT = "dr.example@example.org"  # the mailto href of api_samples.patient_json
 MME_JSON = "application/vnd.ga4gh.matchmaker.v1.0+json"
@@ -79,17 +81,19 @@ def match_externally(
 
 
 def history(client: TestClient, tokens: Tokens, patient_id: str) -> list[dict[str, Any]]:
+    """The patient's matches, newest first: its history's first page, which is its last."""
     answer = client.get(f"/api/patients/{patient_id}/matches", headers=submitter(tokens))
     assert answer.status_code == 200, answer.text
+    assert answer.json()["next"] is None
     matches: list[dict[str, Any]] = answer.json()["matches"]
     return matches
 
 
-def stored_history(settings: Settings, owner: str, patient_id: str) -> list[RecordedMatch]:
-    """The history read straight from the node's SQLite file."""
+def mentioned(settings: Settings, owner: str, patient_id: str) -> bool:
+    """Whether any row of the node's SQLite file still names the patient."""
     match_history = MatchHistory(settings.database_path)
     try:
-        return asyncio.run(match_history.for_patient(owner, patient_id))
+        return asyncio.run(match_history.mentions(owner, patient_id))
     finally:
         match_history.close()
 
@@ -153,8 +157,8 @@ def test_local_match_is_recorded_and_a_repeat_is_not_new(
     matches = history(client, tokens, "P1")
     assert [(m["direction"], m["peer"]) for m in matches] == [("local", "local")] * 2
     assert [[(r["patientId"], r["local"], r["new"]) for r in m["results"]] for m in matches] == [
-        [("P2", True, True)],
         [("P2", True, False)],
+        [("P2", True, True)],
     ]
 
 
@@ -202,6 +206,41 @@ def test_a_history_never_shows_another_submitters_patient_by_its_own_id(
     assert [m["queryPatientId"] for m in theirs] == ["B-MRN-7"]
 
 
+def test_the_history_comes_a_page_at_a_time_newest_first(
+    client: TestClient, tokens: Tokens, two_similar: None
+) -> None:
+    for _ in range(5):
+        match_locally(client, tokens, "P1")
+    pages, before = [], None
+    while True:
+        query = {"limit": 2} | ({} if before is None else {"before": before})
+        answer = client.get("/api/patients/P1/matches", params=query, headers=submitter(tokens))
+        assert answer.status_code == 200, answer.text
+        pages.append([match["id"] for match in answer.json()["matches"]])
+        if (before := answer.json()["next"]) is None:
+            break
+        assert before == pages[-1][-1]
+    walked = [match_id for page in pages for match_id in page]
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert (
+        walked == sorted(walked, reverse=True) == [m["id"] for m in history(client, tokens, "P1")]
+    )
+    assert len(set(walked)) == 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"before": "0"}, {"before": "abc"}, {"limit": "0"}, {"limit": str(MAX_HISTORY_PAGE + 1)}],
+)
+def test_a_bad_history_cursor_or_page_size_is_400_naming_it(
+    client: TestClient, tokens: Tokens, two_similar: None, query: dict[str, str]
+) -> None:
+    answer = client.get("/api/patients/P1/matches", params=query, headers=submitter(tokens))
+    assert answer.status_code == 400
+    (name,) = query
+    assert f"query parameter {name} " in answer.json()["message"]
+
+
 def test_a_peer_token_cannot_use_the_match_endpoints(
     client: TestClient, tokens: Tokens, two_similar: None
 ) -> None:
@@ -245,8 +284,8 @@ def test_external_match_is_recorded_and_a_repeat_is_not_new(
         ("outbound", "healthy", 200)
     ] * 2
     assert [[(r["patientId"], r["local"], r["new"]) for r in m["results"]] for m in matches] == [
-        [("remote-1", False, True), ("remote-2", False, True)],
         [("remote-1", False, False), ("remote-2", False, False)],
+        [("remote-1", False, True), ("remote-2", False, True)],
     ]
 
 
@@ -399,7 +438,8 @@ def test_deleting_a_patient_erases_its_own_history(
     match_locally(client, tokens, "P1")
     match_externally(client, tokens, "P1")
     assert client.delete("/api/patients/P1", headers=submitter(tokens)).status_code == 200
-    assert stored_history(node_settings, "clinic-a", "P1") == []
+    assert not mentioned(node_settings, "clinic-a", "P1")
+    assert stored_matches(node_settings.database_path) == []
     submit(client, tokens, patient_json("P1"))
     assert history(client, tokens, "P1") == []
 
@@ -411,11 +451,10 @@ def test_deleting_a_patient_removes_it_from_other_matches_results(
     peer_query(client, tokens, remote_query())
     assert client.delete("/api/patients/P2", headers=submitter(tokens)).status_code == 200
     assert client.get("/api/patients/P2/matches", headers=submitter(tokens)).status_code == 404
-    assert stored_history(node_settings, "clinic-a", "P2") == []
+    assert not mentioned(node_settings, "clinic-a", "P2")
     matches = history(client, tokens, "P1")
-    assert [[r["patientId"] for r in m["results"]] for m in matches] == [[], ["P1"]]
-    stored = stored_history(node_settings, "clinic-a", "P1")
-    assert [[r.patient_id for r in m.results] for m in stored] == [[], ["P1"]]
+    assert [[r["patientId"] for r in m["results"]] for m in matches] == [["P1"], []]
+    assert stored_matches(node_settings.database_path) == [("P1", []), ("Q1", ["P1"])]
 
 
 # ---------------------------------------------------------------- notifications

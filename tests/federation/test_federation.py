@@ -156,8 +156,10 @@ def match_externally(client: httpx.Client, patient_id: str, **body: Any) -> dict
 
 
 def history(client: httpx.Client, patient_id: str) -> list[dict[str, Any]]:
+    """The patient's matches, newest first (one page holds them all)."""
     answer = client.get(f"/api/patients/{patient_id}/matches")
     assert answer.status_code == 200, answer.text
+    assert answer.json()["next"] is None
     matches: list[dict[str, Any]] = answer.json()["matches"]
     return matches
 
@@ -264,7 +266,7 @@ def test_outbound_history_marks_a_repeated_identical_match_not_new(
         m for m in history(federation.submitter_a(), "A-real-SNRPB") if m["direction"] == "outbound"
     ]
     assert [m["peer"] for m in outbound] == ["node-b", "node-b"]
-    first, second = outbound
+    second, first = outbound
     assert first["results"][0]["patientId"] == b_shown_to_a("B-real-SNRPB", federation)
     # Both of our ids for the query: ours, and the pseudonym node B was sent.
     assert {m["shownAs"] for m in outbound} == {a_shown_to_b("A-real-SNRPB", federation)}
@@ -282,7 +284,7 @@ def test_inbound_history_shows_our_patient_returned_to_the_peer_new_once(
     query = a_shown_to_b("A-real-SNRPB", federation)
     assert [(m["peer"], m["queryPatientId"]) for m in inbound] == [("node-a", query)] * 2
     ours = [[r for r in m["results"] if r["patientId"] == "B-real-SNRPB"][0] for m in inbound]
-    assert [(r["local"], r["new"]) for r in ours] == [(True, True), (True, False)]
+    assert [(r["local"], r["new"]) for r in ours] == [(True, False), (True, True)]
     assert {r["shownAs"] for r in ours} == {b_shown_to_a("B-real-SNRPB", federation)}
 
 
@@ -442,7 +444,7 @@ def test_deleting_a_patient_erases_its_history_on_its_node(
     assert federation.submitter_b().get("/api/patients/B-real-SNRPB/matches").status_code == 404
     history_b = MatchHistory(federation.b.database_path)
     try:
-        assert asyncio.run(history_b.for_patient("clinic-b", "B-real-SNRPB")) == []
+        assert not asyncio.run(history_b.mentions("clinic-b", "B-real-SNRPB"))
     finally:
         history_b.close()
 

@@ -16,9 +16,17 @@ from mme_node.errors import ServiceUnavailable
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
 from mme_node.services import history as history_module
-from mme_node.services.history import Direction, MatchHistory, RecordedMatch, RecordedResult
+from mme_node.services.history import (
+    HISTORY_PAGE_SIZE,
+    Direction,
+    HistoryPage,
+    MatchHistory,
+    RecordedMatch,
+    RecordedResult,
+)
 from mme_node.stores import database
 from mme_node.stores.database import MIGRATIONS, open_database
+from tests.services.stored_history import stored_matches, stored_result_count
 
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -73,16 +81,23 @@ def record(history: MatchHistory, match: RecordedMatch) -> RecordedMatch:
     return asyncio.run(history.record(match))
 
 
-def for_patient(
-    history: MatchHistory, patient_id: str, owner: str = "clinic-a"
-) -> list[RecordedMatch]:
-    return asyncio.run(history.for_patient(owner, patient_id))
+def page(
+    history: MatchHistory,
+    patient_id: str,
+    before: int | None = None,
+    limit: int = HISTORY_PAGE_SIZE,
+    owner: str = "clinic-a",
+) -> HistoryPage:
+    return asyncio.run(history.history_page(owner, patient_id, before, limit))
 
 
-def as_seen_by_owner(
+def newest_first(
     history: MatchHistory, patient_id: str, owner: str = "clinic-a"
 ) -> list[RecordedMatch]:
-    return asyncio.run(history.as_seen_by_owner(owner, patient_id))
+    """The patient's whole history as ``owner`` sees it, in one page."""
+    found = page(history, patient_id, owner=owner)
+    assert found.next_before is None
+    return list(found.matches)
 
 
 def new_flags(match: RecordedMatch) -> dict[str, bool]:
@@ -175,7 +190,7 @@ def test_record_keeps_the_peers_error_kind_message_and_status(history: MatchHist
         error_message="HTTP 500 Internal Server Error",
     )
     record(history, failed)
-    (stored,) = for_patient(history, "P1")
+    (stored,) = newest_first(history, "P1")
     assert (stored.status, stored.error_kind, stored.error_message, stored.results) == (
         500,
         "http-status",
@@ -184,29 +199,30 @@ def test_record_keeps_the_peers_error_kind_message_and_status(history: MatchHist
     )
 
 
-def test_for_patient_lists_matches_as_query_and_as_result_oldest_first(
+def test_history_page_lists_matches_as_query_and_as_result_newest_first(
     history: MatchHistory,
 ) -> None:
     record(history, asked_about("local", "P1", ours("P2")))
     record(history, asked_about("inbound", "Q1", ours("P2", "P1")))
     record(history, asked_about("outbound", "P1", theirs("r1")))
     record(history, asked_about("outbound", "P3", theirs("r1")))
-    matches = for_patient(history, "P1")
+    matches = newest_first(history, "P1")
     assert [(m.direction, m.query_patient_id) for m in matches] == [
-        ("local", "P1"),
-        ("inbound", "Q1"),
         ("outbound", "P1"),
+        ("inbound", "Q1"),
+        ("local", "P1"),
     ]
     assert matches[0].created == NOW
 
 
-def test_for_patient_keeps_the_stored_result_fields(history: MatchHistory) -> None:
-    record(history, asked_about("outbound", "P1", theirs("r1")))
-    (match,) = for_patient(history, "P1")
+def test_history_page_keeps_the_stored_result_fields(history: MatchHistory) -> None:
+    recorded = record(history, asked_about("outbound", "P1", theirs("r1")))
+    (match,) = newest_first(history, "P1")
+    assert match.id == recorded.id
     assert match.results == (RecordedResult(0.5, "r1", None, '{"id": "r1"}', True),)
 
 
-def test_for_patient_marks_results_new_as_record_did(history: MatchHistory) -> None:
+def test_history_page_marks_results_new_as_record_did(history: MatchHistory) -> None:
     answers = [
         record(history, asked_about("outbound", "P1", theirs("r1"))),
         record(history, asked_about("outbound", "P1", theirs("r1", "r2"))),
@@ -216,30 +232,31 @@ def test_for_patient_marks_results_new_as_record_did(history: MatchHistory) -> N
         record(history, asked_about("local", "P1", ours("P2"))),
         record(history, asked_about("local", "P3", ours("P1", "P2"))),
     ]
-    assert [new_flags(m) for m in for_patient(history, "P1")] == [new_flags(m) for m in answers]
+    assert [new_flags(m) for m in newest_first(history, "P1")] == [
+        new_flags(m) for m in reversed(answers)
+    ]
 
 
-def test_for_patient_of_a_patient_never_matched_is_empty(history: MatchHistory) -> None:
+def test_history_page_of_a_patient_never_matched_is_empty(history: MatchHistory) -> None:
     record(history, asked_about("outbound", "P1", theirs("r1")))
-    assert for_patient(history, "P9") == []
+    assert page(history, "P9") == HistoryPage((), None)
 
 
-def test_forget_patient_erases_its_own_matches(history: MatchHistory) -> None:
+def test_forget_patient_erases_its_own_matches(history: MatchHistory, tmp_path: Path) -> None:
     record(history, asked_about("outbound", "P1", theirs("r1")))
     record(history, asked_about("local", "P1", ours("P2")))
     asyncio.run(history.forget_patient("clinic-a", "P1"))
-    assert for_patient(history, "P1") == []
+    assert stored_matches(tmp_path / "node.sqlite3") == []
+    assert stored_result_count(tmp_path / "node.sqlite3") == 0
 
 
 def test_forget_patient_removes_it_from_other_matches_results_only(
-    history: MatchHistory,
+    history: MatchHistory, tmp_path: Path
 ) -> None:
     record(history, asked_about("local", "P2", ours("P1", "P3")))
     record(history, asked_about("inbound", "Q1", ours("P3", "P1")))
     asyncio.run(history.forget_patient("clinic-a", "P1"))
-    matches = for_patient(history, "P3")
-    assert [[r.patient_id for r in m.results] for m in matches] == [["P3"], ["P3"]]
-    assert [m.query_patient_id for m in matches] == ["P2", "Q1"]
+    assert stored_matches(tmp_path / "node.sqlite3") == [("P2", ["P3"]), ("Q1", ["P3"])]
 
 
 def test_forget_patient_leaves_another_owners_patient_with_the_same_id(
@@ -248,7 +265,7 @@ def test_forget_patient_leaves_another_owners_patient_with_the_same_id(
     record(history, asked_about("outbound", "P1", theirs("r1"), owner="clinic-b"))
     record(history, asked_about("inbound", "Q1", ours("P1", owner="clinic-b")))
     asyncio.run(history.forget_patient("clinic-a", "P1"))
-    assert len(for_patient(history, "P1", owner="clinic-b")) == 2
+    assert len(newest_first(history, "P1", owner="clinic-b")) == 2
 
 
 def test_counts_only_real_inbound_requests_and_the_results_sent(history: MatchHistory) -> None:
@@ -274,11 +291,14 @@ def test_history_is_kept_across_reopening_the_file(tmp_path: Path) -> None:
         reopened.close()
 
 
-def test_a_match_the_database_refuses_leaves_nothing_behind(history: MatchHistory) -> None:
+def test_a_match_the_database_refuses_leaves_nothing_behind(
+    history: MatchHistory, tmp_path: Path
+) -> None:
     bad_score = (RecordedResult(0.5, "r1"), RecordedResult(1.5, "r2"))
     with pytest.raises(sqlite3.IntegrityError):
         record(history, asked_about("outbound", "P1", bad_score))
-    assert for_patient(history, "P1") == []
+    assert stored_matches(tmp_path / "node.sqlite3") == []
+    assert stored_result_count(tmp_path / "node.sqlite3") == 0
 
 
 def unseen(history: MatchHistory, owner: str = "clinic-a") -> list[RecordedMatch]:
@@ -397,7 +417,7 @@ def test_concurrent_records_are_each_answered_with_their_own_flags(
 
 
 def test_a_refused_match_in_a_group_commit_leaves_the_others_stored(
-    history: MatchHistory,
+    history: MatchHistory, tmp_path: Path
 ) -> None:
     bad = asked_about("outbound", "P1", (RecordedResult(1.5, "r1"),))
 
@@ -410,8 +430,8 @@ def test_a_refused_match_in_a_group_commit_leaves_the_others_stored(
 
     outcomes = asyncio.run(together())
     assert isinstance(outcomes[-1], sqlite3.IntegrityError)
-    assert for_patient(history, "P1") == []
-    assert all(len(for_patient(history, f"P{n}")) == 1 for n in range(2, 8))
+    stored = stored_matches(tmp_path / "node.sqlite3")
+    assert sorted(stored) == [(f"P{n}", ["r1"]) for n in range(2, 8)]
 
 
 @pytest.mark.parametrize("opened", [True, False], ids=["while-writing", "while-opening"])
@@ -437,8 +457,9 @@ def test_every_caller_of_a_group_commit_on_a_locked_database_is_told_503(
         other.close()
     assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes), outcomes
     assert all("match history failed: database is locked" in str(o) for o in outcomes)
-    assert all(for_patient(history, f"P{n}") == [] for n in range(1, 8))
     assert record(history, asked_about("outbound", "P1", theirs("r1"))).id is not None
+    earlier = [("P0", ["r0"])] if opened else []
+    assert stored_matches(tmp_path / "node.sqlite3") == [*earlier, ("P1", ["r1"])]
 
 
 def test_record_many_stores_every_match_or_none(history: MatchHistory) -> None:
@@ -448,7 +469,7 @@ def test_record_many_stores_every_match_or_none(history: MatchHistory) -> None:
     bad = asked_about("outbound", "P1", (RecordedResult(1.5, "r2"),), peer="z")
     with pytest.raises(sqlite3.IntegrityError):
         asyncio.run(history.record_many([asked_about("outbound", "P1", theirs("r3")), bad]))
-    assert len(for_patient(history, "P1")) == 2
+    assert len(newest_first(history, "P1")) == 2
 
 
 def test_a_patient_returned_twice_in_one_answer_is_new_both_times(history: MatchHistory) -> None:
@@ -492,20 +513,23 @@ def test_history_written_before_the_thread_index_keeps_its_flags(tmp_path: Path)
         old.commit()
     migrated = MatchHistory(path)
     try:
-        flags = [
-            [(r.owner, r.patient_id, r.new) for r in match.results]
-            for match in for_patient(migrated, "P1")
-        ]
-        assert flags == [
-            [(None, "r1", True)],
-            [(None, "r1", False), (None, "r2", True)],
-            [("clinic-a", "P1", True)],
-            [("clinic-b", "P1", True), ("clinic-a", "P1", False)],
-        ]
         again = record(migrated, asked_about("outbound", "P1", theirs("r2", "r3")))
         assert new_flags(again) == {"r2": False, "r3": True}
     finally:
         migrated.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        flags = db.execute(
+            "SELECT request_pk, owner, patient_id, new FROM match_results"
+            " WHERE request_pk <= 4 ORDER BY request_pk, rank"
+        ).fetchall()
+    assert flags == [
+        (1, None, "r1", 1),
+        (2, None, "r1", 0),
+        (2, None, "r2", 1),
+        (3, "clinic-a", "P1", 1),
+        (4, "clinic-b", "P1", 1),
+        (4, "clinic-a", "P1", 0),
+    ]
 
 
 # ---------------------------------------------------------------- audit in the same transaction
@@ -544,7 +568,7 @@ def test_the_owner_sees_another_owners_patient_by_the_pseudonym_it_was_shown_und
         RecordedResult(0.8, "P2", "clinic-a", shown_as="P2", disclosure="variants"),
     )
     record(history, asked_about("local", "P1", shown))
-    (match,) = as_seen_by_owner(history, "P1")
+    (match,) = newest_first(history, "P1")
     assert [result.patient_id for result in match.results] == ["3fa9", "P2"]
 
 
@@ -555,6 +579,121 @@ def test_the_owner_never_sees_another_owners_query_or_patients(
     record(history, asked_about("local", "B-MRN-1", ours("P1"), owner="clinic-b"))
     both = ours("B-MRN-2", owner="clinic-b") + ours("P1")
     record(history, asked_about("inbound", "Q1", both))
-    (inbound,) = as_seen_by_owner(history, "P1")
+    (inbound,) = newest_first(history, "P1")
     assert inbound.direction == "inbound"
     assert [(result.patient_id, result.owner) for result in inbound.results] == [("P1", "clinic-a")]
+
+
+# ---------------------------------------------------------------- pages of a patient's history
+
+
+def mixed_history(history: MatchHistory) -> list[int]:
+    """Rounds of every kind of match that may mention clinic-a's P1; the ids it may see.
+
+    Returns the ids of the matches clinic-a may see in P1's history, newest
+    first. Among the rest: another submitter's local match that returned P1
+    (hidden), and matches of clinic-b's own P1 (another patient).
+    """
+    visible = []
+    for round_ in range(6):
+
+        def seen(match: RecordedMatch) -> None:
+            recorded = record(history, match)
+            assert recorded.id is not None
+            visible.append(recorded.id)
+
+        seen(asked_about("inbound", "Q9", ours("P1", "P4", "P1")))  # P1 listed twice
+        record(history, asked_about("local", f"B{round_}", ours("P1"), owner="clinic-b"))
+        seen(asked_about("inbound", f"Q{round_}", ours("P2", "P1")))
+        seen(asked_about("outbound", "P1", theirs("r1", f"r{round_}")))
+        record(history, asked_about("outbound", "P2", theirs("r1")))
+        seen(asked_about("local", "P1", ours("P2")))
+        seen(asked_about("local", "P1", ours("P1", "P3")))  # P1 both query and result
+        record(history, asked_about("outbound", "P1", theirs("r1"), owner="clinic-b"))
+        record(history, asked_about("inbound", "Q8", ours("P1", owner="clinic-b")))
+    record(history, asked_about("local", "B9", ours("P1"), owner="clinic-b"))
+    return visible[::-1]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 25, 26])
+def test_walking_the_pages_lists_every_visible_match_once_newest_first(
+    history: MatchHistory, limit: int
+) -> None:
+    expected = mixed_history(history)
+    walked: list[int | None] = []
+    before = None
+    while True:
+        found = page(history, "P1", before, limit)
+        assert found.matches, "no page is empty: the one before it had no next page"
+        assert len(found.matches) == min(limit, len(expected) - len(walked))
+        walked.extend(match.id for match in found.matches)
+        if found.next_before is None:
+            break
+        assert found.next_before == walked[-1]
+        before = found.next_before
+    assert walked == expected
+    assert len(set(walked)) == len(walked) == 30
+
+
+def test_a_match_that_returned_the_patient_twice_is_listed_once(history: MatchHistory) -> None:
+    twice = record(history, asked_about("inbound", "Q1", ours("P1", "P1")))
+    assert [match.id for match in newest_first(history, "P1")] == [twice.id]
+
+
+def test_a_match_with_the_patient_as_query_and_result_is_listed_once(
+    history: MatchHistory,
+) -> None:
+    itself = record(history, asked_about("local", "P1", ours("P1")))
+    assert [match.id for match in newest_first(history, "P1")] == [itself.id]
+
+
+def test_another_submitters_local_matches_do_not_shorten_a_page(history: MatchHistory) -> None:
+    first = record(history, asked_about("outbound", "P1", theirs("r1")))
+    for query in ("B1", "B2", "B3"):
+        record(history, asked_about("local", query, ours("P1"), owner="clinic-b"))
+    found = page(history, "P1", limit=1)
+    assert ([match.id for match in found.matches], found.next_before) == ([first.id], None)
+
+
+def test_a_page_before_a_match_starts_below_it(history: MatchHistory) -> None:
+    ids = [record(history, asked_about("outbound", "P1", theirs("r1"))).id for _ in range(4)]
+    assert ids[2] is not None
+    found = page(history, "P1", before=ids[2], limit=1)
+    assert ([match.id for match in found.matches], found.next_before) == ([ids[1]], ids[1])
+    assert page(history, "P1", before=ids[0]) == HistoryPage((), None)
+
+
+def test_a_page_reads_the_patients_indexes_newest_first_and_stops(tmp_path: Path) -> None:
+    with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
+        plan = [
+            row[3]
+            for row in db.execute(
+                f"EXPLAIN QUERY PLAN {history_module._PAGE}",
+                {"owner": "a", "patient": "P1", "below": 10, "limit": 3},
+            )
+        ]
+    assert "MERGE (UNION)" in plan
+    assert any("INDEX match_requests_by_patient (" in step for step in plan)
+    assert any("INDEX match_results_by_patient_request (" in step for step in plan)
+    assert not [step for step in plan if step.startswith("SCAN") or "TEMP B-TREE" in step]
+
+
+def test_a_history_from_before_the_page_index_is_paged_through_it(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite3"
+    indexed = next(n for n, step in enumerate(MIGRATIONS) if "by_patient_request" in "".join(step))
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        for step in MIGRATIONS[:indexed]:
+            for statement in step:
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {indexed}")
+        old.commit()
+    history = MatchHistory(path)
+    try:
+        recorded = record(history, asked_about("inbound", "Q1", ours("P1")))
+        assert [match.id for match in newest_first(history, "P1")] == [recorded.id]
+    finally:
+        history.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
+    assert "match_results_by_patient_request" in indexes
+    assert "match_results_by_patient" not in indexes

@@ -13,6 +13,7 @@ from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
 from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
 from mme_node.services.retention import Retention
+from tests.services.stored_history import stored_matches
 
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
 
@@ -47,7 +48,7 @@ def shown(query: str) -> AuditEntry:
 
 
 def test_matches_older_than_the_period_go_and_newer_ones_stay(
-    history: MatchHistory, audit: AuditLog
+    history: MatchHistory, audit: AuditLog, tmp_path: Path
 ) -> None:
     for days_ago, query in ((800, "old"), (731, "older than two years"), (10, "recent")):
         asyncio.run(history.record(inbound(days_ago, query), audit=[shown(query)]))
@@ -55,8 +56,7 @@ def test_matches_older_than_the_period_go_and_newer_ones_stay(
     purged = asyncio.run(Retention(history, days=730).purge(now=NOW))
 
     assert purged == 2
-    remaining = asyncio.run(history.for_patient("clinic-a", "P1"))
-    assert [match.query_patient_id for match in remaining] == ["recent"]
+    assert stored_matches(tmp_path / "node.sqlite3") == [("recent", ["P1"])]
     entries = list(audit.iter_entries())
     assert [e.document["event"] for e in entries] == ["disclosure"] * 3 + ["retention"]
     assert entries[-1].document["details"]["matches_erased"] == 2
@@ -72,11 +72,11 @@ def test_a_result_of_a_purged_match_is_new_again(history: MatchHistory) -> None:
     assert again.results[0].new
 
 
-def test_zero_days_keeps_the_history_for_ever(history: MatchHistory) -> None:
+def test_zero_days_keeps_the_history_for_ever(history: MatchHistory, tmp_path: Path) -> None:
     asyncio.run(history.record(inbound(5000, "ancient")))
 
     assert asyncio.run(Retention(history, days=0).purge(now=NOW)) == 0
-    assert asyncio.run(history.for_patient("clinic-a", "P1"))
+    assert stored_matches(tmp_path / "node.sqlite3") == [("ancient", ["P1"])]
 
 
 def test_a_purge_that_erases_nothing_writes_no_audit_entry(
