@@ -195,7 +195,7 @@ class MatchHistory:
 
         A match is about the patient when the patient was its query or among
         its results. Each is shown as the submitter ``owner`` may see it
-        (:func:`_as_seen_by`); other submitters' local matches that returned
+        (:func:`_seen_by`); other submitters' local matches that returned
         the patient are left out by the query itself, so a page holds
         ``limit`` matches whenever that many exist below ``before`` (None:
         start at the newest). Each result carries the ``new`` flag
@@ -213,7 +213,8 @@ class MatchHistory:
         (and one more match, to know whether another page exists); each
         result entry read costs a primary-key lookup of its match, to skip
         other submitters' local matches. However long the history, a page
-        reads its own matches plus those it skips.
+        reads its own matches (of a peer's query, only ``owner``'s results)
+        plus those it skips.
         """
         return await asyncio.to_thread(self._history_page, owner, patient_id, before, limit)
 
@@ -226,7 +227,7 @@ class MatchHistory:
         # One read transaction: a consistent snapshot while another process writes.
         with self._database.transaction() as db:
             ids = [pk for (pk,) in db.execute(_PAGE, parameters)]
-            matches = tuple(_as_seen_by(owner, _stored_match(db, pk)) for pk in ids[:limit])
+            matches = tuple(_seen_by(db, owner, pk) for pk in ids[:limit])
         return HistoryPage(matches, ids[limit - 1] if len(ids) > limit else None)
 
     async def forget_patient(
@@ -546,11 +547,15 @@ ORDER BY pk DESC LIMIT :limit
 """
 
 
-def _stored_results(db: sqlite3.Connection, request_pk: int) -> tuple[RecordedResult, ...]:
+def _stored_results(
+    db: sqlite3.Connection, request_pk: int, owner: str | None = None
+) -> tuple[RecordedResult, ...]:
+    """The match's results in rank order; only ``owner``'s patients unless it is None."""
     rows = db.execute(
         "SELECT score, patient_id, owner, patient_json, new, shown_as, disclosure"
-        " FROM match_results WHERE request_pk = ? ORDER BY rank",
-        (request_pk,),
+        " FROM match_results WHERE request_pk = :match AND (:owner IS NULL OR owner = :owner)"
+        " ORDER BY rank",
+        {"match": request_pk, "owner": owner},
     )
     return tuple(
         RecordedResult(score, patient_id, owner, patient_json, bool(new), shown_as, disclosure)
@@ -558,25 +563,23 @@ def _stored_results(db: sqlite3.Connection, request_pk: int) -> tuple[RecordedRe
     )
 
 
-def _stored_match(db: sqlite3.Connection, pk: int) -> RecordedMatch:
-    """The match with this id, with its results."""
-    match = _match_of(db.execute(_MATCH_BY_ID, (pk,)).fetchone())
-    return _replace(match, results=_stored_results(db, pk))
-
-
-def _as_seen_by(owner: str, match: RecordedMatch) -> RecordedMatch:
-    """``match`` as the submitter ``owner`` may see it in its patient's history.
+def _seen_by(db: sqlite3.Connection, owner: str, pk: int) -> RecordedMatch:
+    """The match with this id as the submitter ``owner`` may see it in its patient's history.
 
     Its own local or outbound match shows its results as they were shown to
     it: another owner's patient under its pseudonym (``shown_as``). An
-    inbound match shows only ``owner``'s patients among the results. Another
+    inbound match shows only ``owner``'s patients among the results (the
+    others are not even read: a peer's query may have found 200). Another
     owner's local match is not shown at all (:data:`_PAGE` leaves it out):
     its query and the rest of its results are not ``owner``'s to see (the
     audit log records the disclosure).
     """
+    match = _match_of(db.execute(_MATCH_BY_ID, (pk,)).fetchone())
     if match.owner == owner:
-        return _replace(match, results=tuple(_shown_to(owner, r) for r in match.results))
-    return _replace(match, results=tuple(r for r in match.results if r.owner == owner))
+        results = tuple(_shown_to(owner, r) for r in _stored_results(db, pk))
+    else:
+        results = _stored_results(db, pk, owner)
+    return _replace(match, results=results)
 
 
 def _shown_to(owner: str, result: RecordedResult) -> RecordedResult:
