@@ -569,7 +569,8 @@ def _seen_by(db: sqlite3.Connection, owner: str, pk: int) -> RecordedMatch:
     Its own local or outbound match shows its results as they were shown to
     it: another owner's patient under its pseudonym (``shown_as``). An
     inbound match shows only ``owner``'s patients among the results (the
-    others are not even read: a peer's query may have found 200). Another
+    others are filtered out in SQL, so that of a peer's query that found 200
+    only ``owner``'s rows become Python objects). Another
     owner's local match is not shown at all (:data:`_PAGE` leaves it out):
     its query and the rest of its results are not ``owner``'s to see (the
     audit log records the disclosure).

@@ -108,13 +108,14 @@ class Call:
     def before(self, what: str) -> int | None:
         """The ``before`` of a list shown newest first, a page at a time; None: the newest.
 
-        A whole number of at most 18 digits (SQLite's integers hold 19), else
-        a 400 saying it must be ``what``, never a failing database query.
+        A whole number from 1 and of at most 18 digits (SQLite's integers hold
+        19), as the API asks, else a 400 saying it must be ``what``, never a
+        failing database query.
         """
         text = self.request.query_params.get("before", "")
         if not text:
             return None
-        if not text.isascii() or not text.isdigit() or len(text) > 18:
+        if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) == 0:
             raise InvalidRequest(f"before must be {what}, not {text!r}")
         return int(text)
 

@@ -230,7 +230,13 @@ def test_the_history_comes_a_page_at_a_time_newest_first(
 
 @pytest.mark.parametrize(
     "query",
-    [{"before": "0"}, {"before": "abc"}, {"limit": "0"}, {"limit": str(MAX_HISTORY_PAGE + 1)}],
+    [
+        {"before": "0"},
+        {"before": "abc"},
+        {"before": str(2**63 + 1)},  # beyond SQLite's integers
+        {"limit": "0"},
+        {"limit": str(MAX_HISTORY_PAGE + 1)},
+    ],
 )
 def test_a_bad_history_cursor_or_page_size_is_400_naming_it(
     client: TestClient, tokens: Tokens, two_similar: None, query: dict[str, str]
