@@ -32,10 +32,9 @@ from mme_node.peers import Peer
 from mme_node.security.audit import AuditEvent, Exposure, StoredEntry, peer_changed
 from mme_node.security.tokens import Role
 from mme_node.stores.changes import ReleaseChange
+from mme_node.stores.database import MAX_ROWID
 
 MAX_AUDIT_PAGE = 1000
-MAX_SEQ = 2**63 - 1
-"""The largest sequence number SQLite can hold."""
 
 
 def _node(request: Request) -> Node:
@@ -115,7 +114,7 @@ async def audit_entries(request: Request) -> Response:
     """A page of the audit log, oldest first; ``next`` is the ``after`` of the next page."""
     authenticate(request, Role.ADMIN)
     node = _node(request)
-    after = int_parameter(request, "after", 0, minimum=0, maximum=MAX_SEQ)
+    after = int_parameter(request, "after", 0, minimum=0, maximum=MAX_ROWID)
     limit = int_parameter(request, "limit", 100, minimum=1, maximum=MAX_AUDIT_PAGE)
     subject = _subject(request, node) if _names_patient(request) else None
     entries = await node.audit.entries(

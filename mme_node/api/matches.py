@@ -24,12 +24,8 @@ from mme_node.node import Node
 from mme_node.peers import PeerOutcome
 from mme_node.security import Role
 from mme_node.security.disclosure import Disclosure
-from mme_node.services.history import (
-    HISTORY_PAGE_SIZE,
-    MAX_MATCH_ID,
-    RecordedMatch,
-    RecordedResult,
-)
+from mme_node.services.history import HISTORY_PAGE_SIZE, RecordedMatch, RecordedResult
+from mme_node.stores.database import MAX_ROWID
 
 MAX_HISTORY_PAGE = 200
 """The most matches one page of a history may hold (``limit``)."""
@@ -163,7 +159,7 @@ async def match_history(request: Request) -> Response:
     patient_id = request.path_params["patient_id"]
     before = None  # the newest page
     if "before" in request.query_params:
-        before = int_parameter(request, "before", 0, minimum=1, maximum=MAX_MATCH_ID)
+        before = int_parameter(request, "before", 0, minimum=1, maximum=MAX_ROWID)
     limit = int_parameter(request, "limit", HISTORY_PAGE_SIZE, minimum=1, maximum=MAX_HISTORY_PAGE)
     await node.patients.get(client.name, patient_id)  # 404 for someone else's patient
     page = await node.history.history_page(client.name, patient_id, before, limit)

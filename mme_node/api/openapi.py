@@ -19,7 +19,8 @@ from mme_node.formats.consent import consent_openapi_schema
 from mme_node.formats.schemas import patient_openapi_schema
 from mme_node.model import DisclosureLevel
 from mme_node.security.audit import AuditEvent
-from mme_node.services.history import HISTORY_PAGE_SIZE, MAX_MATCH_ID
+from mme_node.services.history import HISTORY_PAGE_SIZE
+from mme_node.stores.database import MAX_ROWID
 
 MME_MEDIA_TYPES = (
     "application/vnd.ga4gh.matchmaker.v1.0+json",
@@ -91,7 +92,7 @@ AUDIT_FILTERS = [
         "name": "after",
         "in": "query",
         "description": "entries after this sequence number (the previous page's next)",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ROWID, "default": 0},
     },
     {
         "name": "limit",
@@ -250,7 +251,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     "in": "query",
                     "description": "matches whose id is below this one (the previous page's "
                     "next); absent: the newest",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_MATCH_ID},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ROWID},
                 },
                 {
                     "name": "limit",

@@ -36,13 +36,12 @@ from typing import Any
 
 from mme_node.peers import Peer
 from mme_node.security.keys import NodeKey
-from mme_node.stores.database import SerialConnection
+from mme_node.stores.database import MAX_ROWID, SerialConnection
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
 
 _PAGE = 1000
-_MAX_SEQ = 2**63 - 1
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +248,7 @@ class AuditLog:
         query = (
             f"SELECT seq, entry, hash FROM audit_log WHERE seq < ?{where} ORDER BY seq DESC LIMIT ?"
         )
-        first = _MAX_SEQ if before is None else before
+        first = MAX_ROWID if before is None else before
 
         def read() -> list[StoredEntry]:
             with self._database.held() as db:

@@ -27,15 +27,12 @@ from mme_node.errors import ServiceUnavailable
 from mme_node.model import Contact
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.stores.codec import contact_from_document, contact_to_document
-from mme_node.stores.database import SerialConnection, transaction
+from mme_node.stores.database import MAX_ROWID, SerialConnection, transaction
 
 Direction = Literal["inbound", "outbound", "local"]
 
 HISTORY_PAGE_SIZE = 50
 """Matches per page of a patient's history, unless the caller asks for another number."""
-
-MAX_MATCH_ID = 2**63 - 1
-"""SQLite's largest rowid: no match id is above it, and no cursor needs to be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +219,7 @@ class MatchHistory:
         self, owner: str, patient_id: str, before: int | None, limit: int
     ) -> HistoryPage:
         # ids <= below: ids < before, and every id when there is no cursor.
-        below = MAX_MATCH_ID if before is None else before - 1
+        below = MAX_ROWID if before is None else before - 1
         parameters = {"owner": owner, "patient": patient_id, "below": below, "limit": limit + 1}
         # One read transaction: a consistent snapshot while another process writes.
         with self._database.transaction() as db:

@@ -32,6 +32,10 @@ T = TypeVar("T")
 MINIMUM_SQLITE = (3, 37, 0)
 """STRICT tables (3.37), RETURNING (3.35) and built-in JSON functions are used."""
 
+MAX_ROWID = 2**63 - 1
+"""SQLite's largest integer, so its largest rowid: the bound of every cursor over one
+(a match id, an audit sequence number); a larger one cannot even be bound to a query."""
+
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's write (an import from the CLI) to finish."""
 
