@@ -111,6 +111,7 @@ class Node:
         self.sessions.close()
         self.audit.close()
         self.tokens.close()
+        self.limits.close()
         self.changes.close()
         self.notices.close()
         self.releases.reports.close()
@@ -244,7 +245,9 @@ async def _open_node(settings: Settings, *, serving: bool) -> Node:
         releases=releases,
         notices=notices,
         follower=follower,
-        limits=AccessLimits.per_minute(settings.rate_limit_failed_auth, settings.rate_limit_match),
+        limits=AccessLimits.per_minute(
+            settings.rate_limit_failed_auth, settings.rate_limit_match, settings.rate_limits_path
+        ),
         sessions=SessionStore(settings.database_path),
     )
     if follower is not None:

@@ -111,6 +111,11 @@ class Settings:
         return self.data_dir / "match-index"
 
     @property
+    def rate_limits_path(self) -> Path:
+        """The rate limits' buckets, shared by the serving processes (safe to delete)."""
+        return self.data_dir / "rate-limits"
+
+    @property
     def hpo_dir(self) -> Path:
         """Where compiled HPO releases and the active-release pointer live.
 

@@ -1,6 +1,7 @@
 """Rate limits: failed authentications and ``/match``, each per token and per client address.
 
-Token buckets kept in memory by each serving process: a bucket holds up to
+Token buckets shared by every process of the node (:mod:`mme_node.security.buckets`,
+the file ``<data dir>/rate-limits``): a bucket holds up to
 ``per_minute`` requests and refills at ``per_minute / 60`` a second, so a
 client may burst to the limit and then keep a steady rate. A client over a
 limit gets :class:`~mme_node.errors.TooManyRequests` (429) with the seconds
@@ -13,9 +14,10 @@ one a client keeps retrying, from any address), counted under its SHA-256
 digest so the token itself is never kept. Each failure is logged at warning
 with the address, method, path and reason, never the token.
 
-The limits are per process (``mme-node serve --workers N`` multiplies
-them by N) and forgotten on restart; the buckets are bounded in number, the
-least recently used forgotten first.
+The limits are per node, whichever of ``mme-node serve --workers N``'s
+processes a request lands on, and kept across restarts of the node; the
+buckets are bounded in number, a key whose slots are all taken forgetting
+the least recently used of them.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mme_node.errors import TooManyRequests
+from mme_node.security.buckets import Bucket, BucketFile
 from mme_node.security.tokens import token_digest
 
 log = logging.getLogger(__name__)
@@ -36,11 +39,17 @@ MAX_TRACKED_KEYS = 10_000
 
 
 class RateLimiter:
-    """Token buckets per key; ``per_minute <= 0`` means no limit."""
+    """Token buckets per key, in table ``table`` of ``buckets``; ``per_minute <= 0``: no limit.
+
+    Without ``buckets``, the limiter has a table of ``max_keys`` buckets of its own,
+    in its process's memory.
+    """
 
     def __init__(
         self,
         per_minute: int,
+        buckets: BucketFile | None = None,
+        table: int = 0,
         *,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = MAX_TRACKED_KEYS,
@@ -48,8 +57,8 @@ class RateLimiter:
         self.capacity = float(per_minute)
         self.refill_per_second = per_minute / 60
         self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, time
+        self._buckets = buckets or BucketFile(None, 1, max_keys)
+        self._table = table
 
     @property
     def unlimited(self) -> bool:
@@ -59,48 +68,65 @@ class RateLimiter:
         """Seconds until ``key`` has a request left (0.0 when it has one now)."""
         if self.unlimited:
             return 0.0
-        tokens = self._tokens(key)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.refill_per_second
+
+        def look(bucket: Bucket | None) -> tuple[Bucket, float]:
+            tokens, now = self._refilled(bucket)
+            return (tokens, now), self._until_one(tokens)
+
+        return self._buckets.update(self._table, key, look)
 
     def take(self, key: str) -> float:
         """Spend one request of ``key`` if it has one: 0.0, else the seconds to wait."""
         if self.unlimited:
             return 0.0
-        tokens = self._tokens(key)
-        if tokens < 1:
-            return (1 - tokens) / self.refill_per_second
-        self._buckets[key] = (tokens - 1, self._clock())
-        return 0.0
 
-    def _tokens(self, key: str) -> float:
+        def spend(bucket: Bucket | None) -> tuple[Bucket, float]:
+            tokens, now = self._refilled(bucket)
+            if tokens >= 1:
+                return (tokens - 1, now), 0.0
+            return (tokens, now), self._until_one(tokens)
+
+        return self._buckets.update(self._table, key, spend)
+
+    def _refilled(self, bucket: Bucket | None) -> Bucket:
+        """The bucket as it is now: full when new, forgotten, or counted in the future."""
         now = self._clock()
-        tokens, then = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - then) * self.refill_per_second)
-        self._buckets[key] = (tokens, now)  # most recently used last
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
-        return tokens
+        if bucket is None or bucket[1] > now:
+            return self.capacity, now
+        tokens, then = bucket
+        return min(self.capacity, tokens + (now - then) * self.refill_per_second), now
+
+    def _until_one(self, tokens: float) -> float:
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.refill_per_second
 
 
 @dataclass
 class AccessLimits:
-    """The node's limits; one per serving process."""
+    """The node's limits, in one bucket file for all of them (see :meth:`per_minute`)."""
 
     failed_auth_per_address: RateLimiter
     failed_auth_per_token: RateLimiter
     match_per_token: RateLimiter
     match_per_address: RateLimiter
     sign_in_starts_per_address: RateLimiter
+    buckets: BucketFile
 
     @classmethod
-    def per_minute(cls, failed_auth: int, match: int) -> AccessLimits:
+    def per_minute(cls, failed_auth: int, match: int, shared: Path | None = None) -> AccessLimits:
+        """Limits whose buckets are in the file ``shared`` (``<data dir>/rate-limits``), so
+        every process of the node counts against the same ones; None: this process's own."""
+        buckets = BucketFile(shared, tables=5, slots=MAX_TRACKED_KEYS)
         return cls(
-            RateLimiter(failed_auth),
-            RateLimiter(failed_auth),
-            RateLimiter(match),
-            RateLimiter(match),
-            RateLimiter(failed_auth),
+            failed_auth_per_address=RateLimiter(failed_auth, buckets, 0),
+            failed_auth_per_token=RateLimiter(failed_auth, buckets, 1),
+            match_per_token=RateLimiter(match, buckets, 2),
+            match_per_address=RateLimiter(match, buckets, 3),
+            sign_in_starts_per_address=RateLimiter(failed_auth, buckets, 4),
+            buckets=buckets,
         )
+
+    def close(self) -> None:
+        self.buckets.close()
 
     def check_caller(self, address: str, token: str | None) -> None:
         """Refuse an address, or a token, that failed authentication too often lately."""

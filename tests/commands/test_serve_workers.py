@@ -30,6 +30,8 @@ SLOW_CLIENT_WAITS = 60.0
 BOTH_WORKERS_WITHIN = 60.0
 """Seconds of new connections allowed until both workers have answered one. On a loaded
 machine an idle worker may win every accept for a while, so the test keeps asking."""
+MATCH_LIMIT = 10
+"""``rate_limit_match`` of the node whose workers must share it: one more every 6 s."""
 CRANIOSYNOSTOSIS = "HP:0001363"
 ARACHNODACTYLY = "HP:0001166"
 
@@ -77,11 +79,29 @@ class Served:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path) -> Iterator[Served]:
+    yield from served_by_two_workers(
+        tmp_path_factory, shared_hpo_dir, {"MME_HEADER_TIMEOUT": f"{HEADER_TIMEOUT:g}"}
+    )
+
+
+@pytest.fixture(scope="module")
+def limited_node(
+    tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path
+) -> Iterator[Served]:
+    yield from served_by_two_workers(
+        tmp_path_factory, shared_hpo_dir, {"MME_RATE_LIMIT_MATCH": str(MATCH_LIMIT)}
+    )
+
+
+def served_by_two_workers(
+    tmp_path_factory: pytest.TempPathFactory, shared_hpo_dir: Path, environment: dict[str, str]
+) -> Iterator[Served]:
+    """A node of two workers with ``environment``, its tokens, until the module is done."""
     process = NodeProcess(
         "workers",
         tmp_path_factory.mktemp("workers"),
         shared_hpo_dir,
-        {"MME_WORKERS": "2", "MME_HEADER_TIMEOUT": f"{HEADER_TIMEOUT:g}"},
+        {"MME_WORKERS": "2"} | environment,
     )
     served = Served(
         process,
@@ -143,6 +163,30 @@ def test_every_worker_cuts_a_client_that_never_finishes_its_headers(node: Served
             time.sleep(0.05)
         answers = [everything_received(slow).split(b"\r\n")[0] for slow in slow_clients]
     assert answers == [b"HTTP/1.1 408 Request Timeout"] * FRESH_CONNECTIONS
+
+
+def test_a_peer_has_its_match_limit_once_whichever_worker_answers(limited_node: Served) -> None:
+    """The workers count a peer's /match in one shared bucket: not MATCH_LIMIT each."""
+    query = patient("query") | {"contact": {"name": "Peer", "href": "https://p.example"}}
+    headers = {"Content-Type": MME_JSON, "Accept": MME_JSON}
+    answered: dict[int, list[int]] = {}  # worker: statuses of its /match answers
+    started = time.monotonic()
+    deadline = started + BOTH_WORKERS_WITHIN
+    sent = 0
+    while sent < 3 * MATCH_LIMIT or min(map(len, answered.values()), default=0) < 3:
+        assert time.monotonic() < deadline, f"{sent} matches sent; workers: {answered}"
+        with limited_node.process.client(limited_node.peer_token) as client:
+            admin = {"X-Auth-Token": limited_node.admin_token}
+            worker = client.get("/heartbeat", headers=admin).json()["heartbeat"]["_worker"]
+            status = client.post("/match", json={"patient": query}, headers=headers).status_code
+        answered.setdefault(worker, []).append(status)
+        sent += 1
+        time.sleep(0.02)  # as above: each new connection a fresh draw between the workers
+    refilled = (time.monotonic() - started) * MATCH_LIMIT / 60
+    statuses = [status for answers in answered.values() for status in answers]
+    assert len(answered) == 2, answered
+    assert set(statuses) == {200, 429}, answered
+    assert MATCH_LIMIT <= statuses.count(200) <= MATCH_LIMIT + refilled + 1, answered
 
 
 def everything_received(connection: socket.socket) -> bytes:
