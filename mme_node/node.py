@@ -246,7 +246,9 @@ async def _open_node(settings: Settings, *, serving: bool) -> Node:
         notices=notices,
         follower=follower,
         limits=AccessLimits.per_minute(
-            settings.rate_limit_failed_auth, settings.rate_limit_match, settings.rate_limits_path
+            settings.rate_limit_failed_auth,
+            settings.rate_limit_match,
+            settings.rate_limits_path if serving else None,  # the command line serves nothing
         ),
         sessions=SessionStore(settings.database_path),
     )

@@ -112,7 +112,8 @@ class Settings:
 
     @property
     def rate_limits_path(self) -> Path:
-        """The rate limits' buckets, shared by the serving processes (safe to delete)."""
+        """Where the serving processes share the rate limits' buckets (the file's name
+        adds its layout); safe to delete while the node is stopped."""
         return self.data_dir / "rate-limits"
 
     @property

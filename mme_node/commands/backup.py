@@ -33,7 +33,13 @@ def backup(args: argparse.Namespace, settings: Settings) -> int:
             bar = ProgressBar("database pages", total)
         bar.advance(copied - bar.done)
 
-    report = backup_data_dir(settings.data_dir, settings.database_path, args.destination, progress)
+    report = backup_data_dir(
+        settings.data_dir,
+        settings.database_path,
+        args.destination,
+        progress,
+        left_out=[settings.rate_limits_path],
+    )
     if bar is not None:
         bar.finish()
     print(

@@ -1,7 +1,7 @@
 """Rate limits: failed authentications and ``/match``, each per token and per client address.
 
-Token buckets shared by every process of the node (:mod:`mme_node.security.buckets`,
-the file ``<data dir>/rate-limits``): a bucket holds up to
+Token buckets shared by every serving process of the node
+(:mod:`mme_node.security.buckets`, a file ``<data dir>/rate-limits.*``): a bucket holds up to
 ``per_minute`` requests and refills at ``per_minute / 60`` a second, so a
 client may burst to the limit and then keep a steady rate. A client over a
 limit gets :class:`~mme_node.errors.TooManyRequests` (429) with the seconds
@@ -15,9 +15,9 @@ digest so the token itself is never kept. Each failure is logged at warning
 with the address, method, path and reason, never the token.
 
 The limits are per node, whichever of ``mme-node serve --workers N``'s
-processes a request lands on, and kept across restarts of the node; the
-buckets are bounded in number, a key whose slots are all taken forgetting
-the least recently used of them.
+processes a request lands on, and kept across restarts of the node (not of
+the machine). The buckets are bounded in number: past about 10,000 keys in
+one limit, a new key may take the place of the least recently used one.
 """
 
 from __future__ import annotations
@@ -30,18 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mme_node.errors import TooManyRequests
-from mme_node.security.buckets import Bucket, BucketFile
+from mme_node.security.buckets import Bucket, BucketFile, layout_path
 from mme_node.security.tokens import token_digest
 
 log = logging.getLogger(__name__)
 
-MAX_TRACKED_KEYS = 10_000
+TABLE_SLOTS = 32_768
+"""Buckets per limit: about 10,000 keys fit before any is forgotten (15,000: a few)."""
 
 
 class RateLimiter:
     """Token buckets per key, in table ``table`` of ``buckets``; ``per_minute <= 0``: no limit.
 
-    Without ``buckets``, the limiter has a table of ``max_keys`` buckets of its own,
+    Without ``buckets``, the limiter has a table of ``slots`` buckets of its own,
     in its process's memory.
     """
 
@@ -52,12 +53,12 @@ class RateLimiter:
         table: int = 0,
         *,
         clock: Callable[[], float] = time.monotonic,
-        max_keys: int = MAX_TRACKED_KEYS,
+        slots: int = TABLE_SLOTS,
     ) -> None:
         self.capacity = float(per_minute)
         self.refill_per_second = per_minute / 60
         self._clock = clock
-        self._buckets = buckets or BucketFile(None, 1, max_keys)
+        self._buckets = buckets or BucketFile(None, 1, slots)
         self._table = table
 
     @property
@@ -69,9 +70,10 @@ class RateLimiter:
         if self.unlimited:
             return 0.0
 
-        def look(bucket: Bucket | None) -> tuple[Bucket, float]:
-            tokens, now = self._refilled(bucket)
-            return (tokens, now), self._until_one(tokens)
+        def look(bucket: Bucket | None) -> tuple[None, float]:
+            # Nothing stored: a key without a bucket has a full one, and a key that only
+            # ever waited (an address that never failed to authenticate) is not written.
+            return None, 0.0 if bucket is None else self._until_one(self._refilled(bucket)[0])
 
         return self._buckets.update(self._table, key, look)
 
@@ -113,9 +115,14 @@ class AccessLimits:
 
     @classmethod
     def per_minute(cls, failed_auth: int, match: int, shared: Path | None = None) -> AccessLimits:
-        """Limits whose buckets are in the file ``shared`` (``<data dir>/rate-limits``), so
-        every process of the node counts against the same ones; None: this process's own."""
-        buckets = BucketFile(shared, tables=5, slots=MAX_TRACKED_KEYS)
+        """Limits whose buckets are in a file beside ``shared`` (``<data dir>/rate-limits``,
+        see :func:`~mme_node.security.buckets.layout_path`), so that every serving process
+        counts against the same ones; None: this process's own (the command line)."""
+        tables = 5
+        if shared is not None and max(failed_auth, match) > 0:
+            buckets = BucketFile(layout_path(shared, tables, TABLE_SLOTS), tables, TABLE_SLOTS)
+        else:
+            buckets = BucketFile(None, tables, TABLE_SLOTS)
         return cls(
             failed_auth_per_address=RateLimiter(failed_auth, buckets, 0),
             failed_auth_per_token=RateLimiter(failed_auth, buckets, 1),

@@ -4,7 +4,9 @@ The SQLite database is copied with SQLite's online backup API, page by page
 under its own read transaction, so the copy is one committed state even
 while the node keeps writing (a plain ``cp`` of a WAL database may copy the
 file and its ``-wal`` at different moments). Every other file (``peers.toml``,
-keys, compiled HPO releases) is copied as it is. The copy is checked with
+keys, compiled HPO releases) is copied as it is, but those the caller leaves
+out (the rate limits' buckets: hashes of callers' addresses, worth nothing
+in a restore). The copy is checked with
 ``PRAGMA integrity_check`` before it is reported good, and left as one
 self-contained file (rollback journal mode; the node switches a restored
 copy back to WAL when it opens it).
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +41,12 @@ def backup_data_dir(
     database: Path,
     destination: Path,
     on_progress: Callable[[int, int], None] | None = None,
+    left_out: Sequence[Path] = (),
 ) -> BackupReport:
     """Copy ``data_dir`` into ``destination`` (a new or empty directory, made 0700).
+
+    A file of ``left_out``, or named after one of them (``<name>.<anything>``), is
+    not copied.
 
     ``database`` (inside ``data_dir``) is copied with the online backup API;
     ``on_progress(copied_pages, total_pages)`` is called after each step.
@@ -56,7 +62,12 @@ def backup_data_dir(
     create_private_directory(destination)
     copied = 0
     for path in sorted(data_dir.rglob("*")):
-        if path == database or _is_companion(path, database) or not path.is_file():
+        if (
+            path == database
+            or _is_companion(path, database)
+            or _is_left_out(path, left_out)
+            or not path.is_file()
+        ):
             continue
         target = destination / path.relative_to(data_dir)
         create_private_directory(target.parent)
@@ -77,6 +88,12 @@ def _is_companion(path: Path, database: Path) -> bool:
     """SQLite's files beside the database, and its write gate: none is part of the copy."""
     return path == gate_path(database) or any(
         path.name == database.name + suffix for suffix in _DATABASE_COMPANIONS
+    )
+
+
+def _is_left_out(path: Path, left_out: Sequence[Path]) -> bool:
+    return any(
+        path.parent == base.parent and path.name.split(".")[0] == base.name for base in left_out
     )
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from mme_node.errors import TooManyRequests
-from mme_node.security.buckets import BucketFile
+from mme_node.security import buckets as buckets_module
+from mme_node.security.buckets import BucketFile, _hash, layout_path
 from mme_node.security.ratelimit import AccessLimits, RateLimiter
 
 
@@ -40,7 +44,7 @@ def test_zero_per_minute_is_no_limit() -> None:
 
 def test_buckets_are_bounded_least_recently_used_first() -> None:
     clock = Clock()
-    limiter = RateLimiter(1, clock=clock, max_keys=2)
+    limiter = RateLimiter(1, clock=clock, slots=2)
     for key in ("a", "b", "c"):  # "c" forgets "a", used longest ago: a full bucket next time
         limiter.take(key)
         clock.now += 1
@@ -69,54 +73,114 @@ def test_a_token_that_failed_too_often_is_refused_from_any_address(tmp_path: Pat
         limits.check_caller("10.0.0.3", "revoked-token")
     limits.check_caller("10.0.0.3", "another-token")
     # Neither the token nor the addresses are in the file; their hashes are.
-    assert shared.stat().st_mode & 0o777 == 0o600
-    kept = shared.read_bytes()
-    assert b"revoked-token" not in kept and b"10.0.0" not in kept
-    assert kept.count(b"\0") < len(kept)
-
-
-def test_processes_sharing_the_file_share_the_buckets(tmp_path: Path) -> None:
-    shared = tmp_path / "rate-limits"
-    here = AccessLimits.per_minute(failed_auth=2, match=3, shared=shared)
-    for _ in range(2):
-        here.admit_match("peer-a", "10.0.0.1")
-    # Another process (a second worker) maps the same file and sees what is left.
-    script = (
-        "import sys; from pathlib import Path\n"
-        "from mme_node.errors import TooManyRequests\n"
-        "from mme_node.security.ratelimit import AccessLimits\n"
-        "limits = AccessLimits.per_minute(2, 3, Path(sys.argv[1]))\n"
-        "limits.admit_match('peer-a', '10.0.0.2')\n"
-        "try:\n"
-        "    limits.admit_match('peer-a', '10.0.0.2')\n"
-        "except TooManyRequests as refused:\n"
-        "    print(refused.message)\n"
-    )
-    other = subprocess.run(
-        [sys.executable, "-c", script, str(shared)], capture_output=True, text=True, check=True
-    )
-    assert "too many match requests for client 'peer-a'" in other.stdout
-    with pytest.raises(TooManyRequests, match="for client 'peer-a'"):
-        here.admit_match("peer-a", "10.0.0.1")
-    here.close()
-
-
-def test_a_file_of_another_layout_is_started_afresh(tmp_path: Path) -> None:
-    shared = tmp_path / "rate-limits"
-    shared.write_bytes(b"\xff" * 2_000_000)  # longer than the table: every slot garbage
-    limits = AccessLimits.per_minute(failed_auth=2, match=1, shared=shared)
-    limits.admit_match("peer-a", "10.0.0.1")  # garbage read as buckets would refuse this
-    with pytest.raises(TooManyRequests):
-        limits.admit_match("peer-a", "10.0.0.1")
+    (kept,) = tmp_path.glob("rate-limits.*")
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert b"revoked-token" not in kept.read_bytes() and b"10.0.0" not in kept.read_bytes()
+    assert keys_in(kept) == 3  # two addresses and the token that failed; not 10.0.0.3
     limits.close()
 
 
-def test_a_bucket_counted_in_the_future_is_full(tmp_path: Path) -> None:
-    """A file kept across a reboot holds times of the old boot's monotonic clock."""
+def keys_in(path: Path) -> int:
+    """How many buckets the file holds (slots with a key)."""
+    table = path.read_bytes()[HEADER_BYTES:]
+    return sum(1 for (key, _, _) in struct.iter_unpack("<Qdd", table) if key)
+
+
+HEADER_BYTES = 32
+
+
+def test_the_command_line_and_zero_limits_leave_no_file(tmp_path: Path) -> None:
+    AccessLimits.per_minute(failed_auth=0, match=0, shared=tmp_path / "rate-limits").close()
+    AccessLimits.per_minute(failed_auth=2, match=3).close()
+    assert list(tmp_path.iterdir()) == []
+
+
+LIMIT_ACROSS_PROCESSES = 20_000
+
+
+def test_processes_sharing_the_file_admit_the_limit_once_between_them(tmp_path: Path) -> None:
+    """Four processes of four threads spend one key's bucket at once: none is spent twice."""
+    shared = tmp_path / "rate-limits"
+    script = f"""
+import sys, threading, time
+from pathlib import Path
+from mme_node.security.buckets import BucketFile, layout_path
+from mme_node.security.ratelimit import RateLimiter
+base, start_at = Path(sys.argv[1]), float(sys.argv[2])
+buckets = BucketFile(layout_path(base, 1, 64), 1, 64)
+limiter = RateLimiter({LIMIT_ACROSS_PROCESSES}, buckets, clock=lambda: 1000.0)  # no refill
+admitted = []
+def spend():
+    tries = range({LIMIT_ACROSS_PROCESSES // 8})
+    admitted.append(sum(limiter.take("peer-a") == 0.0 for _ in tries))
+threads = [threading.Thread(target=spend) for _ in range(4)]
+time.sleep(max(0.0, start_at - time.time()))  # all processes at once, started or not
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(sum(admitted))
+"""
+    start_at = str(time.time() + 2.0)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(shared), start_at], stdout=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    admitted = [int(worker.communicate()[0]) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+    assert sum(admitted) == LIMIT_ACROSS_PROCESSES, admitted  # of twice as many attempts
+
+
+def test_a_file_from_another_boot_or_damaged_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path / "rate-limits"
+    path = layout_path(base, 1, 16)
     clock = Clock()
-    shared = BucketFile(tmp_path / "rate-limits", tables=1, slots=16)
-    before_reboot = RateLimiter(1, shared, clock=clock)
-    assert before_reboot.take("a") == 0.0
-    clock.now = 5.0  # the clock started again
-    assert RateLimiter(1, shared, clock=clock).take("a") == 0.0
-    shared.close()
+    buckets = BucketFile(path, 1, 16)
+    assert RateLimiter(1, buckets, clock=clock).take("a") == 0.0
+    assert RateLimiter(1, buckets, clock=clock).take("a") > 0
+    buckets.close()
+    monkeypatch.setattr(buckets_module, "_boot_id", lambda: bytes(range(16)))  # rebooted
+    after_reboot = BucketFile(path, 1, 16)
+    assert RateLimiter(1, after_reboot, clock=clock).take("a") == 0.0
+    after_reboot.close()
+    path.write_bytes(b"\xff" * path.stat().st_size)  # garbage, header and all
+    damaged = BucketFile(path, 1, 16)
+    assert keys_in(path) == 0
+    damaged.close()
+
+
+def test_garbage_in_a_slot_counts_as_a_free_slot(tmp_path: Path) -> None:
+    path = layout_path(tmp_path / "rate-limits", 1, 4)
+    BucketFile(path, 1, 4).close()
+    written = bytearray(path.read_bytes())
+    for slot in range(4):  # every slot "a"'s, with no tokens ever again; or a NaN time
+        time = math.nan if slot % 2 else 1000.0
+        struct.pack_into("<Qdd", written, HEADER_BYTES + 24 * slot, _hash("a"), -math.inf, time)
+    path.write_bytes(bytes(written))
+    buckets = BucketFile(path, 1, 4)
+    limits = RateLimiter(1, buckets, clock=Clock())
+    assert limits.take("a") == 0.0
+    assert limits.take("a") == pytest.approx(60.0)
+    buckets.close()
+
+
+def test_a_bucket_counted_in_the_future_is_full() -> None:
+    """A time the monotonic clock has not reached (a clock that started again) is no count."""
+    clock = Clock()
+    buckets = BucketFile(None, tables=1, slots=16)
+    assert RateLimiter(1, buckets, clock=clock).take("a") == 0.0
+    clock.now = 5.0
+    assert RateLimiter(1, buckets, clock=clock).take("a") == 0.0
+
+
+def test_a_closed_table_refuses_nobody() -> None:
+    """A request still at work when the node stops is not failed by the closed file."""
+    buckets = BucketFile(None, tables=1, slots=16)
+    limiter = RateLimiter(1, buckets, clock=Clock())
+    assert limiter.take("a") == 0.0
+    buckets.close()
+    assert limiter.take("a") == 0.0

@@ -43,10 +43,13 @@ def test_backup_while_writing_is_a_consistent_private_copy(tmp_path: Path) -> No
     (data / "peers.toml").write_text("[peers]\n")
     (data / "hpo" / "releases").mkdir(parents=True)
     (data / "hpo" / "ACTIVE").write_text("abc\n")
+    (data / "rate-limits.v1-5x32768").write_bytes(b"hashes of addresses")
     writer = threading.Thread(target=fill, args=(database, 200, 600))
     writer.start()
     try:
-        report = backup_data_dir(data, database, tmp_path / "backup")
+        report = backup_data_dir(
+            data, database, tmp_path / "backup", left_out=[data / "rate-limits"]
+        )
     finally:
         writer.join()
 
@@ -56,6 +59,7 @@ def test_backup_while_writing_is_a_consistent_private_copy(tmp_path: Path) -> No
     assert (tmp_path / "backup" / "peers.toml").read_text() == "[peers]\n"
     assert (tmp_path / "backup" / "hpo" / "ACTIVE").read_text() == "abc\n"
     assert not (tmp_path / "backup" / "mme-node.sqlite3-wal").exists()
+    assert not list((tmp_path / "backup").glob("rate-limits*"))
     assert report.other_files == 2 and report.database_bytes == copy.stat().st_size
     assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700
 
