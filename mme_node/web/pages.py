@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mme_node.api.errors import error_response
 from mme_node.errors import Forbidden, InvalidRequest, MMEError, Unauthorized
 from mme_node.node import Node
+from mme_node.stores.database import MAX_ROWID
 from mme_node.web.context import node_of
 from mme_node.web.cookies import APP_PATH, SIGN_IN_PATH
 from mme_node.web.csrf import CSRF_FIELD, check_csrf
@@ -108,14 +109,15 @@ class Call:
     def before(self, what: str) -> int | None:
         """The ``before`` of a list shown newest first, a page at a time; None: the newest.
 
-        A whole number from 1 and of at most 18 digits (SQLite's integers hold
-        19), as the API asks, else a 400 saying it must be ``what``, never a
-        failing database query.
+        A whole number from 1 to SQLite's largest integer, as the API asks, else
+        a 400 saying it must be ``what``, never a failing database query.
         """
         text = self.request.query_params.get("before", "")
         if not text:
             return None
-        if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) == 0:
+        # The length before int(): Python refuses to convert thousands of digits.
+        digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ROWID))
+        if not (digits and 1 <= int(text) <= MAX_ROWID):
             raise InvalidRequest(f"before must be {what}, not {text!r}")
         return int(text)
 
