@@ -199,11 +199,10 @@ class MatchHistory:
         :meth:`record` gave it, kept as it was even if an earlier result was
         erased since.
 
-        The cursor is a match id, ``match_requests.pk``: an INTEGER PRIMARY
-        KEY without AUTOINCREMENT, so SQLite numbers a new match one above
-        the largest id in use. Once an erasure or a purge removed the newest
-        matches, their ids may be given again, and a cursor kept from before
-        may then lead to matches recorded since.
+        The cursor is a match id, ``match_requests.pk``: ids grow with each
+        match recorded and are never given twice (``match_ids``, schema 16),
+        so a cursor kept across an erasure or a purge still leads only to
+        matches older than it.
 
         Cost: the patient's entries in two indexes (as the query, as a
         result) are read newest first and merged, stopping after this page
@@ -376,9 +375,10 @@ class _Pending:
 def _insert(db: sqlite3.Connection, match: RecordedMatch) -> RecordedMatch:
     """Write one match inside the caller's transaction; its results flagged new or not."""
     cursor = db.execute(
-        "INSERT INTO match_requests (direction, peer, created, owner, patient_id,"
+        "INSERT INTO match_requests (pk, direction, peer, created, owner, patient_id,"
         " query_patient_id, test, status, error_kind, error_message, query_contact, shown_as,"
-        " disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " disclosure) VALUES ((SELECT top + 1 FROM match_ids),"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             match.direction,
             match.peer,

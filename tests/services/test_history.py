@@ -268,6 +268,34 @@ def test_forget_patient_leaves_another_owners_patient_with_the_same_id(
     assert len(newest_first(history, "P1", owner="clinic-b")) == 2
 
 
+def test_an_erased_match_id_is_never_given_again(history: MatchHistory) -> None:
+    """A stale page's "mark as seen" or cursor must never name a match recorded since."""
+    kept = record(history, asked_about("outbound", "P1", theirs("r1")))
+    newest = record(history, asked_about("outbound", "P2", theirs("r1")))
+    asyncio.run(history.forget_patient("clinic-a", "P2"))  # the newest match goes
+    after = record(history, asked_about("outbound", "P3", theirs("r1")))
+    assert kept.id is not None and newest.id is not None and after.id is not None
+    assert kept.id < newest.id < after.id
+    # What was on the erased match's page is gone: marking it seen marks nothing.
+    assert asyncio.run(history.mark_seen("clinic-a", newest.id)) == 0
+    assert [match.id for match in unseen(history)] == [after.id, kept.id]
+
+
+def test_the_database_refuses_a_match_id_given_before(tmp_path: Path) -> None:
+    history = MatchHistory(tmp_path / "node.sqlite3")
+    first = record(history, asked_about("outbound", "P1", theirs("r1")))
+    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    history.close()
+    with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
+        for taken in (first.id, None):  # its id again; SQLite's own choice (max + 1 = 1)
+            with pytest.raises(sqlite3.IntegrityError, match="a match id is given once"):
+                db.execute(
+                    "INSERT INTO match_requests (pk, direction, peer, created,"
+                    " query_patient_id, test) VALUES (?, 'inbound', 'p', 'now', 'Q', 0)",
+                    (taken,),
+                )
+
+
 def test_counts_only_real_inbound_requests_and_the_results_sent(history: MatchHistory) -> None:
     record(history, asked_about("inbound", "Q1", ours("P1", "P2")))
     record(history, asked_about("inbound", "Q2", ours("P1")))
@@ -515,6 +543,7 @@ def test_history_written_before_the_thread_index_keeps_its_flags(tmp_path: Path)
     try:
         again = record(migrated, asked_about("outbound", "P1", theirs("r2", "r3")))
         assert new_flags(again) == {"r2": False, "r3": True}
+        assert again.id == 5  # after the file's ids: schema 16 starts match_ids at the largest
     finally:
         migrated.close()
     with contextlib.closing(sqlite3.connect(path)) as db:
