@@ -26,7 +26,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,9 +102,13 @@ class AuditEntry:
 
     def document(self) -> dict[str, Any]:
         """The entry as JSON data (absent values left out)."""
+        return self._document(_utc_text(self.time))
+
+    def _document(self, time: str) -> dict[str, Any]:
+        """:meth:`document` with its ``time`` already written (see :func:`_entry_texts`)."""
         document = {
             "event": self.event.value,
-            "time": self.time.astimezone(UTC).isoformat(timespec="microseconds"),
+            "time": time,
             "actor": self.actor,
             "recipient": self.recipient,
             "subject": self.subject,
@@ -183,12 +187,11 @@ class AuditLog:
         """
         if not entries:
             return
-        seq, previous = db.execute("SELECT seq, hash FROM audit_head").fetchone()
+        head, previous = db.execute("SELECT seq, hash FROM audit_head").fetchone()
+        chain = self._chain()
         rows = []
-        for entry in entries:
-            seq += 1
-            text = _entry_text(seq, entry)
-            previous = self._chain(previous, text)
+        for seq, text in _entry_texts(head + 1, entries):
+            previous = chain(previous, text)
             rows.append((seq, text, previous))
         db.executemany("INSERT INTO audit_log (seq, entry, hash) VALUES (?, ?, ?)", rows)
         db.execute("UPDATE audit_head SET seq = ?, hash = ?", (seq, previous))
@@ -216,8 +219,10 @@ class AuditLog:
         except Exception:
             log.exception("could not write a %s entry to the audit log", entry.event.value)
 
-    def _chain(self, previous: str, text: str) -> str:
-        return self._key.digest("audit-chain", previous, text)
+    def _chain(self) -> Callable[[str, str], str]:
+        """``chain(previous, text)``: the hash of an entry's ``text`` after the ``previous``
+        entry's hash (the key's start hashed once for all the entries it is called for)."""
+        return self._key.digester("audit-chain")
 
     # ------------------------------------------------------------ reading
 
@@ -327,11 +332,12 @@ class AuditLog:
     def _check_chain(self, db: sqlite3.Connection) -> tuple[int, int, str, str | None, int | None]:
         """(entries read, last seq, last hash, problem, first bad seq) along the chain."""
         previous, expected, count = GENESIS, 1, 0
+        chain = self._chain()
         for seq, text, digest in db.execute("SELECT seq, entry, hash FROM audit_log ORDER BY seq"):
             count += 1
             if seq != expected:
                 return count, seq, digest, f"entry {expected} was removed", expected
-            if not _numbered(text, seq) or self._chain(previous, text) != digest:
+            if not _numbered(text, seq) or chain(previous, text) != digest:
                 return count, seq, digest, f"entry {seq} was changed", seq
             previous, expected = digest, seq + 1
         return count, expected - 1, previous, None, None
@@ -370,7 +376,7 @@ def _filters(
     parameters: list[Any] = []
     if since is not None:
         where += " AND json_extract(entry, '$.time') >= ?"
-        parameters.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+        parameters.append(_utc_text(since))
     if subject is not None:
         where += " AND json_extract(entry, '$.subject') = ?"
         parameters.append(subject)
@@ -380,15 +386,29 @@ def _filters(
     return where, parameters
 
 
-def _entry_text(seq: int, entry: AuditEntry) -> str:
-    """The canonical JSON text of ``entry`` at ``seq`` (what the chain hash covers)."""
-    return json.dumps(
-        {"seq": seq, **entry.document()},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-        allow_nan=False,
-    )
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+"""What writes an entry's text: ``json.dumps`` with these options builds an encoder per call."""
+
+
+def _utc_text(time: datetime) -> str:
+    """``time`` as the log writes it: UTC, to the microsecond."""
+    return time.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _entry_texts(first: int, entries: Sequence[AuditEntry]) -> Iterator[tuple[int, str]]:
+    """Each entry's sequence number (from ``first`` on) and canonical JSON text, which the
+    chain hash covers.
+
+    The entries of one match share one time object: it is written once for
+    them all, not once per result.
+    """
+    time, written = None, ""
+    for seq, entry in enumerate(entries, first):
+        if entry.time is not time:
+            time, written = entry.time, _utc_text(entry.time)
+        yield seq, _CANONICAL.encode({"seq": seq, **entry._document(written)})
 
 
 def _numbered(text: str, seq: int) -> bool:

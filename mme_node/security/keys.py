@@ -17,7 +17,7 @@ import secrets
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mme_node.errors import ServiceUnavailable
@@ -58,12 +58,27 @@ class NodeKey:
         as :meth:`digest` per value when scanning many (an erasure's subject
         looked for among an owner's patients).
         """
+        digest = self.digester(purpose, *parts, hex_digits=hex_digits)
+        for last in lasts:
+            yield last, digest(last)
+
+    def digester(self, purpose: str, *parts: str, hex_digits: int = 64) -> Callable[..., str]:
+        """A function of more parts: ``digester(purpose, *parts)(*more)`` is
+        ``digest(purpose, *parts, *more)``.
+
+        The common start is hashed once, so each call costs about half a
+        :meth:`digest`: for many digests of one purpose in a row (the audit
+        chain, a hash per entry).
+        """
         start = hmac.new(self._secret(), digestmod=hashlib.sha256)
         start.update(b"".join(_encoded(p) + b"\0" for p in (purpose, *parts)))
-        for last in lasts:
-            digest = start.copy()
-            digest.update(_encoded(last))
-            yield last, digest.hexdigest()[:hex_digits]
+
+        def digest(*more: str) -> str:
+            hashed = start.copy()
+            hashed.update(_encoded("\0".join(more)))
+            return hashed.hexdigest()[:hex_digits]
+
+        return digest
 
     def _secret(self) -> bytes:
         if self._key is None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from mme_node.errors import ServiceUnavailable
-from mme_node.security.audit import EVENT_MEANINGS, AuditEntry, AuditEvent, AuditLog
+from mme_node.security.audit import EVENT_MEANINGS, GENESIS, AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
 from mme_node.stores.database import MIGRATIONS, open_database
 
@@ -58,6 +61,37 @@ def test_an_untouched_log_verifies_and_reports_its_head(audit: AuditLog) -> None
 
     assert found.ok and found.entries == 5 and found.head_seq == 5
     assert found.head_hash == audit.iter_entries(after=4).__next__().hash
+
+
+def test_entries_are_stored_as_canonical_json_chained_by_the_keyed_hash(
+    audit: AuditLog, database: Path, tmp_path: Path
+) -> None:
+    shared = datetime(2026, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    entries = [
+        AuditEntry(AuditEvent.DISCLOSURE, shared, actor="clinique-é", subject="s1", score=1 / 3),
+        AuditEntry(AuditEvent.DISCLOSURE, shared, actor="node-b", test=True),
+        AuditEntry(AuditEvent.PEER_ADDED, T0, actor="cli", details={"url": "https://b", "n": 2}),
+    ]
+    audit.record_now(*entries)
+
+    with sqlite3.connect(database) as raw:
+        rows = raw.execute("SELECT seq, entry, hash FROM audit_log ORDER BY seq").fetchall()
+    key = bytes.fromhex((tmp_path / "node.key").read_text().strip())
+    previous = GENESIS
+    for (seq, text, digest), entry in zip(rows, entries, strict=True):
+        canonical = json.dumps(
+            {"seq": seq, **entry.document()},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            allow_nan=False,
+        )
+        message = b"\0".join([b"audit-chain", previous.encode(), text.encode()])
+        assert text == canonical
+        assert digest == hmac.new(key, message, hashlib.sha256).hexdigest()
+        previous = digest
+    assert '"time":"2026-01-01T12:00:00.000000+00:00"' in rows[1][1]
+    assert '"actor":"clinique-\\u00e9"' in rows[0][1]
 
 
 def test_an_empty_log_verifies(audit: AuditLog) -> None:
