@@ -23,6 +23,7 @@ from mme_node.model import (
     GenomicFeature,
     MatchResult,
     Patient,
+    PatientRecord,
 )
 from mme_node.security.consent import PeerScope
 
@@ -50,6 +51,10 @@ class Recipient:
     def scope(self) -> PeerScope | None:
         """Which patients may be matched for it: None for this node's own submitters."""
         return None if self.local else PeerScope(self.country)
+
+    def owns(self, record: PatientRecord) -> bool:
+        """Whether ``record`` is this submitter's own patient (shown to it whole)."""
+        return self.local and record.owner == self.name
 
     def level_for(self, consent: Consent) -> DisclosureLevel:
         """What this recipient may see of a patient under ``consent``."""
@@ -152,7 +157,7 @@ class Disclosure:
     """One match result as a recipient is shown it.
 
     ``shown_as`` is the id the recipient sees (a pseudonym; the patient's own
-    id only for its owner), ``patient`` what it sees, ``level`` the level
+    id only for its owner), :attr:`patient` what it sees, ``level`` the level
     that decided it, and ``result`` the full result (score, stored record)
     that only this node knows.
     """
@@ -161,7 +166,21 @@ class Disclosure:
     recipient: Recipient
     level: DisclosureLevel
     shown_as: str
-    patient: Patient
+
+    @property
+    def patient(self) -> Patient:
+        """The patient as the recipient sees it: whole for its owner, else :func:`disclosed`
+        at ``level`` under ``shown_as`` (and :func:`as_result`).
+
+        Made anew at each access, not when disclosed: most results of an answer
+        are never looked at as objects (their text is cached, see
+        :mod:`mme_node.api.answers`), and the copy was most of what disclosing
+        one cost.
+        """
+        record = self.result.record
+        if self.recipient.owns(record):
+            return record.patient
+        return as_result(disclosed(record.patient, self.level, self.shown_as))
 
     @property
     def explanation(self) -> Explanation | None:

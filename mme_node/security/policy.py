@@ -20,7 +20,6 @@ from mme_node.security.disclosure import (
     Disclosure,
     OutboundQuery,
     Recipient,
-    as_result,
     disclosed,
 )
 from mme_node.security.pseudonyms import Pseudonyms
@@ -63,13 +62,11 @@ class SharingPolicy:
     def disclose(self, result: MatchResult, recipient: Recipient) -> Disclosure:
         """``result`` as ``recipient`` may see it (its owner sees its own patient whole)."""
         record = result.record
-        if recipient.local and record.owner == recipient.name:
-            patient = record.patient
-            return Disclosure(result, recipient, DisclosureLevel.VARIANTS, patient.id, patient)
+        if recipient.owns(record):
+            return Disclosure(result, recipient, DisclosureLevel.VARIANTS, record.patient.id)
         level = recipient.level_for(self.consent_of(record))
         shown_as = self.pseudonyms.pseudonym(recipient.audience, *record.key)
-        patient = as_result(disclosed(record.patient, level, shown_as))
-        return Disclosure(result, recipient, level, shown_as, patient)
+        return Disclosure(result, recipient, level, shown_as)
 
     def outbound_query(self, record: PatientRecord, recipient: Recipient) -> OutboundQuery:
         """``record`` as our match request to ``recipient`` carries it."""

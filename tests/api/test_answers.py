@@ -20,7 +20,7 @@ from mme_node.model import (
     Patient,
     PatientRecord,
 )
-from mme_node.security.disclosure import Disclosure, Recipient, disclosed
+from mme_node.security.disclosure import Disclosure, Recipient
 
 WRITTEN = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
@@ -45,7 +45,6 @@ def shown(
         recipient=Recipient(to),
         level=level,
         shown_as=pseudonym,
-        patient=disclosed(stored.patient, level, pseudonym),
     )
 
 
