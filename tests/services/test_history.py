@@ -112,6 +112,14 @@ def test_record_returns_the_match_with_an_id_and_every_result_new_the_first_time
     assert new_flags(recorded) == {"r1": True, "r2": True}
 
 
+def test_a_flagged_result_keeps_every_other_field() -> None:
+    fields = dataclasses.fields(RecordedResult)
+    result = RecordedResult(**{field.name: f"{field.name}-value" for field in fields})
+
+    for new in (True, False):
+        assert result.flagged(new) == dataclasses.replace(result, new=new)
+
+
 def test_record_marks_results_an_earlier_match_of_the_same_patient_returned_not_new(
     history: MatchHistory,
 ) -> None:
