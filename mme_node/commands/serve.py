@@ -85,7 +85,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         print(await startup_banner(node, url), flush=True)
 
     config = uvicorn.Config(
-        create_app(settings, on_ready=print_banner),
+        create_app(settings, on_ready=print_banner, freeze=True),
         host=settings.host,
         port=settings.port,
         log_level="info",

@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from hpo import HPOError, Release
+from mme_node.collector import refreeze_when_settled, thaw
 from mme_node.errors import MMEError
 from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher
@@ -220,6 +221,7 @@ class ChangeFollower:
                     await self.catch_up()
                 await self._prune_now_and_then()
                 await self._save_now_and_then()
+                refreeze_when_settled()
             except (MMEError, HPOError) as error:
                 # The database is busy or failing, or a compiled release cannot be
                 # read: keep the state we have and try again at the next poll.
@@ -308,6 +310,7 @@ class ChangeFollower:
             async with self._lock:
                 await asyncio.to_thread(_replay, state, backlog)
                 self.matcher.serving.swap(state)
+            thaw()
             log.info("now serving HPO release %s (change %d)", release.version, change.seq)
         except (MMEError, HPOError) as error:
             log.error("HPO release %s not switched to: %s", change.release_version, error)
@@ -327,6 +330,7 @@ class ChangeFollower:
         await self.matcher.follow_release(release)
         self.matcher.serving.swap(state)
         self.applied = through
+        thaw()
 
 
 @contextlib.asynccontextmanager

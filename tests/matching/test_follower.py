@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 from matching_samples import MatchingNode, patient_json
 
 from hpo import Release
+from mme_node import collector
 from mme_node.errors import ServiceUnavailable
 from mme_node.matching.follower import ChangeFollower
 from mme_node.matching.matcher import Matcher
@@ -225,6 +227,36 @@ async def test_a_release_activation_swaps_in_a_state_of_the_new_release(
         # a match that took the old state before the switch still ranks on it
         query = node.query(patient_json("Q", [AUTISM]))
         assert [c.key for c in node.matcher.rank(query, 5, state=before)] == [(OWNER, "P1")]
+    await store.close()
+
+
+async def test_a_release_switch_thaws_what_start_up_froze_and_the_follower_refreezes_it(
+    tmp_path: Path,
+    bundled_release: Release,
+    gene_index: GeneIndex,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The old state leaves the frozen heap, so that its cycles can be collected."""
+    monkeypatch.setattr(collector, "REFREEZE_AFTER", 1.0)
+    store = SQLitePatientStore(tmp_path / "mme-node.sqlite3")
+    await store.open()
+    upgrade = newer(bundled_release)
+    async with follower_node(store, bundled_release, gene_index, upgrade) as node:
+        await node.follower.start()
+        collector.freeze_start_up()
+        try:
+            await ChangeLog(store.path).append_release(upgrade.info.key, upgrade.version)
+            await node.follower.catch_up()
+            await node.follower.switched()
+            assert gc.get_freeze_count() == 0  # thawed by the switch
+            deadline = time.monotonic() + 10
+            while gc.get_freeze_count() == 0:  # until a poll REFREEZE_AFTER later
+                assert time.monotonic() < deadline, "not frozen again after the switch"
+                await asyncio.sleep(0.02)
+        finally:
+            gc.unfreeze()
+            collector._freezing.enabled = False
+            collector._freezing.thawed_at = None
     await store.close()
 
 
