@@ -18,7 +18,10 @@ a 200-result answer). Frozen objects are still freed when their last
 reference goes; only garbage cycles among them would stay. So when the
 serving state is replaced (an HPO release switch, a reload), everything is
 thawed (:func:`thaw`), and once the requests still using the old state are
-done, collected and frozen again (:func:`refreeze_when_settled`).
+done, collected and frozen again (:func:`refreeze_when_settled`). (What a
+request still holds at that moment is frozen with the rest: if it later
+became a cycle it would stay, a few objects per switch at most. The
+release and serving state themselves are freed by reference counting.)
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ def freeze_start_up() -> None:
         gc.get_freeze_count(),
         time.process_time() - started,
     )
+
+
+def stop_freezing() -> None:
+    """Thaw for good and forget that start-up froze (tests that froze, to undo it)."""
+    gc.unfreeze()
+    _freezing.enabled = False
+    _freezing.thawed_at = None
 
 
 def thaw() -> None:

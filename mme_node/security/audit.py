@@ -404,7 +404,8 @@ def _entry_texts(first: int, entries: Sequence[AuditEntry]) -> Iterator[tuple[in
     The entries of one match share one time object: it is written once for
     them all, not once per result.
     """
-    time, written = None, ""
+    time: object = object()  # no entry's time: the first entry's is written
+    written = ""
     for seq, entry in enumerate(entries, first):
         if entry.time is not time:
             time, written = entry.time, _utc_text(entry.time)

@@ -63,8 +63,8 @@ class NodeKey:
             yield last, digest(last)
 
     def digester(self, purpose: str, *parts: str, hex_digits: int = 64) -> Callable[..., str]:
-        """A function of more parts: ``digester(purpose, *parts)(*more)`` is
-        ``digest(purpose, *parts, *more)``.
+        """A function of one or more further parts: ``digester(purpose, *parts)(*more)``
+        is ``digest(purpose, *parts, *more)``.
 
         The common start is hashed once, so each call costs about half a
         :meth:`digest`: for many digests of one purpose in a row (the audit

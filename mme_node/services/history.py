@@ -215,10 +215,9 @@ class MatchHistory:
         :meth:`record` gave it, kept as it was even if an earlier result was
         erased since.
 
-        The cursor is a match id, ``match_requests.pk``: ids grow with each
-        match recorded and are never given twice (``match_ids``, schema 16),
-        so a cursor kept across an erasure or a purge still leads only to
-        matches older than it.
+        The cursor is a match id, ``match_requests.pk``: ids only grow
+        (``match_ids``, schema 16), so a cursor kept across an erasure or a
+        purge still leads only to matches older than it.
 
         Cost: the patient's entries in two indexes (as the query, as a
         result) are read newest first and merged, stopping after this page

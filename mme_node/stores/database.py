@@ -373,15 +373,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX IF EXISTS match_results_by_patient",
     ),
     (
-        # Match ids are never given twice. They are cursors (a history page's
-        # ``before``) and name the match the inbox's "mark as seen" acts on; SQLite
-        # numbers a new row one above the largest id in use, so erasing or purging
-        # the newest matches gave their ids to the next ones: a stale page could
-        # mark a match seen that nobody had seen. ``match_ids.top`` is the largest
-        # id ever given; MatchHistory inserts ``top + 1`` and the triggers refuse
-        # any other id and move ``top`` on.
-        "CREATE TABLE match_ids (top INTEGER NOT NULL) STRICT",
-        "INSERT INTO match_ids SELECT coalesce(max(pk), 0) FROM match_requests",
+        # Match ids only grow. They are cursors (a history page's ``before``) and
+        # name the match the inbox's "mark as seen" acts on; SQLite numbers a new
+        # row one above the largest id in use, so erasing or purging the newest
+        # matches gave their ids to the next ones: a stale page could mark a
+        # match seen that nobody had seen. ``match_ids.top`` is the largest id
+        # given; MatchHistory inserts ``top + 1``, and the triggers refuse an id
+        # not above ``top`` (an insert without one, as versions before this step
+        # made: stop every older process before this one opens the file) and
+        # move ``top`` on.
+        """
+        CREATE TABLE match_ids (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            top INTEGER NOT NULL
+        ) STRICT
+        """,
+        "INSERT INTO match_ids SELECT 1, coalesce(max(pk), 0) FROM match_requests",
         """
         CREATE TRIGGER match_ids_never_reused BEFORE INSERT ON match_requests
         WHEN new.pk IS NULL OR new.pk <= (SELECT top FROM match_ids)

@@ -254,9 +254,7 @@ async def test_a_release_switch_thaws_what_start_up_froze_and_the_follower_refre
                 assert time.monotonic() < deadline, "not frozen again after the switch"
                 await asyncio.sleep(0.02)
         finally:
-            gc.unfreeze()
-            collector._freezing.enabled = False
-            collector._freezing.thawed_at = None
+            collector.stop_freezing()
     await store.close()
 
 

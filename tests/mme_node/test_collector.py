@@ -9,8 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from mme_node import collector
-from mme_node.collector import collection_paused, freeze_start_up, refreeze_when_settled, thaw
+from mme_node.collector import (
+    collection_paused,
+    freeze_start_up,
+    refreeze_when_settled,
+    stop_freezing,
+    thaw,
+)
 
 
 @pytest.fixture
@@ -53,9 +58,7 @@ class Cycle:
 def freezing() -> Iterator[None]:
     """Freezing as a serving process does it, undone afterwards (the state is global)."""
     yield
-    gc.unfreeze()
-    collector._freezing.enabled = False
-    collector._freezing.thawed_at = None
+    stop_freezing()
 
 
 def test_start_up_garbage_is_collected_and_the_survivors_frozen(freezing: None) -> None:
