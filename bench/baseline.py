@@ -50,3 +50,17 @@ def interpreter_for(tree: Path | None) -> tuple[list[str], dict[str, str]]:
             [str(tree), *filter(None, [environment.get("PYTHONPATH")])]
         )
     return [sys.executable], environment
+
+
+def child_output(tree: Path | None, script: str, *arguments: str) -> str:
+    """What ``script`` prints when run with ``arguments`` in a child process that imports
+    ``mme_node`` from ``tree`` (:func:`interpreter_for`); a failing child raises."""
+    command, environment = interpreter_for(tree)
+    done = subprocess.run(
+        [*command, script, *arguments],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout

@@ -22,12 +22,11 @@ import datetime
 import json
 import os
 import random
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from baseline import BEFORE_SCALING, interpreter_for, unpacked
+from baseline import BEFORE_SCALING, child_output, unpacked
 
 BLOCK = 1_000
 OWNERS = ("clinic-a", "clinic-b", "clinic-c")
@@ -67,27 +66,20 @@ async def record_blocks(path: Path, queries: int, results: int, patients: int) -
 
 def run_version(label: str, tree: Path | None, args: argparse.Namespace) -> list[dict[str, float]]:
     """One run in a child process importing mme_node from ``tree`` (None: this checkout)."""
-    command, environment = interpreter_for(tree)
     with tempfile.TemporaryDirectory(prefix="history-bench-") as directory:
-        measured = subprocess.run(
-            [
-                *command,
-                __file__,
-                "--measure",
-                str(Path(directory) / "mme-node.sqlite3"),
-                "--queries",
-                str(args.queries),
-                "--results",
-                str(args.results),
-                "--patients",
-                str(args.patients),
-            ],
-            env=environment,
-            check=True,
-            capture_output=True,
-            text=True,
+        printed = child_output(
+            tree,
+            __file__,
+            "--measure",
+            str(Path(directory) / "mme-node.sqlite3"),
+            "--queries",
+            str(args.queries),
+            "--results",
+            str(args.results),
+            "--patients",
+            str(args.patients),
         )
-    blocks = [json.loads(line) for line in measured.stdout.splitlines()]
+    blocks = [json.loads(line) for line in printed.splitlines()]
     for number, block in enumerate(blocks, start=1):
         print(
             f"  {label:>9}  block {number:2d}: {block['seconds']:7.2f} s "

@@ -35,14 +35,13 @@ import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from baseline import interpreter_for, unpacked
+from baseline import child_output, unpacked
 from synthetic import load_average, machine
 
 # Only names the baseline has too: the child imports this module under it.
@@ -130,16 +129,13 @@ async def build_and_read_whole(path: Path, matches: int, results: int, repeats: 
 
 
 def baseline_figures(tree: Path, path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    command, environment = interpreter_for(tree)
-    child = [__file__, "--build", str(path), str(args.matches), str(args.results)]
-    measured = subprocess.run(
-        [*command, *child, "--repeats", str(args.repeats)],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
+    printed = child_output(
+        tree,
+        __file__,
+        *("--build", str(path), str(args.matches), str(args.results)),
+        *("--repeats", str(args.repeats)),
     )
-    figures: dict[str, Any] = json.loads(measured.stdout)
+    figures: dict[str, Any] = json.loads(printed)
     return figures
 
 

@@ -26,12 +26,11 @@ import inspect
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from baseline import interpreter_for, unpacked
+from baseline import child_output, unpacked
 
 PLENTY = 10**9
 """Requests per minute: a limit nobody reaches here."""
@@ -58,17 +57,10 @@ def measure(calls: int, keys: int, shared: Path | None) -> None:
 
 
 def run(tree: Path | None, calls: int, keys: int, shared: bool) -> float:
-    command, environment = interpreter_for(tree)
     with tempfile.TemporaryDirectory(prefix="ratelimit-bench-") as directory:
         where = str(Path(directory) / "rate-limits") if shared else "-"
-        measured = subprocess.run(
-            [*command, __file__, "--measure", str(calls), str(keys), where],
-            env=environment,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    microseconds: float = json.loads(measured.stdout)["us"]
+        printed = child_output(tree, __file__, "--measure", str(calls), str(keys), where)
+    microseconds: float = json.loads(printed)["us"]
     return microseconds
 
 

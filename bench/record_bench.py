@@ -33,13 +33,12 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from baseline import interpreter_for, unpacked
+from baseline import child_output, unpacked
 
 WARM_UP = 50
 PATIENTS = 10_000
@@ -122,17 +121,12 @@ class Variant:
 
 def run_variant(variant: Variant, results: int, matches: int) -> float:
     """CPU ms per match of ``variant``, in a child process of its own."""
-    command, environment = interpreter_for(variant.tree)
     dropped = [option for name in variant.dropped for option in ("--drop-index", name)]
     with tempfile.TemporaryDirectory(prefix="record-bench-") as directory:
-        measured = subprocess.run(
-            [*command, __file__, "--measure", directory, str(results), str(matches), *dropped],
-            env=environment,
-            check=True,
-            capture_output=True,
-            text=True,
+        printed = child_output(
+            variant.tree, __file__, "--measure", directory, str(results), str(matches), *dropped
         )
-    cpu_ms: float = json.loads(measured.stdout)["cpu_ms"]
+    cpu_ms: float = json.loads(printed)["cpu_ms"]
     return cpu_ms
 
 
