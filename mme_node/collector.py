@@ -16,9 +16,10 @@ several collections, and the full ones walked the whole start-up heap each
 time (``bench/match_steps.py``: 0.62 s of 10.2 s of CPU, about a sixth of
 a 200-result answer). Frozen objects are still freed when their last
 reference goes; only garbage cycles among them would stay. So when the
-serving state is replaced (an HPO release switch, a reload), everything is
-thawed (:func:`thaw`), and once the requests still using the old state are
-done, collected and frozen again (:func:`refreeze_when_settled`). (What a
+serving state is replaced (``Serving.swap``: an HPO release switch, a
+reload), everything is thawed (:func:`thaw`), and once the requests still
+using the old state are done, collected and frozen again
+(:func:`refreeze_when_settled`). (What a
 request still holds at that moment is frozen with the rest: if it later
 became a cycle it would stay, a few objects per switch at most. The
 release and serving state themselves are freed by reference counting.)

@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from hpo import HPOError, Release
-from mme_node.collector import refreeze_when_settled, thaw
+from mme_node.collector import refreeze_when_settled
 from mme_node.errors import MMEError
 from mme_node.matching.index import PatientKey
 from mme_node.matching.matcher import Matcher
@@ -310,7 +310,6 @@ class ChangeFollower:
             async with self._lock:
                 await asyncio.to_thread(_replay, state, backlog)
                 self.matcher.serving.swap(state)
-            thaw()
             log.info("now serving HPO release %s (change %d)", release.version, change.seq)
         except (MMEError, HPOError) as error:
             log.error("HPO release %s not switched to: %s", change.release_version, error)
@@ -330,7 +329,6 @@ class ChangeFollower:
         await self.matcher.follow_release(release)
         self.matcher.serving.swap(state)
         self.applied = through
-        thaw()
 
 
 @contextlib.asynccontextmanager

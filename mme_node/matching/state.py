@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hpo import Release
+from mme_node.collector import thaw
 from mme_node.matching.index import MatchIndex, PatientKey
 from mme_node.model import Consent, PatientRecord
 from mme_node.security.consent import SHIPPED_DEFAULT_CONSENT
@@ -94,6 +95,11 @@ class Serving:
         return self._state.index.default_consent
 
     def swap(self, state: ServingState) -> ServingState:
-        """Make ``state`` current (one reference assignment); returns the previous one."""
+        """Make ``state`` current (one reference assignment); returns the previous one.
+
+        The previous state is long-lived garbage once requests let go of it: a
+        serving process that froze its start-up heap thaws it (:func:`thaw`).
+        """
         previous, self._state = self._state, state
+        thaw()
         return previous
