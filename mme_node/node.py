@@ -27,7 +27,7 @@ from mme_node.matching.snapshot import IndexSnapshots
 from mme_node.matching.state import Serving
 from mme_node.matching.weights import ReleaseTermWeights
 from mme_node.peers import CircuitBreaker, PeerRegistry
-from mme_node.security.audit import AuditLog
+from mme_node.security.audit import SUBJECTS_FILING, AuditLog
 from mme_node.security.consent import default_consent, peer_default_disclosure
 from mme_node.security.files import create_private_directory, permission_warning
 from mme_node.security.keys import NodeKey
@@ -38,7 +38,7 @@ from mme_node.security.sessions import SessionStore
 from mme_node.security.tokens import TokenRegistry
 from mme_node.services.activation_lock import ActivationLock
 from mme_node.services.erasure import ErasureService
-from mme_node.services.history import MatchHistory
+from mme_node.services.history import RESULTS_FILING, MatchHistory
 from mme_node.services.matches import MatchService
 from mme_node.services.notices import OwnerNotices
 from mme_node.services.notifications import NotificationQueue, Notifier
@@ -49,6 +49,7 @@ from mme_node.services.retention import Retention
 from mme_node.settings import Settings
 from mme_node.stores.base import PatientStore
 from mme_node.stores.changes import ChangeLog
+from mme_node.stores.filing import LateFiling
 from mme_node.stores.sqlite import SQLitePatientStore
 from mme_node.vocabulary.gene_cache import BundledGenes
 from mme_node.vocabulary.liftover import VariantLifter
@@ -60,7 +61,8 @@ DEMO_OWNER = "demo"
 
 @dataclass
 class Node:
-    """The node's parts. ``follower`` runs only in a serving process (not on the command line)."""
+    """The node's parts. ``follower`` and ``filing`` run only in a serving process (not on
+    the command line)."""
 
     settings: Settings
     store: PatientStore
@@ -81,6 +83,8 @@ class Node:
     releases: ReleaseService
     notices: OwnerNotices
     follower: ChangeFollower | None = None
+    filing: LateFiling | None = None
+    """Files the history's results and the audit's entries by patient in the background."""
 
     @property
     def release(self) -> Release:
@@ -104,6 +108,8 @@ class Node:
     async def stop(self) -> None:
         await self.matches.notifications.close()
         await self.retention.stop()
+        if self.filing is not None:
+            await self.filing.stop()
         if self.follower is not None:
             await self.follower.stop()
         await self.matches.http.aclose()
@@ -245,6 +251,9 @@ async def _open_node(settings: Settings, *, serving: bool) -> Node:
         releases=releases,
         notices=notices,
         follower=follower,
+        filing=LateFiling(settings.database_path, (RESULTS_FILING, SUBJECTS_FILING))
+        if serving
+        else None,
         limits=AccessLimits.per_minute(
             settings.rate_limit_failed_auth,
             settings.rate_limit_match,
@@ -264,6 +273,8 @@ async def _open_node(settings: Settings, *, serving: bool) -> Node:
         await load_demo_patients(node)
     if serving:
         node.retention.start()
+    if node.filing is not None:
+        node.filing.start()
     return node
 
 

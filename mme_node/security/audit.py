@@ -37,9 +37,30 @@ from typing import Any
 from mme_node.peers import Peer
 from mme_node.security.keys import NodeKey
 from mme_node.stores.database import MAX_ROWID, SerialConnection
+from mme_node.stores.filing import Filing
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
+
+SUBJECTS_FILING = Filing(
+    name="audit_log",
+    top="SELECT seq FROM audit_head",
+    fill="INSERT INTO audit_subjects"
+    " SELECT json_extract(entry, '$.subject'), seq FROM audit_log"
+    " WHERE seq > :after AND seq <= :through AND json_extract(entry, '$.subject') IS NOT NULL"
+    " ORDER BY 1, 2",
+    step=20_000,
+)
+"""Entries by subject (``audit_subjects``), filed late (:mod:`mme_node.stores.filing`)
+by sequence number: a disclosure of 200 results no longer writes 200 random index
+pages before its answer leaves."""
+
+_OF_SUBJECT = (
+    "seq IN (SELECT seq FROM audit_subjects WHERE subject = :subject"
+    f" UNION ALL SELECT seq FROM audit_log WHERE seq > {SUBJECTS_FILING.mark}"
+    " AND json_extract(entry, '$.subject') = :subject)"
+)
+"""SQL: the entry is about ``:subject``, filed or in the tail above the mark."""
 
 _PAGE = 1000
 
@@ -251,13 +272,14 @@ class AuditLog:
         """
         where, parameters = _filters(event=event)
         query = (
-            f"SELECT seq, entry, hash FROM audit_log WHERE seq < ?{where} ORDER BY seq DESC LIMIT ?"
+            f"SELECT seq, entry, hash FROM audit_log WHERE seq < :before{where}"
+            " ORDER BY seq DESC LIMIT :limit"
         )
-        first = MAX_ROWID if before is None else before
+        parameters.update(before=MAX_ROWID if before is None else before, limit=limit)
 
         def read() -> list[StoredEntry]:
             with self._database.held() as db:
-                rows = db.execute(query, [first, *parameters, limit]).fetchall()
+                rows = db.execute(query, parameters).fetchall()
             return [StoredEntry(seq, json.loads(text), digest) for seq, text, digest in rows]
 
         return await asyncio.to_thread(read)
@@ -272,12 +294,15 @@ class AuditLog:
     ) -> Iterator[StoredEntry]:
         """:meth:`entries`, blocking, read a page at a time (``limit`` None: all of them)."""
         where, parameters = _filters(since, subject, event)
-        query = f"SELECT seq, entry, hash FROM audit_log WHERE seq > ?{where} ORDER BY seq LIMIT ?"
+        query = (
+            f"SELECT seq, entry, hash FROM audit_log WHERE seq > :after{where}"
+            " ORDER BY seq LIMIT :limit"
+        )
         left = limit
         while left is None or left > 0:
             page = _PAGE if left is None else min(left, _PAGE)
             with self._database.held() as db:
-                rows = db.execute(query, [after, *parameters, page]).fetchall()
+                rows = db.execute(query, {**parameters, "after": after, "limit": page}).fetchall()
             for seq, text, digest in rows:
                 yield StoredEntry(seq, json.loads(text), digest)
             if len(rows) < page:
@@ -296,10 +321,10 @@ class AuditLog:
                 "SELECT json_extract(entry, '$.recipient') AS recipient,"
                 " min(json_extract(entry, '$.time')), max(json_extract(entry, '$.time')),"
                 " count(*), group_concat(DISTINCT json_extract(entry, '$.level'))"
-                " FROM audit_log WHERE json_extract(entry, '$.subject') = ?"
+                f" FROM audit_log WHERE {_OF_SUBJECT}"
                 f" AND json_extract(entry, '$.event') IN ({events})"
                 " GROUP BY recipient ORDER BY recipient",
-                (subject,),
+                {"subject": subject},
             ).fetchall()
         return [
             Exposure(recipient, first, last, int(times), tuple(sorted((levels or "").split(","))))
@@ -365,24 +390,24 @@ def token_changed(event: AuditEvent, client: str, role: str, actor: str) -> Audi
 
 def _filters(
     since: datetime | None = None, subject: str | None = None, event: AuditEvent | None = None
-) -> tuple[str, list[Any]]:
+) -> tuple[str, dict[str, Any]]:
     """SQL conditions (each starting with `` AND``) selecting entries, and their parameters.
 
     A subject (one patient) is more selective than any kind of entry: with
     both, the kind's condition is written so that it cannot use its index
-    (the unary ``+``), leaving SQLite the subject's.
+    (the unary ``+``), leaving SQLite the subject's entries.
     """
     where = ""
-    parameters: list[Any] = []
+    parameters: dict[str, Any] = {}
     if since is not None:
-        where += " AND json_extract(entry, '$.time') >= ?"
-        parameters.append(_utc_text(since))
+        where += " AND json_extract(entry, '$.time') >= :since"
+        parameters["since"] = _utc_text(since)
     if subject is not None:
-        where += " AND json_extract(entry, '$.subject') = ?"
-        parameters.append(subject)
+        where += f" AND {_OF_SUBJECT}"
+        parameters["subject"] = subject
     if event is not None:
-        where += f" AND {'+' if subject is not None else ''}json_extract(entry, '$.event') = ?"
-        parameters.append(event.value)
+        where += f" AND {'+' if subject is not None else ''}json_extract(entry, '$.event') = :event"
+        parameters["event"] = event.value
     return where, parameters
 
 

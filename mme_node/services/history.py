@@ -28,11 +28,25 @@ from mme_node.model import Contact
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.stores.codec import contact_from_document, contact_to_document
 from mme_node.stores.database import MAX_ROWID, SerialConnection, transaction
+from mme_node.stores.filing import Filing
 
 Direction = Literal["inbound", "outbound", "local"]
 
 HISTORY_PAGE_SIZE = 50
 """Matches per page of a patient's history, unless the caller asks for another number."""
+
+RESULTS_FILING = Filing(
+    name="match_results",
+    top="SELECT top FROM match_ids",
+    fill="INSERT INTO match_results_filed"
+    " SELECT owner, patient_id, request_pk, rank FROM match_results"
+    " WHERE request_pk > :after AND request_pk <= :through AND owner IS NOT NULL"
+    " ORDER BY owner, patient_id, request_pk, rank",
+    step=100,
+)
+"""Our patients' results by patient (``match_results_filed``), filed late
+(:mod:`mme_node.stores.filing`) by match id: each is one random page a match
+of 200 results no longer writes before its answer leaves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +233,14 @@ class MatchHistory:
         (``match_ids``, schema 16), so a cursor kept across an erasure or a
         purge still leads only to matches older than it.
 
-        Cost: the patient's entries in two indexes (as the query, as a
-        result) are read newest first and merged, stopping after this page
-        (and one more match, to know whether another page exists); each
-        result entry read costs a primary-key lookup of its match, to skip
-        other submitters' local matches. However long the history, a page
-        reads its own matches (of a peer's query, only ``owner``'s results)
-        plus those it skips.
+        Cost: the patient's entries as the query (an index) and as a result
+        (filed late, :data:`RESULTS_FILING`) are read newest first and merged,
+        stopping after this page (and one more match, to know whether another
+        page exists); each result entry read costs a primary-key lookup of its
+        match, to skip other submitters' local matches. However long the
+        history, a page reads its own matches (of a peer's query, only
+        ``owner``'s results) plus those it skips, and the results not filed
+        yet (about a second's worth on a serving node).
         """
         return await asyncio.to_thread(self._history_page, owner, patient_id, before, limit)
 
@@ -255,24 +270,23 @@ class MatchHistory:
     def _forget_patient(
         self, owner: str, patient_id: str, audit: tuple[AuditEntry, ...] = ()
     ) -> int:
+        patient = {"owner": owner, "patient": patient_id}
         with self._database.transaction("IMMEDIATE") as db:
-            erased = db.total_changes
-            db.execute(
-                "DELETE FROM match_requests WHERE owner = ? AND patient_id = ?",
-                (owner, patient_id),
+            # Rows counted one by one: the filed entries the deletions take with
+            # them (a trigger) are not rows of the history.
+            (answered,) = db.execute(_RESULTS_OF_PATIENTS_MATCHES, patient).fetchone()
+            erased = answered + sum(
+                db.execute(statement, patient).rowcount
+                for statement in (
+                    "DELETE FROM match_requests WHERE owner = :owner AND patient_id = :patient",
+                    f"DELETE FROM match_results WHERE rowid IN ({_patient_results('r.rowid')})",
+                    "DELETE FROM match_threads"
+                    " WHERE query_owner = :owner AND query_patient_id = :patient",
+                )
             )
-            db.execute(
-                "DELETE FROM match_results WHERE owner = ? AND patient_id = ?",
-                (owner, patient_id),
-            )
-            db.execute(
-                "DELETE FROM match_threads WHERE query_owner = ? AND query_patient_id = ?",
-                (owner, patient_id),
-            )
-            erased = db.total_changes - erased
             if self._audit is not None:
                 self._audit.append_in(db, audit)
-        return erased
+        return int(erased)
 
     async def mentions(self, owner: str, patient_id: str) -> bool:
         """Whether any match mentions this patient (as the query, or as a result)."""
@@ -280,7 +294,7 @@ class MatchHistory:
 
     def _mentions(self, owner: str, patient_id: str) -> bool:
         with self._database.held() as db:
-            (found,) = db.execute(_MENTIONS, (owner, patient_id) * 2).fetchone()
+            (found,) = db.execute(_MENTIONS, {"owner": owner, "patient": patient_id}).fetchone()
         return bool(found)
 
     async def purge(self, before: datetime.datetime, actor: str) -> int:
@@ -480,10 +494,29 @@ def _never_returned(db: sqlite3.Connection, thread: int, result: RecordedResult)
     return not seen
 
 
-_MENTIONS = """
-SELECT EXISTS (SELECT 1 FROM match_requests WHERE owner = ? AND patient_id = ?)
-    OR EXISTS (SELECT 1 FROM match_results WHERE owner = ? AND patient_id = ?)
+def _patient_results(columns: str) -> str:
+    """``columns`` of the results that are ``:owner``'s patient ``:patient`` (alias ``r``):
+    the filed ones through ``match_results_filed``, the tail above the mark by match id."""
+    return (
+        f"SELECT {columns} FROM match_results_filed f JOIN match_results r"
+        " ON r.request_pk = f.request_pk AND r.rank = f.rank"
+        " WHERE f.owner = :owner AND f.patient_id = :patient"
+        f" UNION ALL SELECT {columns} FROM match_results r"
+        f" WHERE r.request_pk > {RESULTS_FILING.mark}"
+        " AND r.owner = :owner AND r.patient_id = :patient"
+    )
+
+
+_MENTIONS = f"""
+SELECT EXISTS (SELECT 1 FROM match_requests WHERE owner = :owner AND patient_id = :patient)
+    OR EXISTS ({_patient_results("1")})
 """
+
+_RESULTS_OF_PATIENTS_MATCHES = """
+SELECT count(*) FROM match_results WHERE request_pk IN
+    (SELECT pk FROM match_requests WHERE owner = :owner AND patient_id = :patient)
+"""
+"""The results an erasure deletes with the patient's own matches (ON DELETE CASCADE)."""
 
 
 def _concerning_owner(columns: str, condition: str) -> str:
@@ -541,19 +574,27 @@ _MATCH_COLUMNS = (
 
 _MATCH_BY_ID = f"{_MATCH_COLUMNS} WHERE pk = ?"
 
-# A compound SELECT ordered by its only column: SQLite merges the two arms,
-# each read newest first from its index (match_requests_by_patient,
-# match_results_by_patient_request), and stops at the LIMIT. UNION, not UNION
-# ALL: a patient can be the query and a result of one match, or be listed
-# twice in one answer, and each match appears once. A subquery ordered from
-# outside would read the patient's whole history into a temporary b-tree.
-_PAGE = """
+_NOT_OTHERS_LOCAL = "NOT (q.direction = 'local' AND q.owner IS NOT :owner)"
+"""Leaves out another submitter's local match (the patient is a result of it)."""
+
+# A compound SELECT ordered by its only column: SQLite merges the three arms,
+# each read newest first (the patient's matches from match_requests_by_patient,
+# its filed results from match_results_filed, the tail above the mark from the
+# results' primary key), and stops at the LIMIT. UNION, not UNION ALL: a
+# patient can be the query and a result of one match, or be listed twice in
+# one answer, and each match appears once. A subquery ordered from outside
+# would read the patient's whole history into a temporary b-tree.
+_PAGE = f"""
 SELECT pk FROM match_requests
 WHERE owner = :owner AND patient_id = :patient AND pk <= :below
 UNION
+SELECT f.request_pk FROM match_results_filed f JOIN match_requests q ON q.pk = f.request_pk
+WHERE f.owner = :owner AND f.patient_id = :patient AND f.request_pk <= :below
+    AND {_NOT_OTHERS_LOCAL}
+UNION
 SELECT r.request_pk FROM match_results r JOIN match_requests q ON q.pk = r.request_pk
-WHERE r.owner = :owner AND r.patient_id = :patient AND r.request_pk <= :below
-    AND NOT (q.direction = 'local' AND q.owner IS NOT :owner)
+WHERE r.request_pk > {RESULTS_FILING.mark} AND r.request_pk <= :below
+    AND r.owner = :owner AND r.patient_id = :patient AND {_NOT_OTHERS_LOCAL}
 ORDER BY pk DESC LIMIT :limit
 """
 

@@ -399,6 +399,54 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         BEGIN UPDATE match_ids SET top = new.pk; END
         """,
     ),
+    (
+        # Results and audit entries found by patient are filed late, in sorted
+        # batches (mme_node/stores/filing.py), instead of by the two indexes that
+        # put each new row on a random page. ``filing_marks.upto``: the highest
+        # match id (audit seq) filed; rows above it are the tail, which lookups
+        # scan. Only our patients' results are filed (a peer's patient has no
+        # owner here, and nothing looks it up). A deleted result takes its
+        # filed entry with it (erasure, retention).
+        "CREATE TABLE filing_marks (name TEXT PRIMARY KEY, upto INTEGER NOT NULL) STRICT",
+        """
+        CREATE TABLE match_results_filed (
+            owner TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            request_pk INTEGER NOT NULL,
+            rank INTEGER NOT NULL,
+            PRIMARY KEY (owner, patient_id, request_pk, rank)
+        ) STRICT, WITHOUT ROWID
+        """,
+        """
+        INSERT INTO match_results_filed
+        SELECT owner, patient_id, request_pk, rank FROM match_results WHERE owner IS NOT NULL
+        ORDER BY owner, patient_id, request_pk, rank
+        """,
+        "INSERT INTO filing_marks SELECT 'match_results', top FROM match_ids",
+        """
+        CREATE TRIGGER match_results_unfiled AFTER DELETE ON match_results
+        WHEN old.owner IS NOT NULL
+        BEGIN
+            DELETE FROM match_results_filed WHERE owner = old.owner
+            AND patient_id = old.patient_id AND request_pk = old.request_pk AND rank = old.rank;
+        END
+        """,
+        "DROP INDEX match_results_by_patient_request",
+        """
+        CREATE TABLE audit_subjects (
+            subject TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (subject, seq)
+        ) STRICT, WITHOUT ROWID
+        """,
+        """
+        INSERT INTO audit_subjects
+        SELECT json_extract(entry, '$.subject'), seq FROM audit_log
+        WHERE json_extract(entry, '$.subject') IS NOT NULL ORDER BY 1, 2
+        """,
+        "INSERT INTO filing_marks SELECT 'audit_log', seq FROM audit_head",
+        "DROP INDEX audit_by_subject",
+    ),
 )
 """Schema steps: applying ``MIGRATIONS[n]`` takes the file from version n to n + 1."""
 

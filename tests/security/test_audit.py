@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -13,9 +15,17 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import ServiceUnavailable
-from mme_node.security.audit import EVENT_MEANINGS, GENESIS, AuditEntry, AuditEvent, AuditLog
+from mme_node.security.audit import (
+    EVENT_MEANINGS,
+    GENESIS,
+    SUBJECTS_FILING,
+    AuditEntry,
+    AuditEvent,
+    AuditLog,
+)
 from mme_node.security.keys import NodeKey
-from mme_node.stores.database import MIGRATIONS, open_database
+from mme_node.stores.database import MIGRATIONS, open_database, transaction
+from mme_node.stores.filing import file_batch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -250,6 +260,55 @@ def test_a_log_from_before_the_kind_index_is_paged_by_kind_through_it(tmp_path: 
     assert [e.seq for e in erasures] == [201]
     assert verified.ok and verified.entries == 201
     assert "USING INDEX audit_by_event" in plan[0][3]
+
+
+@pytest.mark.parametrize("filed_through", [0, 7, 12])
+def test_entries_about_a_subject_are_found_filed_or_in_the_tail(
+    audit: AuditLog, database: Path, filed_through: int
+) -> None:
+    """By subject, entries are found filed (``audit_subjects``) and above the mark alike."""
+    audit.record_now(
+        *(disclosure(n, subject=f"s{n % 3}", recipient=f"n{n % 2}") for n in range(12))
+    )
+    audit.record_now(AuditEntry(AuditEvent.AUTHENTICATION_FAILED, T0, actor="10.0.0.1"))
+    with contextlib.closing(open_database(database)) as db, transaction(db, "IMMEDIATE"):
+        file_batch(db, dataclasses.replace(SUBJECTS_FILING, step=filed_through))
+
+    about_s1 = [e.seq for e in audit.iter_entries(subject="s1")]
+    exposures = audit.exposures_now("s1")
+
+    assert about_s1 == [2, 5, 8, 11]
+    assert [(e.recipient, e.times) for e in exposures] == [("n0", 2), ("n1", 2)]
+    with contextlib.closing(open_database(database)) as db:
+        filed = db.execute("SELECT subject, seq FROM audit_subjects ORDER BY seq").fetchall()
+    assert filed == [(f"s{(seq - 1) % 3}", seq) for seq in range(1, filed_through + 1)]
+
+
+def test_a_log_from_before_late_filing_has_its_subjects_filed_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    filing = next(n for n, step in enumerate(MIGRATIONS) if "audit_subjects" in "".join(step))
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as old:
+        for step in MIGRATIONS[:filing]:
+            for statement in step:
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {filing}")
+        old.execute("BEGIN IMMEDIATE")
+        AuditLog(path, NodeKey.in_data_dir(tmp_path)).append_in(
+            old, [disclosure(1, subject="s2"), disclosure(2, subject="s1")]
+        )
+        old.execute("COMMIT")
+
+    log = AuditLog(path, NodeKey.in_data_dir(tmp_path))
+    try:
+        assert [e.seq for e in log.iter_entries(subject="s1")] == [2]
+    finally:
+        log.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        filed = db.execute("SELECT subject, seq FROM audit_subjects").fetchall()
+        mark = db.execute("SELECT upto FROM filing_marks WHERE name = 'audit_log'").fetchone()
+        names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
+    assert (filed, mark) == ([("s1", 2), ("s2", 1)], (2,))
+    assert "audit_by_subject" not in names
 
 
 def test_every_event_has_a_meaning_for_readers_of_the_log() -> None:

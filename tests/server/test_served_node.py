@@ -3,6 +3,8 @@ an aborted upload in one line, keeps its files private and backs them up while s
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 import sqlite3
 import stat
@@ -141,3 +143,39 @@ def test_data_dir_and_every_file_in_it_are_private_and_backed_up_while_serving(
     assert backed_up.pop(".") == 0o700
     assert all(mode & 0o077 == 0 for mode in backed_up.values())
     assert "permission" not in node.log()
+
+
+def test_the_serving_node_files_what_it_disclosed_by_patient_in_the_background(
+    node: NodeProcess,
+) -> None:
+    """An answer leaves before its results and audit entries are filed by patient; the
+    node's late filing files them within seconds (docs/storage.md, "Late filing")."""
+    with node.client(node.submitter) as http:  # type: ignore[attr-defined]
+        patient = {"id": "FILED-1", "contact": CONTACT, "features": [{"id": "HP:0001166"}]}
+        assert http.post("/api/patients", json={"patient": patient}).status_code == 201
+    query = {"id": "Q-FILED", "contact": CONTACT, "features": [{"id": "HP:0001166"}]}
+    with node.client(node.create_token("peer-filing", "peer")) as http:
+        media = "application/vnd.ga4gh.matchmaker.v1.0+json"
+        answer = http.post(
+            "/match",
+            content=json.dumps({"patient": query}),
+            headers={"Content-Type": media, "Accept": media},
+        )
+    assert answer.status_code == 200
+    assert answer.json()["results"]
+
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(node.database_path)) as db:
+            waiting = db.execute(
+                "SELECT (SELECT top FROM match_ids) - (SELECT upto FROM filing_marks"
+                " WHERE name = 'match_results'), (SELECT seq FROM audit_head) - (SELECT upto"
+                " FROM filing_marks WHERE name = 'audit_log')"
+            ).fetchone()
+            filed = db.execute(
+                "SELECT count(*) FROM match_results_filed WHERE patient_id = 'FILED-1'"
+            ).fetchone()
+        if waiting == (0, 0):
+            break
+        time.sleep(0.1)
+    assert (waiting, filed) == ((0, 0), (1,))

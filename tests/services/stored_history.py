@@ -35,3 +35,20 @@ def stored_result_count(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         (count,) = db.execute("SELECT count(*) FROM match_results").fetchone()
     return int(count)
+
+
+def filed_as_stored(path: Path) -> bool:
+    """Whether the results filed by patient are exactly the stored results of our patients
+    at or below the mark: none missing, none left behind by a deletion."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        filed = set(
+            db.execute("SELECT owner, patient_id, request_pk, rank FROM match_results_filed")
+        )
+        stored = set(
+            db.execute(
+                "SELECT owner, patient_id, request_pk, rank FROM match_results"
+                " WHERE owner IS NOT NULL AND request_pk <="
+                " (SELECT upto FROM filing_marks WHERE name = 'match_results')"
+            )
+        )
+    return filed == stored

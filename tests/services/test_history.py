@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import datetime
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from mme_node.security.keys import NodeKey
 from mme_node.services import history as history_module
 from mme_node.services.history import (
     HISTORY_PAGE_SIZE,
+    RESULTS_FILING,
     Direction,
     HistoryPage,
     MatchHistory,
@@ -26,16 +27,46 @@ from mme_node.services.history import (
 )
 from mme_node.stores import database
 from mme_node.stores.database import MIGRATIONS, open_database
-from tests.services.stored_history import stored_matches, stored_result_count
+from mme_node.stores.filing import LateFiling
+from tests.services.stored_history import filed_as_stored, stored_matches, stored_result_count
 
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
 
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[MatchHistory]:
-    match_history = MatchHistory(tmp_path / "node.sqlite3")
+class FiledAsRecorded(MatchHistory):
+    """A history whose results are filed by patient after every ``every`` matches, as if
+    the late filing task (:mod:`mme_node.stores.filing`) had just run."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        super().__init__(path)
+        self.filing = LateFiling(path, (RESULTS_FILING,))
+        self.every = every
+        self.recorded = 0
+
+    async def record_many(
+        self, matches: Sequence[RecordedMatch], audit: Sequence[AuditEntry] = ()
+    ) -> list[RecordedMatch]:
+        recorded = await super().record_many(matches, audit)
+        self.recorded += 1
+        if self.recorded % self.every == 0:
+            self.filing.file_all()
+        return recorded
+
+    def close(self) -> None:
+        self.filing.close()
+        super().close()
+
+
+@pytest.fixture(params=["tail", "filed", "both"])
+def history(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MatchHistory]:
+    """Every lookup by patient three ways: all results in the tail (no server has filed
+    them), all filed, and filed after every other match (the mark in the middle)."""
+    path = tmp_path / "node.sqlite3"
+    every = {"tail": 0, "filed": 1, "both": 2}[request.param]
+    match_history = FiledAsRecorded(path, every) if every else MatchHistory(path)
     yield match_history
     match_history.close()
+    assert filed_as_stored(path)
 
 
 def ours(*patient_ids: str, owner: str = "clinic-a") -> tuple[RecordedResult, ...]:
@@ -253,7 +284,8 @@ def test_history_page_of_a_patient_never_matched_is_empty(history: MatchHistory)
 def test_forget_patient_erases_its_own_matches(history: MatchHistory, tmp_path: Path) -> None:
     record(history, asked_about("outbound", "P1", theirs("r1")))
     record(history, asked_about("local", "P1", ours("P2")))
-    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    erased = asyncio.run(history.forget_patient("clinic-a", "P1"))
+    assert erased == 6  # its two matches, their two results, their two threads
     assert stored_matches(tmp_path / "node.sqlite3") == []
     assert stored_result_count(tmp_path / "node.sqlite3") == 0
 
@@ -263,7 +295,7 @@ def test_forget_patient_removes_it_from_other_matches_results_only(
 ) -> None:
     record(history, asked_about("local", "P2", ours("P1", "P3")))
     record(history, asked_about("inbound", "Q1", ours("P3", "P1")))
-    asyncio.run(history.forget_patient("clinic-a", "P1"))
+    assert asyncio.run(history.forget_patient("clinic-a", "P1")) == 2
     assert stored_matches(tmp_path / "node.sqlite3") == [("P2", ["P3"]), ("Q1", ["P3"])]
 
 
@@ -700,7 +732,9 @@ def test_a_page_before_a_match_starts_below_it(history: MatchHistory) -> None:
     assert page(history, "P1", before=ids[0]) == HistoryPage((), None)
 
 
-def test_a_page_reads_the_patients_indexes_newest_first_and_stops(tmp_path: Path) -> None:
+def test_a_page_reads_the_patients_entries_newest_first_and_stops(tmp_path: Path) -> None:
+    """As the query through its index, as a result through the filed entries and the tail
+    (by match id): three ranges merged, nothing scanned or sorted."""
     with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
         plan = [
             row[3]
@@ -709,28 +743,46 @@ def test_a_page_reads_the_patients_indexes_newest_first_and_stops(tmp_path: Path
                 {"owner": "a", "patient": "P1", "below": 10, "limit": 3},
             )
         ]
-    assert "MERGE (UNION)" in plan
+    assert plan.count("MERGE (UNION)") == 2
     assert any("INDEX match_requests_by_patient (" in step for step in plan)
-    assert any("INDEX match_results_by_patient_request (" in step for step in plan)
+    assert any("SEARCH f USING PRIMARY KEY (owner=? AND patient_id=?" in step for step in plan)
+    assert any("sqlite_autoindex_match_results_1 (request_pk>?" in step for step in plan)
     assert not [step for step in plan if step.startswith("SCAN") or "TEMP B-TREE" in step]
 
 
-def test_a_history_from_before_the_page_index_is_paged_through_it(tmp_path: Path) -> None:
+def test_a_history_from_before_late_filing_is_filed_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite3"
-    indexed = next(n for n, step in enumerate(MIGRATIONS) if "by_patient_request" in "".join(step))
+    filing = next(n for n, step in enumerate(MIGRATIONS) if "match_results_filed" in "".join(step))
     with contextlib.closing(sqlite3.connect(path)) as old:
-        for step in MIGRATIONS[:indexed]:
+        for step in MIGRATIONS[:filing]:
             for statement in step:
                 old.execute(statement)
-        old.execute(f"PRAGMA user_version = {indexed}")
+        old.execute(f"PRAGMA user_version = {filing}")
+        old.execute("INSERT INTO match_threads VALUES (1, 'inbound', 'peer-x', '', 'Q1')")
+        for pk in (1, 2):
+            old.execute(
+                "INSERT INTO match_requests (pk, direction, peer, created, query_patient_id, test)"
+                " VALUES (?, 'inbound', 'peer-x', '2025-03-01T12:00:00+00:00', 'Q1', 0)",
+                (pk,),
+            )
+            old.execute(
+                "INSERT INTO match_results (request_pk, rank, score, owner, patient_id,"
+                " thread_pk, new) VALUES (?, 0, 0.5, 'clinic-a', 'P1', 1, 1),"
+                " (?, 1, 0.5, NULL, 'theirs', 1, 1)",
+                (pk, pk),
+            )
         old.commit()
     history = MatchHistory(path)
     try:
-        recorded = record(history, asked_about("inbound", "Q1", ours("P1")))
-        assert [match.id for match in newest_first(history, "P1")] == [recorded.id]
+        assert [match.id for match in newest_first(history, "P1")] == [2, 1]
     finally:
         history.close()
     with contextlib.closing(sqlite3.connect(path)) as db:
-        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
-    assert "match_results_by_patient_request" in indexes
-    assert "match_results_by_patient" not in indexes
+        names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
+        filed = db.execute("SELECT * FROM match_results_filed ORDER BY request_pk").fetchall()
+        (mark,) = db.execute(
+            "SELECT upto FROM filing_marks WHERE name = 'match_results'"
+        ).fetchone()
+    assert filed == [("clinic-a", "P1", 1, 0), ("clinic-a", "P1", 2, 0)]
+    assert mark == 2
+    assert not names & {"match_results_by_patient_request", "match_results_by_patient"}

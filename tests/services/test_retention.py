@@ -11,9 +11,10 @@ import pytest
 
 from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
 from mme_node.security.keys import NodeKey
-from mme_node.services.history import MatchHistory, RecordedMatch, RecordedResult
+from mme_node.services.history import RESULTS_FILING, MatchHistory, RecordedMatch, RecordedResult
 from mme_node.services.retention import Retention
-from tests.services.stored_history import stored_matches
+from mme_node.stores.filing import LateFiling
+from tests.services.stored_history import filed_as_stored, stored_matches
 
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
 
@@ -61,6 +62,20 @@ def test_matches_older_than_the_period_go_and_newer_ones_stay(
     assert [e.document["event"] for e in entries] == ["disclosure"] * 3 + ["retention"]
     assert entries[-1].document["details"]["matches_erased"] == 2
     assert audit.verify_now().ok
+
+
+def test_purged_results_leave_no_filed_entry_behind(history: MatchHistory, tmp_path: Path) -> None:
+    """A filed entry names the patient and its match: it goes with the result."""
+    for days_ago, query in ((800, "old"), (10, "recent")):
+        asyncio.run(history.record(inbound(days_ago, query)))
+    filing = LateFiling(tmp_path / "node.sqlite3", (RESULTS_FILING,))
+    filing.file_all()
+    filing.close()
+
+    asyncio.run(Retention(history, days=730).purge(now=NOW))
+
+    assert stored_matches(tmp_path / "node.sqlite3") == [("recent", ["P1"])]
+    assert filed_as_stored(tmp_path / "node.sqlite3")
 
 
 def test_a_result_of_a_purged_match_is_new_again(history: MatchHistory) -> None:
