@@ -12,12 +12,13 @@
    outbound match every 50 matches, and another submitter's local match
    returns it every 100 (those are not shown to clinic-a). The child then
    times reading that patient's whole history, the old way.
-2. This checkout opens a copy of that file (schema migration 15 builds the
-   page index) and times the newest page (``HISTORY_PAGE_SIZE`` matches)
-   and the whole history walked page by page.
-3. The migration alone, on a file of ``--migration-results`` results at
+2. This checkout opens a copy of that file (its schema migrations: 15 built
+   a page index, which 17 replaced by filing every result by patient, as a
+   serving node's late filing keeps doing) and times the newest page
+   (``HISTORY_PAGE_SIZE`` matches) and the whole history walked page by page.
+3. The migrations alone, on a file of ``--migration-results`` results at
    schema 14, written with plain SQL (recording them would take minutes):
-   the time to open it with this checkout, which builds the index once.
+   the time to open it with this checkout, which files them once.
 
 Every time is the median of ``--repeats`` runs after one warm-up run, with
 the file in the page cache. Prints a table and the load average; nothing is
@@ -167,7 +168,8 @@ async def page_figures(path: Path, repeats: int, page_size: int) -> dict[str, fl
 
 
 def migration_ms(directory: Path, results: int) -> float:
-    """Step 3: a schema-14 file of ``results`` results (100 per match), opened and migrated."""
+    """Step 3: a schema-14 file of ``results`` results (100 per match), opened and migrated
+    to this checkout's schema."""
     before = next(n for n, step in enumerate(MIGRATIONS) if "by_patient_request" in "".join(step))
     path = directory / "migration.sqlite3"
     chance = random.Random(3)

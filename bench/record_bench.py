@@ -8,7 +8,10 @@ matches of that many results drawn from 10,000 patients into a fresh data
 dir, as ``MatchService.inbound`` records them: one history row and one
 audit entry (with its chain hash) per result, all in one transaction synced
 to disk. It prints the process's CPU time per match (the worker thread's
-included), after 50 matches to warm up. Each column is a child process of
+included), after 50 matches to warm up; then, for a version that files
+results and audit entries by patient late (schema 17,
+``mme_node.stores.filing``), the CPU time per match of filing them all, as a
+serving node does in the background. Each column is a child process of
 its own, and the columns take turns, ``--rounds`` times, so that all see the
 same machine. Nothing is asserted. The columns:
 
@@ -17,10 +20,9 @@ same machine. Nothing is asserted. The columns:
   ``PYTHONPATH``), if given;
 - with ``--drop-index NAME``: this checkout again, with the named indexes
   dropped from its data dirs before recording. An experiment, not a
-  configuration: without ``match_results_by_patient_request`` and ``audit_by_subject``
-  (the two that file every result by patient) erasure and the audit's "who
-  saw this patient?" would read every row; the column shows what keeping
-  them costs.
+  configuration: it shows what keeping an index costs. (Before schema 17,
+  ``match_results_by_patient_request`` and ``audit_by_subject`` filed every
+  result by patient at once: dropping them showed what late filing saves.)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from baseline import child_output, unpacked
 
@@ -66,6 +69,7 @@ async def record_matches(data_dir: Path, results: int, matches: int, dropped: li
     pseudonyms = Pseudonyms(key)
     audit = AuditLog(database, key)
     history = MatchHistory(database, audit)
+    late_filing = filing_of(database)
     chance = random.Random(results)
     try:
         for number in range(WARM_UP + matches):
@@ -103,10 +107,27 @@ async def record_matches(data_dir: Path, results: int, matches: int, dropped: li
                 ),
             )
             await history.record(match, entries)
-        print(json.dumps({"cpu_ms": (time.process_time() - started) / matches * 1e3}))
+        recorded = time.process_time()
+        figures = {"cpu_ms": (recorded - started) / matches * 1e3}
+        if late_filing is not None:
+            late_filing.file_all()  # every match recorded, the warm-up's too
+            filed = time.process_time() - recorded
+            figures["filing_cpu_ms"] = filed / (WARM_UP + matches) * 1e3
+        print(json.dumps(figures))
     finally:
         history.close()
         audit.close()
+
+
+def filing_of(database: Path) -> Any:
+    """The version's late filing of history and audit by patient; None before schema 17."""
+    try:
+        from mme_node.security.audit import SUBJECTS_FILING
+        from mme_node.services.history import RESULTS_FILING
+        from mme_node.stores.filing import LateFiling
+    except ImportError:
+        return None
+    return LateFiling(database, (RESULTS_FILING, SUBJECTS_FILING))
 
 
 @dataclass(frozen=True)
@@ -119,15 +140,16 @@ class Variant:
     dropped: tuple[str, ...] = ()
 
 
-def run_variant(variant: Variant, results: int, matches: int) -> float:
-    """CPU ms per match of ``variant``, in a child process of its own."""
+def run_variant(variant: Variant, results: int, matches: int) -> dict[str, float]:
+    """CPU ms per match of ``variant`` recording (``cpu_ms``) and, if it files late,
+    filing (``filing_cpu_ms``), in a child process of its own."""
     dropped = [option for name in variant.dropped for option in ("--drop-index", name)]
     with tempfile.TemporaryDirectory(prefix="record-bench-") as directory:
         printed = child_output(
             variant.tree, __file__, "--measure", directory, str(results), str(matches), *dropped
         )
-    cpu_ms: float = json.loads(printed)["cpu_ms"]
-    return cpu_ms
+    figures: dict[str, float] = json.loads(printed)
+    return figures
 
 
 def main() -> None:
@@ -161,14 +183,18 @@ def main() -> None:
             label = f"this without {', '.join(args.drop_index)}"
             variants.append(Variant(label, None, tuple(args.drop_index)))
         for results in args.results:
-            runs: dict[Variant, list[float]] = {variant: [] for variant in variants}
+            runs: dict[Variant, list[dict[str, float]]] = {variant: [] for variant in variants}
             for _ in range(args.rounds):
                 for variant in variants:
                     runs[variant].append(run_variant(variant, results, args.matches))
             print(f"{results} results, CPU per match: median (each run)")
-            for variant, figures in runs.items():
-                each = ", ".join(f"{figure:.2f}" for figure in figures)
-                print(f"  {statistics.median(figures):6.2f} ms ({each})  {variant.label}")
+            for variant, measured in runs.items():
+                print(f"  {variant.label}")
+                for name, what in (("cpu_ms", "recording"), ("filing_cpu_ms", "filing later")):
+                    figures = [each[name] for each in measured if name in each]
+                    if figures:
+                        each = ", ".join(f"{figure:.2f}" for figure in figures)
+                        print(f"    {what:<13} {statistics.median(figures):6.2f} ms ({each})")
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
