@@ -6,13 +6,11 @@ A serving node purges once at start-up and then every :data:`PURGE_INTERVAL`;
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from mme_node.errors import MMEError
+from mme_node.periodic import Periodic
 from mme_node.services.history import MatchHistory
 
 PURGE_INTERVAL = 6 * 3600.0
@@ -25,7 +23,7 @@ log = logging.getLogger(__name__)
 class Retention:
     history: MatchHistory
     days: int
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _rounds: Periodic | None = field(default=None, repr=False)
 
     async def purge(
         self, actor: str = "node", now: datetime | None = None, days: int | None = None
@@ -42,20 +40,15 @@ class Retention:
 
     def start(self) -> None:
         """Purge now and every :data:`PURGE_INTERVAL` in the background, until :meth:`stop`."""
-        if self.days > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="history retention")
+        if self.days > 0 and self._rounds is None:
+            self._rounds = Periodic("history retention", self._purge_round, PURGE_INTERVAL)
+            self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        rounds, self._rounds = self._rounds, None
+        if rounds is not None:
+            await rounds.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except MMEError as error:
-                log.warning("retention: history not purged: %s", error.message)
-            await asyncio.sleep(PURGE_INTERVAL)
+    async def _purge_round(self) -> bool:
+        await self.purge()
+        return False
