@@ -431,6 +431,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             AND patient_id = old.patient_id AND request_pk = old.request_pk AND rank = old.rank;
         END
         """,
+        # Nothing changes who a result is or where it stands; were it to, the
+        # filed entry would name the old patient.
+        """
+        CREATE TRIGGER match_results_stay_filed
+        BEFORE UPDATE OF owner, patient_id, request_pk, rank ON match_results
+        BEGIN SELECT RAISE(ABORT, 'a result keeps its patient and place (it is filed)'); END
+        """,
         "DROP INDEX match_results_by_patient_request",
         """
         CREATE TABLE audit_subjects (
@@ -513,7 +520,7 @@ def _opened_gate(path: Path) -> WriteGate:
 
 def _configure(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+    mode = _write_ahead_logging(connection)
     if mode != "wal":
         raise ServiceUnavailable(f"database cannot use write-ahead logging (mode is {mode!r})")
     connection.execute("PRAGMA synchronous = FULL")
@@ -521,6 +528,25 @@ def _configure(connection: sqlite3.Connection) -> None:
     # Deleted rows are overwritten with zeros, in their pages and in freed pages, so
     # an erased patient does not survive in the file's free space (docs/governance.md).
     connection.execute("PRAGMA secure_delete = ON")
+
+
+def _write_ahead_logging(connection: sqlite3.Connection) -> str:
+    """Switch to WAL; the journal mode it reports.
+
+    Connections opening a new file at the same moment (the workers of a
+    first start) may each want to switch it: SQLite answers "database is
+    locked" at once then, without its busy handler, so this waits as the
+    busy timeout would.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            return str(mode)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 WIPE_ATTEMPTS = 20

@@ -50,6 +50,29 @@ def test_opening_again_applies_nothing_twice(tmp_path: Path) -> None:
     assert schema_version(connection) == len(MIGRATIONS)
 
 
+def test_connections_opening_a_new_file_at_the_same_moment_all_get_it(tmp_path: Path) -> None:
+    """The workers of a first start open the file together: none may fail to switch it to
+    write-ahead logging because another one is switching it."""
+    failures: list[BaseException] = []
+    for attempt in range(100):
+        path = tmp_path / f"new-{attempt}.sqlite3"
+        together = threading.Barrier(2)
+
+        def open_it(path: Path = path, together: threading.Barrier = together) -> None:
+            together.wait()
+            try:
+                open_database(path).close()
+            except BaseException as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=open_it) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+
+
 def test_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite3"
     with sqlite3.connect(path) as connection:
