@@ -56,11 +56,18 @@ by sequence number: a disclosure of 200 results no longer writes 200 random inde
 pages before its answer leaves."""
 
 _OF_SUBJECT = (
-    "seq IN (SELECT seq FROM audit_subjects WHERE subject = :subject"
-    f" UNION ALL SELECT seq FROM audit_log WHERE seq > {SUBJECTS_FILING.mark}"
+    "seq IN (SELECT seq FROM audit_subjects WHERE subject = :subject AND seq > :after"
+    " UNION ALL SELECT seq FROM audit_log"
+    f" WHERE seq > max({SUBJECTS_FILING.mark}, :after)"
     " AND json_extract(entry, '$.subject') = :subject)"
 )
-"""SQL: the entry is about ``:subject``, filed or in the tail above the mark."""
+"""SQL: the entry is about ``:subject`` and after ``:after``, filed or in the tail above the
+mark. Both arms start after ``:after``, so that a page further on reads no earlier entry."""
+
+_ENTRIES_AFTER = (
+    "SELECT seq, entry, hash FROM audit_log WHERE seq > :after{where} ORDER BY seq LIMIT :limit"
+)
+"""A page of entries after ``:after``, oldest first, where the :func:`_filters` hold."""
 
 _PAGE = 1000
 
@@ -85,6 +92,16 @@ class AuditEvent(StrEnum):
 
 EXPOSURES = (AuditEvent.DISCLOSURE, AuditEvent.OUTBOUND_REQUEST)
 """The events that show a patient to someone."""
+
+_EXPOSURES = (
+    "SELECT json_extract(entry, '$.recipient') AS recipient,"
+    " min(json_extract(entry, '$.time')), max(json_extract(entry, '$.time')),"
+    " count(*), group_concat(DISTINCT json_extract(entry, '$.level'))"
+    f" FROM audit_log WHERE {_OF_SUBJECT} AND json_extract(entry, '$.event') IN"
+    f" ({', '.join(repr(event.value) for event in EXPOSURES)})"
+    " GROUP BY recipient ORDER BY recipient"
+)
+"""Who was shown ``:subject``, when first and last, how often and at which levels."""
 
 EVENT_MEANINGS: Mapping[AuditEvent, str] = {
     AuditEvent.DISCLOSURE: "one of this node's patients was shown in a match result: to a peer "
@@ -294,10 +311,7 @@ class AuditLog:
     ) -> Iterator[StoredEntry]:
         """:meth:`entries`, blocking, read a page at a time (``limit`` None: all of them)."""
         where, parameters = _filters(since, subject, event)
-        query = (
-            f"SELECT seq, entry, hash FROM audit_log WHERE seq > :after{where}"
-            " ORDER BY seq LIMIT :limit"
-        )
+        query = _ENTRIES_AFTER.format(where=where)
         left = limit
         while left is None or left > 0:
             page = _PAGE if left is None else min(left, _PAGE)
@@ -315,17 +329,8 @@ class AuditLog:
         return await asyncio.to_thread(self.exposures_now, subject)
 
     def exposures_now(self, subject: str) -> list[Exposure]:
-        events = ", ".join(f"'{event.value}'" for event in EXPOSURES)
         with self._database.held() as db:
-            rows = db.execute(
-                "SELECT json_extract(entry, '$.recipient') AS recipient,"
-                " min(json_extract(entry, '$.time')), max(json_extract(entry, '$.time')),"
-                " count(*), group_concat(DISTINCT json_extract(entry, '$.level'))"
-                f" FROM audit_log WHERE {_OF_SUBJECT}"
-                f" AND json_extract(entry, '$.event') IN ({events})"
-                " GROUP BY recipient ORDER BY recipient",
-                {"subject": subject},
-            ).fetchall()
+            rows = db.execute(_EXPOSURES, {"subject": subject, "after": 0}).fetchall()
         return [
             Exposure(recipient, first, last, int(times), tuple(sorted((levels or "").split(","))))
             for recipient, first, last, times, levels in rows

@@ -272,18 +272,25 @@ class MatchHistory:
     ) -> int:
         patient = {"owner": owner, "patient": patient_id}
         with self._database.transaction("IMMEDIATE") as db:
-            # Rows counted one by one: the filed entries the deletions take with
-            # them (a trigger) are not rows of the history.
-            (answered,) = db.execute(_RESULTS_OF_PATIENTS_MATCHES, patient).fetchone()
-            erased = answered + sum(
-                db.execute(statement, patient).rowcount
-                for statement in (
-                    "DELETE FROM match_requests WHERE owner = :owner AND patient_id = :patient",
-                    f"DELETE FROM match_results WHERE rowid IN ({_patient_results('r.rowid')})",
-                    "DELETE FROM match_threads"
-                    " WHERE query_owner = :owner AND query_patient_id = :patient",
-                )
-            )
+            # Rows are counted statement by statement, not by total_changes: the
+            # filed entries the deletions take with them (a trigger) are not rows
+            # of the history. The patient's own matches take their results with
+            # them (ON DELETE CASCADE): those are counted first.
+            (cascading,) = db.execute(_RESULTS_OF_PATIENTS_MATCHES, patient).fetchone()
+            matches = db.execute(
+                "DELETE FROM match_requests WHERE owner = :owner AND patient_id = :patient",
+                patient,
+            ).rowcount
+            results = db.execute(
+                f"DELETE FROM match_results WHERE rowid IN ({_patient_results('r.rowid')})",
+                patient,
+            ).rowcount
+            threads = db.execute(
+                "DELETE FROM match_threads"
+                " WHERE query_owner = :owner AND query_patient_id = :patient",
+                patient,
+            ).rowcount
+            erased = cascading + matches + results + threads
             if self._audit is not None:
                 self._audit.append_in(db, audit)
         return int(erased)

@@ -24,20 +24,20 @@ the next batch files those rows again from the mark.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mme_node.errors import MMEError
+from mme_node.periodic import Periodic
 from mme_node.stores.database import SerialConnection
-
-log = logging.getLogger(__name__)
 
 FILING_INTERVAL = 1.0
 """Seconds between two batches of a serving process: about the tail a lookup scans."""
+
+CATCH_UP_PAUSE = 0.02
+"""Seconds between two batches while more wait (after the command line recorded many
+matches): the write lock is free in between for the answers being recorded."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,10 @@ class Filing:
 
 
 def behind(db: sqlite3.Connection, filing: Filing) -> int:
-    """How many keys of ``filing`` wait to be filed."""
+    """How many keys of ``filing`` wait to be filed (0 also for a mark above the top, as in
+    a file edited by hand: nothing can be filed there until new rows pass it)."""
     upto, top = _positions(db, filing)
-    return top - upto
+    return max(0, top - upto)
 
 
 def file_batch(db: sqlite3.Connection, filing: Filing) -> int:
@@ -87,16 +88,17 @@ class LateFiling:
     """Files ``filings`` of the node's SQLite file in the background, until stopped.
 
     Any number of processes may run one: each batch is a write transaction
-    that reads the mark afresh, so two never file the same rows.
+    that reads the mark afresh, so two never file the same rows. Each filing
+    has its transactions of its own: one that fails (the warning says why,
+    every round) does not hold up the other.
     """
 
     def __init__(
         self, database_path: Path, filings: Sequence[Filing], interval: float = FILING_INTERVAL
     ) -> None:
         self.filings = tuple(filings)
-        self.interval = interval
         self._database = SerialConnection(database_path, "late filing")
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic("late filing", self._file_round, interval, pause=CATCH_UP_PAUSE)
 
     def file_now(self) -> bool:
         """One batch of each filing that is behind (blocking); whether more wait.
@@ -105,39 +107,30 @@ class LateFiling:
         """
         with self._database.transaction() as db:
             waiting = [filing for filing in self.filings if behind(db, filing)]
-        if not waiting:
-            return False
-        with self._database.transaction("IMMEDIATE") as db:
-            for filing in waiting:
+        more = False
+        for filing in waiting:
+            with self._database.transaction("IMMEDIATE") as db:
                 file_batch(db, filing)
-            return any(behind(db, filing) for filing in waiting)
+                more = more or bool(behind(db, filing))
+        return more
 
     def file_all(self) -> None:
-        """File everything written so far (blocking): tests, benchmarks, start-up."""
+        """File everything written so far (blocking): tests and benchmarks."""
         while self.file_now():
             pass
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="late filing")
+        """File now and every ``interval`` seconds in the background, until :meth:`stop`."""
+        self._rounds.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop filing (after the batch in progress) and close the connection."""
+        await self._rounds.stop()
         self.close()
 
     def close(self) -> None:
+        """Close the connection (of a filing not started, or stopped)."""
         self._database.close()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                more = await asyncio.to_thread(self.file_now)
-            except MMEError as error:  # busy or failing: the next round tries again
-                log.warning("late filing: %s", error.message)
-                more = False
-            if not more:
-                await asyncio.sleep(self.interval)
+    async def _file_round(self) -> bool:
+        return await asyncio.to_thread(self.file_now)

@@ -9,8 +9,10 @@ take the port between choosing and binding it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -51,6 +53,21 @@ class NodeProcess:
     @property
     def database_path(self) -> Path:
         return self.root / "data" / "mme-node.sqlite3"
+
+    def wait_until_filed(self, timeout: float = 30.0) -> tuple[int, int]:
+        """Wait for the node's late filing to file every recorded result and audit entry
+        (docs/storage.md, "Late filing"); what was still waiting when it returned."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.closing(sqlite3.connect(self.database_path)) as db:
+                waiting: tuple[int, int] = db.execute(
+                    "SELECT (SELECT top FROM match_ids) - (SELECT upto FROM filing_marks"
+                    " WHERE name = 'match_results'), (SELECT seq FROM audit_head)"
+                    " - (SELECT upto FROM filing_marks WHERE name = 'audit_log')"
+                ).fetchone()
+            if waiting == (0, 0) or time.monotonic() > deadline:
+                return waiting
+            time.sleep(0.1)
 
     def _command(self, *args: str) -> list[str]:
         # -P: the working directory must not shadow the installed packages.

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mme_node.errors import ServiceUnavailable
+from mme_node.security import audit as audit_module
 from mme_node.security.audit import (
     EVENT_MEANINGS,
     GENESIS,
@@ -282,6 +283,34 @@ def test_entries_about_a_subject_are_found_filed_or_in_the_tail(
     with contextlib.closing(open_database(database)) as db:
         filed = db.execute("SELECT subject, seq FROM audit_subjects ORDER BY seq").fetchall()
     assert filed == [(f"s{(seq - 1) % 3}", seq) for seq in range(1, filed_through + 1)]
+
+
+@pytest.mark.parametrize(
+    ("statement", "parameters"),
+    [
+        pytest.param(
+            audit_module._ENTRIES_AFTER.format(where=audit_module._filters(subject="s")[0]),
+            {"subject": "s", "after": 5, "limit": 10},
+            id="entries about a subject",
+        ),
+        pytest.param(
+            audit_module._ENTRIES_AFTER.format(
+                where=audit_module._filters(T0, "s", AuditEvent.ERASURE)[0]
+            ),
+            {"subject": "s", "since": "2026", "event": "erasure", "after": 5, "limit": 10},
+            id="with a time and a kind",
+        ),
+        pytest.param(audit_module._EXPOSURES, {"subject": "s", "after": 0}, id="exposures"),
+    ],
+)
+def test_entries_about_a_subject_are_read_through_its_filed_entries_and_the_tail(
+    database: Path, statement: str, parameters: dict[str, object]
+) -> None:
+    with contextlib.closing(open_database(database)) as db:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    assert any("SEARCH audit_subjects USING PRIMARY KEY (subject=? AND seq>?)" in p for p in plan)
+    assert any("SEARCH audit_log USING INTEGER PRIMARY KEY (rowid>?)" in p for p in plan)
+    assert not [step for step in plan if step.startswith("SCAN")]
 
 
 def test_a_log_from_before_late_filing_has_its_subjects_filed_when_opened(tmp_path: Path) -> None:

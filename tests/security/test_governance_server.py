@@ -368,6 +368,7 @@ def raw_bytes(governed: Governed) -> bytes:
 
 def test_an_erased_patient_survives_nowhere_in_the_database_files(governed: Governed) -> None:
     ask(governed.callers["peer-gb"])  # it is shown to a peer first
+    assert governed.node.wait_until_filed() == (0, 0)  # and filed by patient
     with sqlite3.connect(governed.node.root / "data" / "mme-node.sqlite3") as database:
         # As after any checkpoint: the patient is in the main file, not only in the log.
         database.execute("PRAGMA wal_checkpoint(TRUNCATE)")

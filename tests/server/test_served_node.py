@@ -164,18 +164,9 @@ def test_the_serving_node_files_what_it_disclosed_by_patient_in_the_background(
     assert answer.status_code == 200
     assert answer.json()["results"]
 
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        with contextlib.closing(sqlite3.connect(node.database_path)) as db:
-            waiting = db.execute(
-                "SELECT (SELECT top FROM match_ids) - (SELECT upto FROM filing_marks"
-                " WHERE name = 'match_results'), (SELECT seq FROM audit_head) - (SELECT upto"
-                " FROM filing_marks WHERE name = 'audit_log')"
-            ).fetchone()
-            filed = db.execute(
-                "SELECT count(*) FROM match_results_filed WHERE patient_id = 'FILED-1'"
-            ).fetchone()
-        if waiting == (0, 0):
-            break
-        time.sleep(0.1)
-    assert (waiting, filed) == ((0, 0), (1,))
+    assert node.wait_until_filed(WAIT) == (0, 0)
+    with contextlib.closing(sqlite3.connect(node.database_path)) as db:
+        filed = db.execute(
+            "SELECT count(*) FROM match_results_filed WHERE patient_id = 'FILED-1'"
+        ).fetchone()
+    assert filed == (1,)

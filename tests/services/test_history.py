@@ -33,22 +33,23 @@ from tests.services.stored_history import filed_as_stored, stored_matches, store
 NOW = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
 
-class FiledAsRecorded(MatchHistory):
-    """A history whose results are filed by patient after every ``every`` matches, as if
-    the late filing task (:mod:`mme_node.stores.filing`) had just run."""
+class Filed(MatchHistory):
+    """A history whose results are filed by patient as if the late filing task
+    (:mod:`mme_node.stores.filing`) had just run: after each match is recorded, or
+    before (so that the newest match is always in the tail, the older ones filed)."""
 
-    def __init__(self, path: Path, every: int) -> None:
+    def __init__(self, path: Path, newest_in_the_tail: bool) -> None:
         super().__init__(path)
         self.filing = LateFiling(path, (RESULTS_FILING,))
-        self.every = every
-        self.recorded = 0
+        self.newest_in_the_tail = newest_in_the_tail
 
     async def record_many(
         self, matches: Sequence[RecordedMatch], audit: Sequence[AuditEntry] = ()
     ) -> list[RecordedMatch]:
+        if self.newest_in_the_tail:
+            self.filing.file_all()
         recorded = await super().record_many(matches, audit)
-        self.recorded += 1
-        if self.recorded % self.every == 0:
+        if not self.newest_in_the_tail:
             self.filing.file_all()
         return recorded
 
@@ -60,10 +61,13 @@ class FiledAsRecorded(MatchHistory):
 @pytest.fixture(params=["tail", "filed", "both"])
 def history(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MatchHistory]:
     """Every lookup by patient three ways: all results in the tail (no server has filed
-    them), all filed, and filed after every other match (the mark in the middle)."""
+    them), all filed, and all but the newest match's filed (the mark in the middle)."""
     path = tmp_path / "node.sqlite3"
-    every = {"tail": 0, "filed": 1, "both": 2}[request.param]
-    match_history = FiledAsRecorded(path, every) if every else MatchHistory(path)
+    match_history = (
+        MatchHistory(path)
+        if request.param == "tail"
+        else Filed(path, newest_in_the_tail=request.param == "both")
+    )
     yield match_history
     match_history.close()
     assert filed_as_stored(path)
@@ -299,6 +303,31 @@ def test_forget_patient_removes_it_from_other_matches_results_only(
     assert stored_matches(tmp_path / "node.sqlite3") == [("P2", ["P3"]), ("Q1", ["P3"])]
 
 
+def test_mentions_finds_the_patient_as_a_query_or_as_a_result_until_it_is_erased(
+    history: MatchHistory,
+) -> None:
+    """An erasure that failed half-way is finished when the history still mentions the
+    patient (ErasureService): as a result alone, too."""
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    record(history, asked_about("inbound", "Q1", ours("P2", "P3")))
+    record(history, asked_about("local", "P4", ours("P5")))
+
+    def mentioned(patient_id: str) -> bool:
+        return asyncio.run(history.mentions("clinic-a", patient_id))
+
+    assert [mentioned(p) for p in ("P1", "P2", "P3", "P4", "P5", "P9")] == [True] * 5 + [False]
+    assert not asyncio.run(history.mentions("clinic-b", "P2"))
+    for patient_id in ("P1", "P3", "P5"):
+        asyncio.run(history.forget_patient("clinic-a", patient_id))
+    assert [mentioned(p) for p in ("P1", "P2", "P3", "P4", "P5")] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
 def test_forget_patient_leaves_another_owners_patient_with_the_same_id(
     history: MatchHistory,
 ) -> None:
@@ -504,9 +533,10 @@ def test_a_refused_match_in_a_group_commit_leaves_the_others_stored(
 
 @pytest.mark.parametrize("opened", [True, False], ids=["while-writing", "while-opening"])
 def test_every_caller_of_a_group_commit_on_a_locked_database_is_told_503(
-    history: MatchHistory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: bool
 ) -> None:
     monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 100)  # give up on the lock quickly
+    history = MatchHistory(tmp_path / "node.sqlite3")  # nothing filed: no other writer
     if opened:  # else the history's first use opens (and migrates) the file under the lock
         record(history, asked_about("outbound", "P0", theirs("r0")))
 
@@ -526,6 +556,7 @@ def test_every_caller_of_a_group_commit_on_a_locked_database_is_told_503(
     assert all(isinstance(outcome, ServiceUnavailable) for outcome in outcomes), outcomes
     assert all("match history failed: database is locked" in str(o) for o in outcomes)
     assert record(history, asked_about("outbound", "P1", theirs("r1"))).id is not None
+    history.close()
     earlier = [("P0", ["r0"])] if opened else []
     assert stored_matches(tmp_path / "node.sqlite3") == [*earlier, ("P1", ["r1"])]
 
@@ -748,6 +779,40 @@ def test_a_page_reads_the_patients_entries_newest_first_and_stops(tmp_path: Path
     assert any("SEARCH f USING PRIMARY KEY (owner=? AND patient_id=?" in step for step in plan)
     assert any("sqlite_autoindex_match_results_1 (request_pk>?" in step for step in plan)
     assert not [step for step in plan if step.startswith("SCAN") or "TEMP B-TREE" in step]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(history_module._MENTIONS, id="mentions"),
+        pytest.param(history_module._RESULTS_OF_PATIENTS_MATCHES, id="erasure count"),
+        pytest.param(
+            "DELETE FROM match_results WHERE rowid IN"
+            f" ({history_module._patient_results('r.rowid')})",
+            id="erasure",
+        ),
+    ],
+)
+def test_lookups_by_patient_read_its_entries_only(tmp_path: Path, statement: str) -> None:
+    with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
+        plan = [
+            row[3]
+            for row in db.execute(
+                f"EXPLAIN QUERY PLAN {statement}", {"owner": "a", "patient": "P1"}
+            )
+        ]
+    assert not [step for step in plan if step.startswith("SCAN") and "CONSTANT ROW" not in step]
+    assert not [step for step in plan if "TEMP B-TREE" in step]
+
+
+def test_a_results_patient_and_place_cannot_change(history: MatchHistory, tmp_path: Path) -> None:
+    """Its filed entry names them: an update would leave it naming another patient."""
+    record(history, asked_about("inbound", "Q1", ours("P1")))
+    with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
+        for change in ("patient_id = 'P2'", "owner = 'clinic-b'", "rank = 5"):
+            with pytest.raises(sqlite3.IntegrityError, match="keeps its patient and place"):
+                db.execute(f"UPDATE match_results SET {change}")
+        db.execute("UPDATE match_results SET seen_at = 'now'")  # the inbox's own column
 
 
 def test_a_history_from_before_late_filing_is_filed_when_opened(tmp_path: Path) -> None:

@@ -93,7 +93,9 @@ def test_results_of_another_nodes_patients_are_not_filed(history: MatchHistory, 
         patient_id="P1",
     )
     asyncio.run(history.record(theirs))
-    LateFiling(path, (RESULTS_FILING,)).file_all()
+    filing = LateFiling(path, (RESULTS_FILING,))
+    filing.file_all()
+    filing.close()
     assert filed_patients(path) == []
     assert filed_as_stored(path)
 
@@ -138,9 +140,24 @@ def test_filers_in_several_processes_file_each_result_once(
     assert filed_as_stored(path)
 
 
+def test_a_mark_above_the_top_is_nothing_to_file(history: MatchHistory, path: Path) -> None:
+    """A file edited by hand (or a mark restored apart from its rows) must not keep the
+    filing taking the write lock for ever."""
+    record_matches(history, 2)
+    with contextlib.closing(open_database(path)) as db:
+        db.execute("UPDATE filing_marks SET upto = 10 WHERE name = 'match_results'")
+    filing = LateFiling(path, (RESULTS_FILING,))
+    try:
+        assert filing.file_now() is False
+    finally:
+        filing.close()
+
+
 def test_a_running_filing_files_what_arrives_in_the_background(
     history: MatchHistory, path: Path
 ) -> None:
+    open_database(path).close()  # as a node does before it starts filing
+
     async def scenario() -> int:
         filing = LateFiling(path, (RESULTS_FILING,), interval=0.01)
         filing.start()
