@@ -234,9 +234,10 @@ def compare(args: argparse.Namespace) -> None:
         f"{old['whole_ms']:.1f} ms |\n"
         f"| newest page of {HISTORY_PAGE_SIZE} (history_page) | {new['newest_ms']:.1f} ms |\n"
         f"| whole history in pages of {HISTORY_PAGE_SIZE} | {new['walk_ms']:.1f} ms |\n"
-        f"| migration 15 on that file ({old['results']:,} results) | "
+        f"| schema 14 to {len(MIGRATIONS)} on that file ({old['results']:,} results) | "
         f"{new['migration_ms']:.0f} ms |\n"
-        f"| migration 15, {args.migration_results:,} results | {migration:.0f} ms |\n"
+        f"| schema 14 to {len(MIGRATIONS)}, {args.migration_results:,} results | "
+        f"{migration:.0f} ms |\n"
         f"{load_average()} at the end"
     )
 

@@ -115,6 +115,8 @@ async def record_matches(data_dir: Path, results: int, matches: int, dropped: li
             figures["filing_cpu_ms"] = filed / (WARM_UP + matches) * 1e3
         print(json.dumps(figures))
     finally:
+        if late_filing is not None:
+            late_filing.close()
         history.close()
         audit.close()
 
