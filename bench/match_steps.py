@@ -79,7 +79,9 @@ async def one_query(
         return query
 
     query = steps.timed("validate", validated)
-    shown = await steps.timed_async("inbound", lambda: node.matches.inbound(PEER, query))
+    shown = await steps.timed_async(
+        "inbound", lambda: node.matches.inbound(PEER, query, lambda disclosed: disclosed)
+    )
     settings = node.settings
     steps.timed("answer", lambda: texts.answer(shown, settings.disclaimer, settings.terms, "1.0"))
 

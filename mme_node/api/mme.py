@@ -137,9 +137,11 @@ async def _answer_match(request: Request, node: Node, caller: str, version: str)
         lambda body: _query_from(body, node),
         VALIDATE_INLINE_BYTES,
     )
-    results = await node.matches.inbound(caller, query)
-    answer = _answers(request).answer(
-        results, node.settings.disclaimer, node.settings.terms, version
+    texts, settings = _answers(request), node.settings
+    answer = await node.matches.inbound(
+        caller,
+        query,
+        lambda shown: texts.answer(shown, settings.disclaimer, settings.terms, version),
     )
     return Response(answer, media_type=media_type(version))
 

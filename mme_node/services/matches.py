@@ -9,10 +9,12 @@ contact of a real patient hears about results that are new for that patient.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 
@@ -36,6 +38,8 @@ from mme_node.services.notifications import NewMatch, NotificationQueue
 from mme_node.services.patients import PatientService
 from mme_node.settings import Settings
 
+T = TypeVar("T")
+
 LOCAL_PEER = "local"
 """The peer name recorded for a submitter's match against this node's own patients."""
 
@@ -57,12 +61,18 @@ class MatchService:
     sharing: SharingPolicy
     audit: AuditLog
 
-    async def inbound(self, caller: str, query: Patient) -> list[Disclosure]:
+    async def inbound(
+        self, caller: str, query: Patient, answer: Callable[[list[Disclosure]], T]
+    ) -> T:
         """Answer ``/match`` from ``caller``'s token: our best patients it may see, as it may.
 
         Only patients whose consent reaches the caller are scored, each shown
         at the lesser of its consent and the caller's policy, under the
-        caller's pseudonym; recorded, and their contacts told.
+        caller's pseudonym; recorded, and their contacts told. ``answer``
+        makes the response from what is shown while the history and the audit
+        are written (SQLite mostly runs without the GIL, in a worker thread):
+        it is returned once they are on disk, never before, and a failure to
+        write them is raised instead.
         """
         recipient = self.sharing.caller(caller)
         limit = self.settings.max_results
@@ -78,18 +88,25 @@ class MatchService:
             results = [r for r in results if not self._echoes(query, r, recipient)][:limit]
         disclosures = [self.sharing.disclose(result, recipient) for result in results]
         now = _now()
-        recorded = await self.history.record(
-            RecordedMatch(
-                direction="inbound",
-                peer=recipient.name,
-                created=now,
-                query_patient_id=query.id,
-                test=query.test,
-                results=tuple(_recorded_result(shown) for shown in disclosures),
-                query_contact=query.contact,
-            ),
-            audit=[self._disclosed(shown, caller, now) for shown in disclosures],
+        recording = asyncio.ensure_future(
+            self.history.record(
+                RecordedMatch(
+                    direction="inbound",
+                    peer=recipient.name,
+                    created=now,
+                    query_patient_id=query.id,
+                    test=query.test,
+                    results=tuple(_recorded_result(shown) for shown in disclosures),
+                    query_contact=query.contact,
+                ),
+                audit=[self._disclosed(shown, caller, now) for shown in disclosures],
+            )
         )
+        await asyncio.sleep(0)  # the write starts in its thread
+        try:
+            answered = answer(disclosures)
+        finally:
+            recorded = await recording
         for shown, entry in zip(disclosures, recorded.results, strict=True):
             if entry.new and self._worth_telling(shown.result.score):
                 about_query = NewMatch(
@@ -100,7 +117,7 @@ class MatchService:
                     peer=recipient.name,
                 )
                 self.notifications.submit(shown.result.record.patient, "inbound", [about_query])
-        return disclosures
+        return answered
 
     def _echoes(self, query: Patient, result: MatchResult, recipient: Recipient) -> bool:
         """Whether ``query`` is ``result``'s patient sent back by ``recipient`` under the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -27,10 +28,12 @@ async def test_match_requests_past_the_concurrency_wait_for_a_slot(
         started: list[str] = []
         finish = asyncio.Event()
 
-        async def held(caller: str, query: Patient) -> list[Disclosure]:
+        async def held(
+            caller: str, query: Patient, answer: Callable[[list[Disclosure]], bytes]
+        ) -> bytes:
             started.append(query.id)
             await finish.wait()
-            return []
+            return answer([])
 
         app.state.node.matches.inbound = held
         headers = {"X-Auth-Token": tokens.peer, "Content-Type": MME_V1_0, "Accept": MME_V1_0}

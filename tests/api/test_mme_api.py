@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 from mme_node.app import create_app
 from mme_node.matching.phenotype import BLEND, DEFAULT_MODEL
 from mme_node.security import Role, TokenRegistry
+from mme_node.services.history import RecordedMatch
 from mme_node.settings import Settings, load_settings
 from mme_node.stores import database
 
@@ -265,6 +267,38 @@ def test_match_is_503_with_a_message_while_another_process_holds_the_database(
         assert answer.status_code == 503, answer.text
         assert "match history failed: database is locked" in answer.json()["message"]
         assert match(client, tokens.peer, query()).status_code == 200  # and it recovers
+
+
+def test_an_answer_made_while_its_history_is_written_leaves_only_once_it_is_written(
+    node_settings: Settings, tokens: Tokens
+) -> None:
+    """The answer's text is built during the write (docs/serving.md), never sent before it."""
+    with TestClient(create_app(node_settings)) as client:
+        submit(client, tokens.submitter, stored("P0", AUTISM, GAIT_ATAXIA))
+        history = client.app.state.node.history  # type: ignore[attr-defined]
+        recording = history.record
+        events: list[str] = []
+
+        async def slow_record(recorded: RecordedMatch, audit: Any = ()) -> RecordedMatch:
+            events.append("writing")
+            await asyncio.sleep(0.3)
+            done = await recording(recorded, audit)
+            events.append("written")
+            return done
+
+        history.record = slow_record
+        answers = client.app.state.answers  # type: ignore[attr-defined]
+        answer_text = answers.answer
+
+        def answer(*args: Any) -> bytes:
+            events.append("answer made")
+            return answer_text(*args)  # type: ignore[no-any-return]
+
+        answers.answer = answer
+        answered = match(client, tokens.peer, query())
+        events.append("answer received")
+    assert answered.status_code == 200 and answered.json()["results"]
+    assert events == ["writing", "answer made", "written", "answer received"]
 
 
 def test_malformed_json_is_400(client: TestClient, tokens: Tokens) -> None:
