@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _ascii
 from pathlib import Path
 from typing import Any
 
@@ -439,7 +441,41 @@ def _entry_texts(first: int, entries: Sequence[AuditEntry]) -> Iterator[tuple[in
     for seq, entry in enumerate(entries, first):
         if entry.time is not time:
             time, written = entry.time, _utc_text(entry.time)
-        yield seq, _CANONICAL.encode({"seq": seq, **entry._document(written)})
+        text = _disclosure_text(seq, entry, written)
+        yield seq, text or _CANONICAL.encode({"seq": seq, **entry._document(written)})
+
+
+def _disclosure_text(seq: int, entry: AuditEntry, time: str) -> str | None:
+    """The canonical text of an entry with every field but ``details``, written directly;
+    None for any other entry.
+
+    A ``/match`` answer writes one such entry per result (a disclosure):
+    building its document and encoding it with sorted keys cost a quarter
+    of recording the answer. The text is the same, byte for byte (tested):
+    the keys in sorted order, each string as ``ensure_ascii`` JSON writes
+    it, the score rounded as the document rounds it.
+    """
+    actor, recipient, subject = entry.actor, entry.recipient, entry.subject
+    pseudonym, level, score, test = entry.pseudonym, entry.level, entry.score, entry.test
+    if (
+        entry.details
+        or actor is None
+        or recipient is None
+        or subject is None
+        or pseudonym is None
+        or level is None
+        or type(score) is not float
+        or not math.isfinite(score)
+        or type(test) is not bool
+    ):
+        return None
+    return (
+        f'{{"actor":{_ascii(actor)},"event":{_ascii(entry.event.value)},'
+        f'"level":{_ascii(level)},"pseudonym":{_ascii(pseudonym)},'
+        f'"recipient":{_ascii(recipient)},"score":{float.__repr__(round(score, 6))},'
+        f'"seq":{seq},"subject":{_ascii(subject)},"test":{"true" if test else "false"},'
+        f'"time":{_ascii(time)}}}'
+    )
 
 
 def _numbered(text: str, seq: int) -> bool:

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -338,6 +339,48 @@ def test_a_log_from_before_late_filing_has_its_subjects_filed_when_opened(tmp_pa
         names = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
     assert (filed, mark) == ([("s1", 2), ("s2", 1)], (2,))
     assert "audit_by_subject" not in names
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"actor": "clinique-é", "recipient": 'node "b"\n', "pseudonym": "\u2028\x00\\"},
+        {"subject": "𝔰", "level": "variants", "test": True},
+        {"score": 1 / 3},
+        {"score": 1.0},
+        {"score": 0.0},
+        {"score": 1e-7},
+        {"score": 0.12345650000000001},
+        {"event": AuditEvent.OUTBOUND_REQUEST},
+    ],
+)
+def test_a_disclosure_is_written_as_the_canonical_encoder_writes_it(
+    changes: dict[str, Any],
+) -> None:
+    """The direct text of a result's entry is byte for byte the generic one (the chain
+    hash covers it, and ``audit verify`` of older logs recomputes it)."""
+    entry = dataclasses.replace(disclosure(7), **changes)
+    time = audit_module._utc_text(entry.time)
+    generic = audit_module._CANONICAL.encode({"seq": 12, **entry._document(time)})
+    assert audit_module._disclosure_text(12, entry, time) == generic
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"details": {"why": "x"}},
+        {"score": None},
+        {"score": 1},
+        {"score": float("nan")},
+        {"test": None},
+        {"pseudonym": None},
+        {"actor": None},
+    ],
+)
+def test_any_other_entry_is_left_to_the_canonical_encoder(changes: dict[str, Any]) -> None:
+    entry = dataclasses.replace(disclosure(7), **changes)
+    assert audit_module._disclosure_text(12, entry, "2026") is None
 
 
 def test_every_event_has_a_meaning_for_readers_of_the_log() -> None:
