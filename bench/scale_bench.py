@@ -4,6 +4,7 @@
         [--baseline b305dab | --no-baseline] [--baseline-workers 1] [--requests 200] [--seconds 20]
         [--connections 16] [--throughput-up-to 100000] [--phenotype-only] [--out results.json]
     python bench/scale_bench.py --restarts 5 --sizes 100000 --baseline COMMIT [--baseline-workers 2]
+    python bench/scale_bench.py --paired 3 --sizes 10000 --results 5 200 --baseline COMMIT
 
 For every size, this checkout and the ``--baseline`` commit (unpacked with
 ``git archive``, run through ``PYTHONPATH``: see :mod:`baseline`) each get
@@ -27,6 +28,11 @@ their own data dir and compiled HPO release, then in turn:
    start again) answering that many: start-up time, sequential latencies,
    memory;
 6. disk: the SQLite file with its WAL, and the saved match index.
+
+With ``--paired N`` only the cost of results is measured: one server per
+count of ``--results`` (5 200, say), on one data dir, queries sent to each
+in turn; p50/p95 per count, their ratio, and the median ratio of each
+query's two times. N runs per version, the versions taking turns.
 
 With ``--restarts N`` only start-up is measured: each version imports and
 starts once (building and saving its index), then the versions restart in
@@ -74,6 +80,7 @@ from synthetic import (
     gene_pool,
     load_average,
     machine,
+    matches_in_turn,
     milliseconds,
     query_json,
     synthetic_records,
@@ -361,6 +368,44 @@ def measure(
     return figures
 
 
+def paired(
+    version: Version, size: int, work: Path, pools: Pools, requests: int, results: list[int]
+) -> dict[str, Any]:
+    """``/match`` answering each count of ``results`` at once, queries taking turns.
+
+    One server per count (``max_results``) on one data dir, all started, then
+    each query is sent to each server in turn: the counts compare on the same
+    moments of a shared machine, where runs a minute apart may differ by half.
+    Per count: p50/p95; and the median, over the queries, of each query's time
+    with the most results divided by its time with the fewest.
+    """
+    data_dir, hpo_dir, token, _ = imported(version, size, work)
+    servers = [Server(version, data_dir, hpo_dir, results=count) for count in results]
+    try:
+        for server in servers:
+            server.wait_ready(token)
+        timed = matches_in_turn([s.url for s in servers], token, pools, requests, seed=requests)
+    finally:
+        for server in servers:
+            server.stop()
+    shutil.rmtree(data_dir)
+    figures: dict[str, Any] = {}
+    for count, (samples, _) in zip(results, timed, strict=True):
+        cuts = sorted(samples)
+        figures[f"{count} results"] = {
+            "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
+            "p95_ms": round(cuts[int(len(cuts) * 0.95)] * 1e3, 1),
+        }
+    fewest, most = timed[0][0], timed[-1][0]
+    ratios = sorted(many / few for few, many in zip(fewest, most, strict=True))
+    figures["p50 ratio"] = round(
+        figures[f"{results[-1]} results"]["p50_ms"] / figures[f"{results[0]} results"]["p50_ms"], 2
+    )
+    figures["median ratio per query"] = round(ratios[len(ratios) // 2], 2)
+    print(f"  {version.label} ({version.workers} workers each): {figures} ({load_average()})")
+    return figures
+
+
 def prepared(version: Version, size: int, work: Path) -> tuple[Path, Path, str]:
     """A data dir of ``size`` patients for ``version``, started once (its index saved)."""
     data_dir, hpo_dir, token, _ = imported(version, size, work)
@@ -441,6 +486,14 @@ def main() -> None:
         action="store_true",
         help="queries without a gene (every profile is scored), instead of 8-12 terms and a gene",
     )
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="only compare --results counts: one server each, queries taking turns; "
+        "ROUNDS times per version, the versions taking turns",
+    )
     parser.add_argument("--fill", nargs=3, metavar=("DATA_DIR", "HPO_DIR", "SIZE"))
     args = parser.parse_args()
     if args.fill:
@@ -470,6 +523,13 @@ def main() -> None:
                 print(f"\n{size:,} patients")
                 if args.restarts:
                     results[f"restarts/{size}"] = restarts(versions, size, work, args.restarts)
+                    continue
+                if args.paired:
+                    for run in range(args.paired):
+                        for version in versions:
+                            results[f"{version.label}/{size}/paired {run + 1}"] = paired(
+                                version, size, work, pools, args.requests, args.results
+                            )
                     continue
                 for version in versions:
                     figures = measure(version, size, work, pools, bodies, args)

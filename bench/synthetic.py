@@ -8,6 +8,7 @@ benchmark can run the same code against an older commit side by side
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import gzip
@@ -18,7 +19,7 @@ import random
 import socket
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -150,18 +151,36 @@ def timed_matches(
 ) -> tuple[list[float], int]:
     """Seconds of each of ``requests`` sequential ``/match`` on one keep-alive connection,
     after a few warm-up requests; and the number of results they returned in all."""
+    ((samples, results),) = matches_in_turn([url], token, pools, requests, seed)
+    return samples, results
+
+
+def matches_in_turn(
+    urls: Sequence[str], token: str, pools: Pools, requests: int, seed: int = 0
+) -> list[tuple[list[float], int]]:
+    """:func:`timed_matches` on several nodes at once: each query is sent to each node in
+    turn before the next query, so that all of them meet the same moments of a shared
+    machine. Per node: the seconds of each query and the results returned in all."""
     chance = random.Random(seed)
     headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
-    samples = []
-    results = 0
-    with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
-        for number in range(WARM_UP):  # connection, caches
-            client.post("/match", content=json.dumps(query_json(pools, random.Random(-1), number)))
+    timed: list[tuple[list[float], int]] = [([], 0) for _ in urls]
+    with contextlib.ExitStack() as stack:
+        clients = [
+            stack.enter_context(httpx.Client(base_url=url, headers=headers, timeout=300))
+            for url in urls
+        ]
+        for number in range(WARM_UP):  # connections, caches
+            body = json.dumps(query_json(pools, random.Random(-1), number))
+            for client in clients:
+                client.post("/match", content=body)
         for number in range(requests):
             body = json.dumps(query_json(pools, chance, number))
-            started = time.perf_counter()
-            answer = client.post("/match", content=body)
-            samples.append(time.perf_counter() - started)
-            answer.raise_for_status()
-            results += len(answer.json()["results"])
-    return samples, results
+            for place, client in enumerate(clients):
+                started = time.perf_counter()
+                answer = client.post("/match", content=body)
+                seconds = time.perf_counter() - started
+                answer.raise_for_status()
+                samples, results = timed[place]
+                samples.append(seconds)
+                timed[place] = (samples, results + len(answer.json()["results"]))
+    return timed
