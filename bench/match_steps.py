@@ -12,7 +12,9 @@ process's CPU time:
 2. **inbound**: ``MatchService.inbound``, the whole match as a peer's
    ``/match`` runs it: rank, read the records, disclose, write the history
    and the audit entries in one transaction (a disk sync), notify;
-3. **answer**: the answer's JSON text (``AnswerTexts``);
+3. **answer**: the answer's JSON text (``AnswerTexts``), timed on its own
+   after ``inbound`` (a server builds it while the history is written: the
+   same CPU, less waiting);
 
 then, for the same query again, the parts of ``inbound`` on their own:
 **rank**, **get_many** and **disclose**. **record** is what ``inbound``

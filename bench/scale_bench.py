@@ -30,8 +30,9 @@ their own data dir and compiled HPO release, then in turn:
 6. disk: the SQLite file with its WAL, and the saved match index.
 
 With ``--paired N`` only the cost of results is measured: one server per
-count of ``--results`` (5 200, say), on one data dir, queries sent to each
-in turn; p50/p95 per count, their ratio, and the median ratio of each
+count of ``--results`` (5 200, say), each on its own copy of one imported
+data dir, queries sent to each in turn (the order swapped every other
+query); p50/p95 per count, their ratio, and the median ratio of each
 query's two times. N runs per version, the versions taking turns.
 
 With ``--restarts N`` only start-up is measured: each version imports and
@@ -279,11 +280,10 @@ def sequential(server: Server, token: str, pools: Pools, requests: int) -> dict[
     after = cpu_seconds(processes)
     used = sum(after[pid] - before[pid] for pid in after.keys() & before.keys())
     cpu_ms = used / (WARM_UP + requests) * 1e3
-    cuts = sorted(samples)
     return {
-        "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
-        "p95_ms": round(cuts[int(len(cuts) * 0.95)] * 1e3, 1),
-        "p99_ms": round(cuts[int(len(cuts) * 0.99)] * 1e3, 1),
+        "p50_ms": round(at_rank(samples, 0.5) * 1e3, 1),
+        "p95_ms": round(at_rank(samples, 0.95) * 1e3, 1),
+        "p99_ms": round(at_rank(samples, 0.99) * 1e3, 1),
         "results_each": round(results / requests, 1),
         "server_cpu_ms": round(cpu_ms, 2),
         "summary": milliseconds(samples),
@@ -368,40 +368,56 @@ def measure(
     return figures
 
 
-def paired(
-    version: Version, size: int, work: Path, pools: Pools, requests: int, results: list[int]
-) -> dict[str, Any]:
-    """``/match`` answering each count of ``results`` at once, queries taking turns.
+def at_rank(samples: list[float], share: float) -> float:
+    """The sample below which ``share`` of ``samples`` lie (p50: 0.5)."""
+    return sorted(samples)[int(len(samples) * share)]
 
-    One server per count (``max_results``) on one data dir, all started, then
-    each query is sent to each server in turn: the counts compare on the same
-    moments of a shared machine, where runs a minute apart may differ by half.
-    Per count: p50/p95; and the median, over the queries, of each query's time
-    with the most results divided by its time with the fewest.
+
+def paired(version: Version, size: int, work: Path, pools: Pools, args: Any) -> dict[str, Any]:
+    """``/match`` answering each count of ``--results`` at once, queries taking turns.
+
+    One server per count (``max_results``), each on its own copy of one
+    imported data dir (so that one's history and late filing are not the
+    other's), all started; then each query goes to each server in turn, in
+    the other order for every other query: the counts compare on the same
+    moments of a shared machine, where runs a minute apart may differ by
+    half. Per count: p50/p95; and, of the fewest and the most results, the
+    ratio of the p50s and the median over the queries of each one's ratio.
     """
-    data_dir, hpo_dir, token, _ = imported(version, size, work)
-    servers = [Server(version, data_dir, hpo_dir, results=count) for count in results]
+    counts = sorted(set(args.results))
+    imported_dir, hpo_dir, token, _ = imported(version, size, work)
+    copies = []
+    for count in counts:
+        copy = work / f"{imported_dir.name}-{count}-results"
+        shutil.copytree(imported_dir, copy)
+        copies.append(copy)
+    shutil.rmtree(imported_dir)
+    servers: list[Server] = []
     try:
+        for count, data_dir in zip(counts, copies, strict=True):
+            servers.append(Server(version, data_dir, hpo_dir, results=count))
         for server in servers:
             server.wait_ready(token)
-        timed = matches_in_turn([s.url for s in servers], token, pools, requests, seed=requests)
+        urls = [server.url for server in servers]
+        timed = matches_in_turn(urls, token, pools, args.requests, seed=args.requests)
     finally:
         for server in servers:
             server.stop()
-    shutil.rmtree(data_dir)
-    figures: dict[str, Any] = {}
-    for count, (samples, _) in zip(results, timed, strict=True):
-        cuts = sorted(samples)
-        figures[f"{count} results"] = {
-            "p50_ms": round(cuts[len(cuts) // 2] * 1e3, 1),
-            "p95_ms": round(cuts[int(len(cuts) * 0.95)] * 1e3, 1),
+        if not args.keep:
+            for copy in copies:
+                shutil.rmtree(copy)
+    samples = [each for each, _ in timed]
+    figures: dict[str, Any] = {
+        f"{count} results": {
+            "p50_ms": round(at_rank(each, 0.5) * 1e3, 1),
+            "p95_ms": round(at_rank(each, 0.95) * 1e3, 1),
         }
-    fewest, most = timed[0][0], timed[-1][0]
-    ratios = sorted(many / few for few, many in zip(fewest, most, strict=True))
-    figures["p50 ratio"] = round(
-        figures[f"{results[-1]} results"]["p50_ms"] / figures[f"{results[0]} results"]["p50_ms"], 2
-    )
-    figures["median ratio per query"] = round(ratios[len(ratios) // 2], 2)
+        for count, each in zip(counts, samples, strict=True)
+    }
+    fewest, most = samples[0], samples[-1]
+    figures["p50 ratio"] = round(at_rank(most, 0.5) / at_rank(fewest, 0.5), 2)
+    ratios = [many / few for few, many in zip(fewest, most, strict=True)]
+    figures["median ratio per query"] = round(at_rank(ratios, 0.5), 2)
     print(f"  {version.label} ({version.workers} workers each): {figures} ({load_average()})")
     return figures
 
@@ -470,7 +486,8 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[5, 50],
-        help="results per answer (max_results), one start each: the first one, then restarts",
+        help="results per answer (max_results), one start each: the first one, then restarts"
+        " (with --paired: one server each, at once)",
     )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=16)
@@ -499,7 +516,7 @@ def main() -> None:
     if args.fill:
         fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]))
         return
-    if shutil.which("wrk") is None and args.seconds > 0 and not args.restarts:
+    if shutil.which("wrk") is None and args.seconds > 0 and not (args.restarts or args.paired):
         raise SystemExit("wrk is needed for throughput (apt-get install wrk), or --seconds 0")
     print(machine())
     results: dict[str, dict[str, Any]] = {}
@@ -528,7 +545,7 @@ def main() -> None:
                     for run in range(args.paired):
                         for version in versions:
                             results[f"{version.label}/{size}/paired {run + 1}"] = paired(
-                                version, size, work, pools, args.requests, args.results
+                                version, size, work, pools, args
                             )
                     continue
                 for version in versions:

@@ -160,7 +160,9 @@ def matches_in_turn(
 ) -> list[tuple[list[float], int]]:
     """:func:`timed_matches` on several nodes at once: each query is sent to each node in
     turn before the next query, so that all of them meet the same moments of a shared
-    machine. Per node: the seconds of each query and the results returned in all."""
+    machine; every other query in the other order, so that no node always comes right
+    after another (and its work after answering). Per node: the seconds of each query
+    and the results returned in all."""
     chance = random.Random(seed)
     headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
     timed: list[tuple[list[float], int]] = [([], 0) for _ in urls]
@@ -175,7 +177,8 @@ def matches_in_turn(
                 client.post("/match", content=body)
         for number in range(requests):
             body = json.dumps(query_json(pools, chance, number))
-            for place, client in enumerate(clients):
+            order = list(enumerate(clients))
+            for place, client in order if number % 2 == 0 else order[::-1]:
                 started = time.perf_counter()
                 answer = client.post("/match", content=body)
                 seconds = time.perf_counter() - started

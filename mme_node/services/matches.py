@@ -88,7 +88,7 @@ class MatchService:
             results = [r for r in results if not self._echoes(query, r, recipient)][:limit]
         disclosures = [self.sharing.disclose(result, recipient) for result in results]
         now = _now()
-        recording = asyncio.ensure_future(
+        recording = asyncio.create_task(
             self.history.record(
                 RecordedMatch(
                     direction="inbound",
@@ -102,11 +102,23 @@ class MatchService:
                 audit=[self._disclosed(shown, caller, now) for shown in disclosures],
             )
         )
-        await asyncio.sleep(0)  # the write starts in its thread
         try:
+            await asyncio.sleep(0)  # the write starts in its thread
             answered = answer(disclosures)
         finally:
+            # Whatever happened meanwhile: what is recorded is also told.
             recorded = await recording
+            self._tell_contacts(query, recipient, disclosures, recorded)
+        return answered
+
+    def _tell_contacts(
+        self,
+        query: Patient,
+        recipient: Recipient,
+        disclosures: list[Disclosure],
+        recorded: RecordedMatch,
+    ) -> None:
+        """Tell the contacts of our patients that ``query`` found them, where that is new."""
         for shown, entry in zip(disclosures, recorded.results, strict=True):
             if entry.new and self._worth_telling(shown.result.score):
                 about_query = NewMatch(
@@ -117,7 +129,6 @@ class MatchService:
                     peer=recipient.name,
                 )
                 self.notifications.submit(shown.result.record.patient, "inbound", [about_query])
-        return answered
 
     def _echoes(self, query: Patient, result: MatchResult, recipient: Recipient) -> bool:
         """Whether ``query`` is ``result``'s patient sent back by ``recipient`` under the

@@ -366,6 +366,23 @@ def test_a_disclosure_is_written_as_the_canonical_encoder_writes_it(
     assert audit_module._disclosure_text(12, entry, time) == generic
 
 
+def test_the_direct_text_of_a_disclosure_knows_every_field_of_an_entry() -> None:
+    """``_disclosure_text`` lists the fields it writes: a field added to entries must be
+    added there too (or make it decline the entry), or the text would leave it out."""
+    assert {field.name for field in dataclasses.fields(AuditEntry)} == {
+        "event",
+        "time",
+        "actor",
+        "recipient",
+        "subject",
+        "pseudonym",
+        "level",
+        "score",
+        "test",
+        "details",
+    }, "a new field of AuditEntry: teach audit._disclosure_text about it"
+
+
 @pytest.mark.parametrize(
     "changes",
     [
