@@ -2,12 +2,16 @@
 
     python bench/record_bench.py [--results 5 200] [--matches 400] [--rounds 3]
                                  [--baseline COMMIT] [--drop-index NAME ...]
+                                 [--asked-before SHARE]
 
 For each ``--results`` count, a child process records ``--matches`` inbound
 matches of that many results drawn from 10,000 patients into a fresh data
 dir, as ``MatchService.inbound`` records them: one history row and one
 audit entry (with its chain hash) per result, all in one transaction synced
-to disk. It prints the process's CPU time per match (the worker thread's
+to disk. With ``--asked-before``, that share of the matches is about a
+query patient an earlier match asked about (a peer asking again), so that
+each result is looked up among that thread's earlier ones to know whether it
+is new. It prints the process's CPU time per match (the worker thread's
 included), after 50 matches to warm up; then, for a version that files
 results and audit entries by patient late (schema 17,
 ``mme_node.stores.filing``), the CPU time per match of filing them all, as a
@@ -49,7 +53,9 @@ OWNERS = ("clinic-a", "clinic-b", "clinic-c")
 PEER = "peer-x"
 
 
-async def record_matches(data_dir: Path, results: int, matches: int, dropped: list[str]) -> None:
+async def record_matches(
+    data_dir: Path, results: int, matches: int, dropped: list[str], asked_before: float
+) -> None:
     """Record the matches; print the CPU ms per match after the warm-up, as JSON."""
     # Imported here: the package is whichever version PYTHONPATH points at.
     from mme_node.security.audit import AuditEntry, AuditEvent, AuditLog
@@ -71,6 +77,7 @@ async def record_matches(data_dir: Path, results: int, matches: int, dropped: li
     history = MatchHistory(database, audit)
     late_filing = filing_of(database)
     chance = random.Random(results)
+    again = random.Random(-results)  # apart, so that the results drawn stay the same
     try:
         for number in range(WARM_UP + matches):
             if number == WARM_UP:
@@ -99,7 +106,7 @@ async def record_matches(data_dir: Path, results: int, matches: int, dropped: li
                 direction="inbound",
                 peer=PEER,
                 created=now,
-                query_patient_id=f"Q{number}",
+                query_patient_id=f"Q{asked(again, number, asked_before)}",
                 test=False,
                 results=tuple(
                     RecordedResult(0.5, patient, owner, shown_as=alias, disclosure="full")
@@ -119,6 +126,15 @@ async def record_matches(data_dir: Path, results: int, matches: int, dropped: li
             late_filing.close()
         history.close()
         audit.close()
+
+
+def asked(chance: random.Random, number: int, asked_before: float) -> int:
+    """The query patient of match ``number``: an earlier match's one for a share
+    ``asked_before`` of the matches (a peer asking again: its results are looked up
+    among that thread's earlier ones), else its own."""
+    if number and asked_before and chance.random() < asked_before:
+        return chance.randrange(number)
+    return number
 
 
 def filing_of(database: Path) -> Any:
@@ -142,10 +158,13 @@ class Variant:
     dropped: tuple[str, ...] = ()
 
 
-def run_variant(variant: Variant, results: int, matches: int) -> dict[str, float]:
+def run_variant(
+    variant: Variant, results: int, matches: int, asked_before: float
+) -> dict[str, float]:
     """CPU ms per match of ``variant`` recording (``cpu_ms``) and, if it files late,
     filing (``filing_cpu_ms``), in a child process of its own."""
     dropped = [option for name in variant.dropped for option in ("--drop-index", name)]
+    dropped += ["--asked-before", str(asked_before)]
     with tempfile.TemporaryDirectory(prefix="record-bench-") as directory:
         printed = child_output(
             variant.tree, __file__, "--measure", directory, str(results), str(matches), *dropped
@@ -167,15 +186,27 @@ def main() -> None:
         metavar="NAME",
         help="add a column: this checkout without that index (repeatable)",
     )
+    parser.add_argument(
+        "--asked-before",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the matches about a query patient asked about before (default 0)",
+    )
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         directory, results, matches = args.measure
-        asyncio.run(record_matches(Path(directory), int(results), int(matches), args.drop_index))
+        asyncio.run(
+            record_matches(
+                Path(directory), int(results), int(matches), args.drop_index, args.asked_before
+            )
+        )
         return
     print(
         f"{datetime.date.today()}: {args.matches} inbound matches recorded per run, "
-        f"{args.rounds} rounds; load average {os.getloadavg()[0]:.2f} at the start"
+        f"{args.rounds} rounds, {args.asked_before:.0%} of them about a query patient asked"
+        f" about before; load average {os.getloadavg()[0]:.2f} at the start"
     )
     with contextlib.ExitStack() as stack:
         variants = [Variant("this", None)]
@@ -188,7 +219,9 @@ def main() -> None:
             runs: dict[Variant, list[dict[str, float]]] = {variant: [] for variant in variants}
             for _ in range(args.rounds):
                 for variant in variants:
-                    runs[variant].append(run_variant(variant, results, args.matches))
+                    runs[variant].append(
+                        run_variant(variant, results, args.matches, args.asked_before)
+                    )
             print(f"{results} results, CPU per match: median (each run)")
             for variant, measured in runs.items():
                 print(f"  {variant.label}")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -574,6 +575,47 @@ def test_record_many_stores_every_match_or_none(history: MatchHistory) -> None:
 def test_a_patient_returned_twice_in_one_answer_is_new_both_times(history: MatchHistory) -> None:
     recorded = record(history, asked_about("outbound", "P1", theirs("r1", "r1")))
     assert [result.new for result in recorded.results] == [True, True]
+
+
+def test_a_patient_returned_twice_after_an_earlier_answer_is_old_both_times(
+    history: MatchHistory,
+) -> None:
+    record(history, asked_about("outbound", "P1", theirs("r1")))
+    recorded = record(history, asked_about("outbound", "P1", theirs("r1", "r2", "r1")))
+    assert [result.new for result in recorded.results] == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    "patient_id", ["Zoë-患者", "00123", "1.50", "null", 'a "quoted" \\ id', "P1\u2028x"]
+)
+def test_a_result_is_known_again_whatever_its_id_holds(
+    history: MatchHistory, patient_id: str
+) -> None:
+    # The earlier results are looked up in one statement, the ids passed as JSON.
+    remote = RecordedResult(0.5, patient_id, None, json.dumps({"id": patient_id}))
+    record(history, asked_about("outbound", "P1", (remote,)))
+    record(history, asked_about("inbound", "Q1", ours(patient_id)))
+    again = record(history, asked_about("outbound", "P1", (remote, *theirs("r2"))))
+    assert [result.new for result in again.results] == [False, True]
+    assert new_flags(record(history, asked_about("inbound", "Q1", ours(patient_id)))) == {
+        patient_id: False
+    }
+    assert new_flags(record(history, asked_about("inbound", "Q1", theirs(patient_id)))) == {
+        patient_id: True
+    }
+
+
+def test_the_novelty_check_looks_each_result_up_in_its_thread_index(tmp_path: Path) -> None:
+    with contextlib.closing(open_database(tmp_path / "node.sqlite3")) as db:
+        plan = " | ".join(
+            row[3]
+            for row in db.execute(
+                f"EXPLAIN QUERY PLAN {history_module._RETURNED_BEFORE}",
+                {"thread": 1, "results": "[]"},
+            )
+        )
+    assert "SEARCH match_results USING COVERING INDEX match_results_by_thread" in plan
+    assert "SCAN match_results" not in plan
 
 
 def test_forget_patient_makes_its_old_results_new_for_a_patient_stored_again(
