@@ -143,25 +143,32 @@ def load_average() -> str:
 
 
 WARM_UP = 5
-"""Queries :func:`timed_matches` sends before it starts timing."""
+"""Queries :func:`timed_matches` sends before it starts timing, by default: enough for
+the connections, not for the node's caches of recently read patients."""
 
 
 def timed_matches(
-    url: str, token: str, pools: Pools, requests: int, seed: int = 0
+    url: str, token: str, pools: Pools, requests: int, seed: int = 0, warm_up: int = WARM_UP
 ) -> tuple[list[float], int]:
     """Seconds of each of ``requests`` sequential ``/match`` on one keep-alive connection,
-    after a few warm-up requests; and the number of results they returned in all."""
-    ((samples, results),) = matches_in_turn([url], token, pools, requests, seed)
+    after ``warm_up`` other queries; and the number of results they returned in all."""
+    ((samples, results),) = matches_in_turn([url], token, pools, requests, seed, warm_up)
     return samples, results
 
 
 def matches_in_turn(
-    urls: Sequence[str], token: str, pools: Pools, requests: int, seed: int = 0
+    urls: Sequence[str],
+    token: str,
+    pools: Pools,
+    requests: int,
+    seed: int = 0,
+    warm_up: int = WARM_UP,
 ) -> list[tuple[list[float], int]]:
     """:func:`timed_matches` on several nodes at once: each query is sent to each node in
     turn before the next query, so that all of them meet the same moments of a shared
     machine; every other query in the other order, so that no node always comes right
-    after another (and its work after answering). Per node: the seconds of each query
+    after another (and its work after answering). The ``warm_up`` queries before (other
+    query patients: ids Q-1, Q-2...) are not timed. Per node: the seconds of each query
     and the results returned in all."""
     chance = random.Random(seed)
     headers = {"X-Auth-Token": token, "Content-Type": MME_V1_0, "Accept": MME_V1_0}
@@ -171,8 +178,9 @@ def matches_in_turn(
             stack.enter_context(httpx.Client(base_url=url, headers=headers, timeout=300))
             for url in urls
         ]
-        for number in range(WARM_UP):  # connections, caches
-            body = json.dumps(query_json(pools, random.Random(-1), number))
+        warming = random.Random(-1)
+        for number in range(warm_up):  # connections, caches
+            body = json.dumps(query_json(pools, warming, -1 - number))
             for client in clients:
                 client.post("/match", content=body)
         for number in range(requests):

@@ -69,10 +69,11 @@ class MatchService:
         Only patients whose consent reaches the caller are scored, each shown
         at the lesser of its consent and the caller's policy, under the
         caller's pseudonym; recorded, and their contacts told. ``answer``
-        makes the response from what is shown while the history and the audit
-        are written (SQLite mostly runs without the GIL, in a worker thread):
-        it is returned once they are on disk, never before, and a failure to
-        write them is raised instead.
+        makes the response from what is shown once the history and the audit
+        are handed to their worker thread to be written: it is returned once
+        they are on disk, never before, and a failure to write them is raised
+        instead. (The two hardly overlap: the thread needs the GIL, which the
+        loop holds while ``answer`` runs; docs/serving.md.)
         """
         recipient = self.sharing.caller(caller)
         limit = self.settings.max_results
