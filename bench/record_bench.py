@@ -129,11 +129,11 @@ async def record_matches(
 
 
 def asked(chance: random.Random, number: int, asked_before: float) -> int:
-    """The query patient of match ``number``: an earlier match's one for a share
-    ``asked_before`` of the matches (a peer asking again: its results are looked up
-    among that thread's earlier ones), else its own."""
+    """The query patient of match ``number``: for a share ``asked_before`` of the
+    matches, one asked about before (a peer asking again: its results are looked up
+    among that thread's earlier ones), else its own (0 is asked first, so it was)."""
     if number and asked_before and chance.random() < asked_before:
-        return chance.randrange(number)
+        return 0
     return number
 
 

@@ -586,7 +586,8 @@ def test_a_patient_returned_twice_after_an_earlier_answer_is_old_both_times(
 
 
 @pytest.mark.parametrize(
-    "patient_id", ["Zoë-患者", "00123", "1.50", "null", 'a "quoted" \\ id', "P1\u2028x"]
+    "patient_id",
+    ["Zoë-患者", "00123", "1.50", "null", 'a "quoted" \\ id', "P1\u2028x", "a\x00b", "\x00x"],
 )
 def test_a_result_is_known_again_whatever_its_id_holds(
     history: MatchHistory, patient_id: str
@@ -602,6 +603,13 @@ def test_a_result_is_known_again_whatever_its_id_holds(
     }
     assert new_flags(record(history, asked_about("inbound", "Q1", theirs(patient_id)))) == {
         patient_id: True
+    }
+
+
+def test_an_id_with_a_nul_is_not_taken_for_the_id_before_it(history: MatchHistory) -> None:
+    record(history, asked_about("outbound", "P1", theirs("a")))
+    assert new_flags(record(history, asked_about("outbound", "P1", theirs("a\x00x")))) == {
+        "a\x00x": True
     }
 
 
