@@ -34,6 +34,7 @@ from pathlib import Path
 from synthetic import machine
 
 from mme_node.services.history import (
+    _RETURNED_AS_THIS,  # the per-result lookup, as before
     MatchHistory,
     RecordedMatch,
     RecordedResult,
@@ -58,12 +59,8 @@ def statement_per_result(
 ) -> list[bool]:
     flags = []
     for result in results:
-        (seen,) = db.execute(
-            "SELECT EXISTS (SELECT 1 FROM match_results"
-            " WHERE thread_pk = ? AND patient_id = ? AND owner IS ?)",
-            (thread, result.patient_id, result.owner),
-        ).fetchone()
-        flags.append(not seen)
+        seen = db.execute(_RETURNED_AS_THIS, (thread, result.patient_id, result.owner))
+        flags.append(seen.fetchone() is None)
     return flags
 
 

@@ -490,6 +490,11 @@ def _thread(db: sqlite3.Connection, match: RecordedMatch) -> tuple[int, bool]:
     return int(cursor.lastrowid or 0), True
 
 
+_RETURNED_AS_THIS = (
+    "SELECT 1 FROM match_results WHERE thread_pk = ? AND patient_id = ? AND owner IS ?"
+)
+"""One result's lookup, its id and owner bound whole (:func:`_returned_before`)."""
+
 _RETURNED_BEFORE = """
 SELECT result.key FROM json_each(:results) AS result
 WHERE EXISTS (SELECT 1 FROM match_results
@@ -514,10 +519,7 @@ def _returned_before(
         return {
             place
             for place, result in enumerate(results)
-            if db.execute(
-                "SELECT 1 FROM match_results WHERE thread_pk = ? AND patient_id = ? AND owner IS ?",
-                (thread, result.patient_id, result.owner),
-            ).fetchone()
+            if db.execute(_RETURNED_AS_THIS, (thread, result.patient_id, result.owner)).fetchone()
         }
     keys = json.dumps([[result.patient_id, result.owner] for result in results])
     found = db.execute(_RETURNED_BEFORE, {"thread": thread, "results": keys})
