@@ -29,8 +29,9 @@ from mme_node.stores.write_gate import WriteGate
 P = ParamSpec("P")
 T = TypeVar("T")
 
-MINIMUM_SQLITE = (3, 37, 0)
-"""STRICT tables (3.37), RETURNING (3.35) and built-in JSON functions are used."""
+MINIMUM_SQLITE = (3, 38, 0)
+"""STRICT tables (3.37), RETURNING (3.35), built-in JSON functions and the ``->>``
+operator (3.38, reading keys passed as JSON) are used."""
 
 MAX_ROWID = 2**63 - 1
 """SQLite's largest integer, so its largest rowid: the bound of every cursor over one

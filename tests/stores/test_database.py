@@ -82,6 +82,19 @@ def test_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
         open_database(path)
 
 
+def test_a_sqlite_without_the_json_arrow_operator_is_refused_before_the_file_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3.37 has STRICT tables but not ->>, which reads the keys of get_many and of
+    # the history's novelty lookup: such a node would fail on its first match.
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 37, 2))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.37.2")
+
+    with pytest.raises(ServiceUnavailable, match=r"SQLite 3\.37\.2 is too old.*3\.38\.0"):
+        open_database(tmp_path / "node.sqlite3")
+    assert not (tmp_path / "node.sqlite3").exists()
+
+
 def test_unopenable_path_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
 
