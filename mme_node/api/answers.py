@@ -45,10 +45,14 @@ def encoded(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+TEXTS_KEPT = 16_384
+"""Serialised patients kept per process, as many as decoded (about 0.8 KB each with its key)."""
+
+
 class AnswerTexts:
     """Serialised disclosed patients of recent answers, at most ``size`` of them."""
 
-    def __init__(self, size: int = 8192) -> None:
+    def __init__(self, size: int = TEXTS_KEPT) -> None:
         self.size = size
         self._texts: OrderedDict[_TextKey, str] = OrderedDict()
 
